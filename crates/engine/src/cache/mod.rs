@@ -1,0 +1,217 @@
+//! The cache folder (`.artifact/` under the project root):
+//!
+//! ```text
+//! .artifact/
+//!   lock                 OS file lock held by a running `artifact` (released on exit or kill)
+//!   objects/ab/cdef...   content-addressed store: one file per distinct output content
+//!   stages/NAME.json     the last successful run of each stage: its key and output digests
+//!   runs/KEYDIGEST.json  every successful run by key, so an old state restores without running
+//!   stat.json            the stat cache
+//!   tmp/                 scratch folders of running stages
+//! ```
+//!
+//! All writes are atomic; objects are verified against their name when read back.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil;
+use crate::hash::{CacheKey, sha256_file};
+
+/// A successful run: the key it ran with and what it produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub stage: String,
+    pub key_digest: String,
+    pub key: CacheKey,
+    /// Output path -> content digest.
+    pub outputs: BTreeMap<String, String>,
+    /// Wall time of the run that produced these outputs, in milliseconds.
+    #[serde(default)]
+    pub millis: u64,
+}
+
+/// Handle on a project's cache folder.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    pub dir: PathBuf,
+}
+
+/// Why an object could not be restored.
+#[derive(Debug)]
+pub enum RestoreError {
+    Missing,
+    Corrupt,
+    Io(std::io::Error),
+}
+
+impl Cache {
+    pub fn new(root: &Path) -> Cache {
+        Cache {
+            dir: root.join(crate::spec::CACHE_DIR),
+        }
+    }
+
+    pub fn init(&self) -> std::io::Result<()> {
+        for sub in ["objects", "stages", "runs", "tmp"] {
+            std::fs::create_dir_all(self.dir.join(sub))?;
+        }
+        Ok(())
+    }
+
+    pub fn stat_path(&self) -> PathBuf {
+        self.dir.join("stat.json")
+    }
+
+    pub fn object_path(&self, digest: &str) -> PathBuf {
+        let (a, b) = digest.split_at(2.min(digest.len()));
+        self.dir.join("objects").join(a).join(b)
+    }
+
+    /// Stores the file at `src` under `digest` (already computed) unless present.
+    pub fn put(&self, src: &Path, digest: &str) -> std::io::Result<()> {
+        let dst = self.object_path(digest);
+        if dst.exists() {
+            return Ok(());
+        }
+        fsutil::copy_atomic(src, &dst)
+    }
+
+    /// Copies object `digest` to `dst` atomically after checking its content; a corrupt object
+    /// is deleted.
+    pub fn restore(&self, digest: &str, dst: &Path) -> Result<(), RestoreError> {
+        let obj = self.object_path(digest);
+        if !obj.exists() {
+            return Err(RestoreError::Missing);
+        }
+        match sha256_file(&obj) {
+            Ok(d) if d == digest => {}
+            Ok(_) => {
+                let _ = std::fs::remove_file(&obj);
+                return Err(RestoreError::Corrupt);
+            }
+            Err(e) => return Err(RestoreError::Io(e)),
+        }
+        fsutil::copy_atomic(&obj, dst).map_err(RestoreError::Io)
+    }
+
+    pub fn has_object(&self, digest: &str) -> bool {
+        self.object_path(digest).exists()
+    }
+
+    fn stage_path(&self, stage: &str) -> PathBuf {
+        self.dir.join("stages").join(format!("{stage}.json"))
+    }
+
+    fn run_path(&self, key_digest: &str) -> PathBuf {
+        self.dir.join("runs").join(format!("{key_digest}.json"))
+    }
+
+    /// The last successful run of `stage`, if any (an unreadable record counts as none).
+    pub fn last(&self, stage: &str) -> Option<Record> {
+        read_json(&self.stage_path(stage))
+    }
+
+    /// A successful run with exactly this key, from any stage name.
+    pub fn by_key(&self, key_digest: &str) -> Option<Record> {
+        read_json(&self.run_path(key_digest))
+    }
+
+    pub fn save(&self, rec: &Record) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(rec)?;
+        fsutil::write_atomic(&self.run_path(&rec.key_digest), &bytes)?;
+        fsutil::write_atomic(&self.stage_path(&rec.stage), &bytes)
+    }
+
+    /// Removes the stage record of a stage that is no longer in the pipeline.
+    pub fn forget_stage(&self, stage: &str) {
+        let _ = std::fs::remove_file(self.stage_path(stage));
+    }
+
+    /// Names of stages with a record.
+    pub fn recorded_stages(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.join("stages"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(str::to_string)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A fresh scratch folder for one stage run.
+    pub fn scratch(&self, stage: &str) -> std::io::Result<PathBuf> {
+        let p = fsutil::temp_sibling(&self.dir.join("tmp").join(stage));
+        std::fs::create_dir_all(&p)?;
+        Ok(p)
+    }
+
+    /// Deletes objects referenced by no record in `runs/` or `stages/`, and stale scratch
+    /// folders. Returns (objects removed, bytes freed).
+    pub fn gc(&self) -> std::io::Result<(usize, u64)> {
+        let mut live = std::collections::BTreeSet::new();
+        for sub in ["runs", "stages"] {
+            for e in std::fs::read_dir(self.dir.join(sub)).into_iter().flatten().flatten() {
+                if let Some(r) = read_json::<Record>(&e.path()) {
+                    live.extend(r.outputs.into_values());
+                } else {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let (mut n, mut bytes) = (0, 0);
+        for shard in std::fs::read_dir(self.dir.join("objects")).into_iter().flatten().flatten() {
+            let prefix = shard.file_name().to_string_lossy().into_owned();
+            for obj in std::fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+                let digest = format!("{prefix}{}", obj.file_name().to_string_lossy());
+                if !live.contains(&digest) {
+                    bytes += obj.metadata().map(|m| m.len()).unwrap_or(0);
+                    std::fs::remove_file(obj.path())?;
+                    n += 1;
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.dir.join("tmp"));
+        std::fs::create_dir_all(self.dir.join("tmp"))?;
+        Ok((n, bytes))
+    }
+
+    /// Takes the project lock. With `wait`, blocks (calling `on_wait` once first) until the
+    /// other run ends; without, fails at once. The OS releases the lock when the process
+    /// exits, however it exits, so no stale lock can survive a kill.
+    pub fn lock(&self, wait: bool, on_wait: impl FnOnce()) -> std::io::Result<File> {
+        std::fs::create_dir_all(&self.dir)?;
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join("lock"))?;
+        match f.try_lock() {
+            Ok(()) => Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) if wait => {
+                on_wait();
+                f.lock()?;
+                Ok(f)
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another artifact run holds the lock on this project",
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Option<T> {
+    let bytes = std::fs::read(p).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

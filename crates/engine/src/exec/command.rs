@@ -1,0 +1,122 @@
+//! The `command` kind: runs `with.run` through `sh -c` in the project root, in a fixed
+//! environment (`TZ=UTC`, `LC_ALL=C`, a fixed `PATH`, `SOURCE_DATE_EPOCH` derived from the cache
+//! key); other variables pass through only when listed in `with.env`, and their values then
+//! join the cache key.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::kind::{Kind, Problem, StageCtx, StageError, params};
+use crate::spec::StageSpec;
+
+/// `PATH` given to commands unless `with.env` lists `PATH`.
+pub const FIXED_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    run: String,
+    #[serde(default)]
+    env: Vec<String>,
+}
+
+/// See the module docs.
+pub struct CommandKind;
+
+impl Kind for CommandKind {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn about(&self) -> &'static str {
+        "run a shell command (sh -c) in the project root with a fixed environment"
+    }
+    fn in_place(&self) -> bool {
+        true
+    }
+    fn check(&self, stage: &StageSpec) -> Vec<Problem> {
+        match params::<Params>(stage) {
+            Ok(p) => {
+                let mut v = Vec::new();
+                if p.run.trim().is_empty() {
+                    v.push(Problem::new(None, "`run` is empty"));
+                }
+                for e in &p.env {
+                    if e.is_empty() || e.contains('=') {
+                        v.push(Problem::new(None, format!("invalid variable name {e:?} in `env`")));
+                    }
+                }
+                v
+            }
+            Err(e) => e,
+        }
+    }
+    fn extra_key(&self, stage: &StageSpec) -> BTreeMap<String, String> {
+        let Ok(p) = params::<Params>(stage) else {
+            return BTreeMap::new();
+        };
+        p.env
+            .iter()
+            .map(|k| (format!("env.{k}"), std::env::var(k).unwrap_or_default()))
+            .collect()
+    }
+    fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
+        let p: Params = params(ctx.stage).map_err(|e| format!("{e:?}"))?;
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(&p.run)
+            .current_dir(ctx.root)
+            .env_clear()
+            .env("PATH", FIXED_PATH)
+            .env("TZ", "UTC")
+            .env("LC_ALL", "C")
+            .env("SOURCE_DATE_EPOCH", ctx.source_date_epoch().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for k in &p.env {
+            if let Ok(v) = std::env::var(k) {
+                cmd.env(k, v);
+            }
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start sh: {e}"))?;
+        let mut stderr = child.stderr.take().expect("piped");
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let mut wait = Duration::from_micros(200);
+        let status = loop {
+            if let Some(st) = child.try_wait()? {
+                break st;
+            }
+            if ctx.cancelled() {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("interrupted".into());
+            }
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(Duration::from_millis(20));
+        };
+        let err = reader.join().unwrap_or_default();
+        if status.success() {
+            return Ok(());
+        }
+        let tail: Vec<&str> = err.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+        let code = status
+            .code()
+            .map_or_else(|| "a signal".to_string(), |c| format!("exit code {c}"));
+        if tail.is_empty() {
+            Err(format!("command failed with {code}").into())
+        } else {
+            Err(format!("command failed with {code}:\n{}", tail.join("\n")).into())
+        }
+    }
+}

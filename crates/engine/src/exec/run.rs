@@ -1,0 +1,714 @@
+//! The scheduler and the per-stage decision procedure.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use super::kind::{Registry, RunEnv, StageCtx};
+use crate::cache::{Cache, Record, RestoreError};
+use crate::hash::{CacheKey, KEY_VERSION, KeyChange, StatCache};
+use crate::lockfile::{LockFile, LockedStage};
+use crate::plan::Plan;
+use crate::spec::Pipeline;
+
+/// Why a stage has to do something.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Never ran successfully.
+    New,
+    /// `--force`.
+    Forced,
+    /// The key differs from the last successful run's.
+    Changed(Vec<KeyChange>),
+    OutputMissing(String),
+    OutputAltered(String),
+    /// The stored copy of an output was missing or corrupt, so the stage must run.
+    CacheDamaged(String),
+    /// An upstream stage will run first; this one reruns unless its inputs come out identical.
+    Upstream(String),
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::New => f.write_str("new (never ran)"),
+            Reason::Forced => f.write_str("forced"),
+            Reason::Changed(v) => {
+                let parts: Vec<String> = v.iter().map(ToString::to_string).collect();
+                f.write_str(&parts.join("; "))
+            }
+            Reason::OutputMissing(p) => write!(f, "output {p} missing"),
+            Reason::OutputAltered(p) => write!(f, "output {p} altered"),
+            Reason::CacheDamaged(p) => write!(f, "cached copy of {p} missing or corrupt"),
+            Reason::Upstream(s) => write!(f, "upstream stage {s} runs first"),
+        }
+    }
+}
+
+/// What a stage needs, decided without side effects.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// Up to date: outputs on disk match the last run with this key.
+    Fresh(Record),
+    /// Outputs can be restored from the store (key seen before, or outputs missing/altered).
+    Restore(Record, Reason),
+    /// Must run.
+    Run(Reason),
+}
+
+/// How a stage ended in this run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Fresh,
+    Restored,
+    Ran,
+    Failed(String),
+    /// Not run because an upstream stage failed or was skipped.
+    Skipped(String),
+    /// Not run because the run was interrupted.
+    Cancelled,
+}
+
+impl Status {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Fresh => "cached",
+            Status::Restored => "restored",
+            Status::Ran => "ran",
+            Status::Failed(_) => "FAILED",
+            Status::Skipped(_) => "skipped",
+            Status::Cancelled => "cancelled",
+        }
+    }
+    pub fn ok(&self) -> bool {
+        matches!(self, Status::Fresh | Status::Restored | Status::Ran)
+    }
+}
+
+/// One stage's result.
+#[derive(Clone, Debug)]
+pub struct StageResult {
+    pub stage: String,
+    pub kind: String,
+    pub status: Status,
+    pub reason: Option<Reason>,
+    pub millis: u64,
+    pub peak_rss_kib: Option<u64>,
+    /// Key digest and outputs, for successful stages.
+    pub record: Option<Record>,
+}
+
+/// Progress events, in the order they happen.
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    Begin { total: usize },
+    Started { stage: &'a str, reason: &'a Reason },
+    Finished(&'a StageResult),
+}
+
+/// Run options.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Worker threads (0 = all cores).
+    pub jobs: usize,
+    /// Rerun the selected stages whatever the cache says.
+    pub force: bool,
+}
+
+/// One stage's determinism audit.
+#[derive(Clone, Debug)]
+pub struct AuditResult {
+    pub stage: String,
+    /// Outputs whose rerun bytes differ: (path, cached digest, rerun digest).
+    pub differences: Vec<(String, String, String)>,
+    pub error: Option<String>,
+}
+
+/// A pipeline bound to its plan, kinds and cache.
+pub struct Engine<'a> {
+    pub pipeline: &'a Pipeline,
+    pub plan: &'a Plan,
+    pub registry: &'a Registry,
+    pub cache: Cache,
+    pub stat: StatCache,
+    pub env: RunEnv,
+    pub cancel: &'a AtomicBool,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(
+        pipeline: &'a Pipeline,
+        plan: &'a Plan,
+        registry: &'a Registry,
+        env: RunEnv,
+        cancel: &'a AtomicBool,
+    ) -> Engine<'a> {
+        let cache = Cache::new(&pipeline.root);
+        let stat = StatCache::load(&cache.stat_path());
+        Engine {
+            pipeline,
+            plan,
+            registry,
+            cache,
+            stat,
+            env,
+            cancel,
+        }
+    }
+
+    fn root(&self) -> &Path {
+        &self.pipeline.root
+    }
+
+    /// Builds stage `i`'s cache key from its input digests.
+    pub fn key(&self, i: usize, inputs: BTreeMap<String, String>) -> CacheKey {
+        let s = &self.pipeline.stages[i];
+        let kind = self.registry.get(&s.kind).expect("validated kind");
+        CacheKey {
+            key_version: KEY_VERSION,
+            tool_version: crate::TOOL_VERSION.to_string(),
+            kind: s.kind.clone(),
+            kind_version: kind.version(),
+            params: s.with.to_json(),
+            extra: kind.extra_key(s),
+            inputs,
+            outputs: s.outputs.iter().map(|o| o.path.clone()).collect(),
+        }
+    }
+
+    /// Digests of stage `i`'s inputs: upstream outputs from `known`, source files from disk.
+    /// `Err` names an input that is missing.
+    pub fn input_digests(
+        &self,
+        i: usize,
+        known: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let mut m = BTreeMap::new();
+        for inp in &self.pipeline.stages[i].inputs {
+            let d = match known.get(&inp.path) {
+                Some(d) => d.clone(),
+                None => match self.stat.digest(self.root(), &inp.path) {
+                    Ok(Some(d)) => d,
+                    Ok(None) => return Err(format!("input {} is missing", inp.path)),
+                    Err(e) => return Err(format!("cannot read input {}: {e}", inp.path)),
+                },
+            };
+            m.insert(inp.path.clone(), d);
+        }
+        Ok(m)
+    }
+
+    /// Decides what stage `i` needs, without touching anything.
+    pub fn assess(&self, i: usize, key: &CacheKey, kd: &str, force: bool) -> Verdict {
+        let s = &self.pipeline.stages[i];
+        if force {
+            return Verdict::Run(Reason::Forced);
+        }
+        let last = self.cache.last(&s.name);
+        if let Some(rec) = last.as_ref().filter(|r| r.key_digest == kd) {
+            for (p, d) in &rec.outputs {
+                match self.stat.digest(self.root(), p) {
+                    Ok(Some(cur)) if &cur == d => {}
+                    Ok(None) => return Verdict::Restore(rec.clone(), Reason::OutputMissing(p.clone())),
+                    _ => return Verdict::Restore(rec.clone(), Reason::OutputAltered(p.clone())),
+                }
+            }
+            return Verdict::Fresh(rec.clone());
+        }
+        let reason = match &last {
+            Some(old) => Reason::Changed(key.diff(&old.key)),
+            None => Reason::New,
+        };
+        if let Some(rec) = self.cache.by_key(kd) {
+            if rec.outputs.keys().eq(key.outputs.iter().collect::<BTreeSet<_>>()) {
+                return Verdict::Restore(rec, reason);
+            }
+        }
+        Verdict::Run(reason)
+    }
+
+    /// Runs the selected stages (all when `targets` is empty) and their upstream stages.
+    /// `on_event` is called from the scheduling thread only.
+    pub fn run(
+        &self,
+        targets: &[usize],
+        opts: &Options,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Vec<StageResult> {
+        let n = self.pipeline.stages.len();
+        let selected: BTreeSet<usize> = if targets.is_empty() {
+            (0..n).collect()
+        } else {
+            self.plan.upstream(targets)
+        };
+        on_event(Event::Begin {
+            total: selected.len(),
+        });
+        let jobs = if opts.jobs == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            opts.jobs
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .thread_name(|i| format!("artifact-worker-{i}"))
+            .build()
+            .expect("thread pool");
+        if let Err(e) = self.cache.init() {
+            let r: Vec<StageResult> = selected
+                .iter()
+                .map(|&i| self.failed(i, format!("cannot create the cache folder: {e}")))
+                .collect();
+            return r;
+        }
+        let mut indeg: BTreeMap<usize, usize> = selected
+            .iter()
+            .map(|&i| (i, self.plan.deps[i].iter().filter(|d| selected.contains(d)).count()))
+            .collect();
+        let mut ready: BTreeSet<usize> = indeg.iter().filter(|(_, d)| **d == 0).map(|(i, _)| *i).collect();
+        let mut results: BTreeMap<usize, StageResult> = BTreeMap::new();
+        let mut known: BTreeMap<String, String> = BTreeMap::new();
+        let (tx, rx) = mpsc::channel::<(usize, StageResult)>();
+        let single = jobs == 1;
+
+        pool.in_place_scope(|scope| {
+            let mut running = 0usize;
+            loop {
+                while let Some(i) = ready.pop_first() {
+                    let blocked = self.plan.deps[i]
+                        .iter()
+                        .find(|d| results.get(d).is_some_and(|r| !r.status.ok()));
+                    let res = if let Some(&d) = blocked {
+                        let why = format!("upstream stage {} did not succeed", self.pipeline.stages[d].name);
+                        Some(StageResult {
+                            status: Status::Skipped(why),
+                            ..self.blank(i)
+                        })
+                    } else if self.cancel.load(Ordering::SeqCst) {
+                        Some(StageResult {
+                            status: Status::Cancelled,
+                            ..self.blank(i)
+                        })
+                    } else {
+                        None
+                    };
+                    if let Some(res) = res {
+                        on_event(Event::Finished(&res));
+                        self.release(i, &selected, &mut indeg, &mut ready);
+                        results.insert(i, res);
+                        continue;
+                    }
+                    let inputs = match self.input_digests(i, &known) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            let res = self.failed(i, e);
+                            on_event(Event::Finished(&res));
+                            self.release(i, &selected, &mut indeg, &mut ready);
+                            results.insert(i, res);
+                            continue;
+                        }
+                    };
+                    let key = self.key(i, inputs);
+                    let kd = key.digest();
+                    let verdict = self.assess(i, &key, &kd, opts.force);
+                    match &verdict {
+                        Verdict::Fresh(rec) => {
+                            // Fast path on the scheduling thread: nothing to do.
+                            let res = StageResult {
+                                status: Status::Fresh,
+                                record: Some(rec.clone()),
+                                ..self.blank(i)
+                            };
+                            known.extend(rec.outputs.clone());
+                            on_event(Event::Finished(&res));
+                            self.release(i, &selected, &mut indeg, &mut ready);
+                            results.insert(i, res);
+                            continue;
+                        }
+                        Verdict::Restore(_, r) | Verdict::Run(r) => {
+                            on_event(Event::Started {
+                                stage: &self.pipeline.stages[i].name,
+                                reason: r,
+                            });
+                        }
+                    }
+                    let tx = tx.clone();
+                    running += 1;
+                    scope.spawn(move |_| {
+                        if single {
+                            super::reset_peak_rss();
+                        }
+                        let res = self.execute(i, key, kd, verdict);
+                        let _ = tx.send((i, res));
+                    });
+                }
+                if running == 0 {
+                    break;
+                }
+                let Ok((i, res)) = rx.recv() else { break };
+                running -= 1;
+                if let Some(rec) = &res.record {
+                    known.extend(rec.outputs.clone());
+                }
+                on_event(Event::Finished(&res));
+                self.release(i, &selected, &mut indeg, &mut ready);
+                results.insert(i, res);
+            }
+        });
+        let _ = self.stat.save(&self.cache.stat_path());
+        let out: Vec<StageResult> = results.into_values().collect();
+        // Keep the order of execution readable: topological order.
+        let pos: BTreeMap<&str, usize> = self
+            .plan
+            .order
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (self.pipeline.stages[i].name.as_str(), k))
+            .collect();
+        let mut out = out;
+        out.sort_by_key(|r| pos.get(r.stage.as_str()).copied().unwrap_or(usize::MAX));
+        out
+    }
+
+    fn release(
+        &self,
+        i: usize,
+        selected: &BTreeSet<usize>,
+        indeg: &mut BTreeMap<usize, usize>,
+        ready: &mut BTreeSet<usize>,
+    ) {
+        for d in &self.plan.dependents[i] {
+            if selected.contains(d) {
+                let e = indeg.get_mut(d).expect("selected");
+                *e -= 1;
+                if *e == 0 {
+                    ready.insert(*d);
+                }
+            }
+        }
+    }
+
+    fn blank(&self, i: usize) -> StageResult {
+        let s = &self.pipeline.stages[i];
+        StageResult {
+            stage: s.name.clone(),
+            kind: s.kind.clone(),
+            status: Status::Fresh,
+            reason: None,
+            millis: 0,
+            peak_rss_kib: None,
+            record: None,
+        }
+    }
+
+    fn failed(&self, i: usize, msg: String) -> StageResult {
+        StageResult {
+            status: Status::Failed(msg),
+            ..self.blank(i)
+        }
+    }
+
+    /// Carries out a Restore or Run verdict on a worker thread.
+    fn execute(&self, i: usize, key: CacheKey, kd: String, verdict: Verdict) -> StageResult {
+        let start = Instant::now();
+        let mut res = match verdict {
+            Verdict::Fresh(_) => unreachable!("fresh stages are handled by the scheduler"),
+            Verdict::Restore(rec, reason) => match self.restore(&rec) {
+                Ok(()) => {
+                    let rec = Record {
+                        stage: self.pipeline.stages[i].name.clone(),
+                        key_digest: kd.clone(),
+                        key: key.clone(),
+                        ..rec
+                    };
+                    match self.cache.save(&rec) {
+                        Ok(()) => StageResult {
+                            status: Status::Restored,
+                            reason: Some(reason),
+                            record: Some(rec),
+                            ..self.blank(i)
+                        },
+                        Err(e) => self.failed(i, format!("cannot write the stage record: {e}")),
+                    }
+                }
+                Err(p) => self.run_stage(i, key, kd, Reason::CacheDamaged(p)),
+            },
+            Verdict::Run(reason) => self.run_stage(i, key, kd, reason),
+        };
+        res.millis = start.elapsed().as_millis() as u64;
+        res.peak_rss_kib = super::peak_rss_kib();
+        res
+    }
+
+    /// Restores every output of `rec` that is missing or differs. `Err` names the output
+    /// whose stored copy is missing or corrupt.
+    fn restore(&self, rec: &Record) -> Result<(), String> {
+        for (p, d) in &rec.outputs {
+            if self.stat.digest(self.root(), p).ok().flatten().as_ref() == Some(d) {
+                continue;
+            }
+            match self.cache.restore(d, &self.root().join(p)) {
+                Ok(()) => self.stat.record(self.root(), p, d),
+                Err(RestoreError::Missing | RestoreError::Corrupt | RestoreError::Io(_)) => {
+                    return Err(p.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run_stage(&self, i: usize, key: CacheKey, kd: String, reason: Reason) -> StageResult {
+        let s = &self.pipeline.stages[i];
+        let kind = self.registry.get(&s.kind).expect("validated kind");
+        let start = Instant::now();
+        let in_place = kind.in_place();
+        let scratch = if in_place {
+            None
+        } else {
+            match self.cache.scratch(&s.name) {
+                Ok(p) => Some(p),
+                Err(e) => return self.failed(i, format!("cannot create a scratch folder: {e}")),
+            }
+        };
+        let out_root: PathBuf = scratch.clone().unwrap_or_else(|| self.root().to_path_buf());
+        let ctx = StageCtx {
+            stage: s,
+            root: self.root(),
+            out_root: &out_root,
+            env: &self.env,
+            key_digest: &kd,
+            cancel: self.cancel,
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(&ctx)))
+            .unwrap_or_else(|p| {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(format!("the stage panicked: {msg}").into())
+            })
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                if self.cancel.load(Ordering::SeqCst) {
+                    Err("interrupted".to_string())
+                } else {
+                    self.commit(s, &out_root, in_place)
+                }
+            });
+        if let Some(dir) = &scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        match outcome {
+            Ok(outputs) => {
+                let rec = Record {
+                    stage: s.name.clone(),
+                    key_digest: kd,
+                    key,
+                    outputs,
+                    millis: start.elapsed().as_millis() as u64,
+                };
+                if let Err(e) = self.cache.save(&rec) {
+                    return self.failed(i, format!("cannot write the stage record: {e}"));
+                }
+                StageResult {
+                    status: Status::Ran,
+                    reason: Some(reason),
+                    record: Some(rec),
+                    ..self.blank(i)
+                }
+            }
+            Err(msg) => {
+                if in_place {
+                    self.put_back_previous(s);
+                }
+                let status = if self.cancel.load(Ordering::SeqCst) {
+                    Status::Cancelled
+                } else {
+                    Status::Failed(msg)
+                };
+                StageResult {
+                    status,
+                    reason: Some(reason),
+                    ..self.blank(i)
+                }
+            }
+        }
+    }
+
+    /// Hashes the outputs a stage wrote under `out_root`, stores them and moves them into place.
+    fn commit(
+        &self,
+        s: &crate::spec::StageSpec,
+        out_root: &Path,
+        in_place: bool,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let mut outputs = BTreeMap::new();
+        for o in &s.outputs {
+            let src = out_root.join(&o.path);
+            if !src.is_file() {
+                return Err(format!("the stage did not write its declared output {}", o.path));
+            }
+            let d = crate::hash::sha256_file(&src).map_err(|e| format!("cannot read {}: {e}", o.path))?;
+            self.cache
+                .put(&src, &d)
+                .map_err(|e| format!("cannot store {} in the cache: {e}", o.path))?;
+            outputs.insert(o.path.clone(), d);
+        }
+        if !in_place {
+            for o in &s.outputs {
+                let dst = self.root().join(&o.path);
+                crate::fsutil::move_into_place(&out_root.join(&o.path), &dst)
+                    .map_err(|e| format!("cannot move {} into place: {e}", o.path))?;
+            }
+        }
+        for (p, d) in &outputs {
+            self.stat.record(self.root(), p, d);
+        }
+        Ok(outputs)
+    }
+
+    /// After an in-place stage failed: put its last good outputs back.
+    fn put_back_previous(&self, s: &crate::spec::StageSpec) {
+        if let Some(rec) = self.cache.last(&s.name) {
+            let _ = self.restore(&rec);
+        }
+    }
+
+    /// Updates the lock file with the successful results and drops stages no longer in the
+    /// pipeline. Returns whether the file changed.
+    pub fn update_lock(&self, lock_path: &Path, results: &[StageResult]) -> std::io::Result<bool> {
+        let mut lock = LockFile::read(lock_path).ok().flatten().unwrap_or_default();
+        lock.version = 1;
+        let names: BTreeSet<&str> = self.pipeline.stages.iter().map(|s| s.name.as_str()).collect();
+        lock.stages.retain(|k, _| names.contains(k.as_str()));
+        for r in results {
+            if let Some(rec) = &r.record {
+                lock.stages.insert(
+                    r.stage.clone(),
+                    LockedStage {
+                        kind: r.kind.clone(),
+                        key: rec.key_digest.clone(),
+                        outputs: rec.outputs.clone(),
+                    },
+                );
+            }
+        }
+        lock.write(lock_path)
+    }
+
+    /// Dry run: the verdict for every selected stage, in topological order, without running
+    /// anything. Stages downstream of one that must run get [`Reason::Upstream`].
+    pub fn plan_verdicts(&self, targets: &[usize]) -> Vec<(usize, Result<Verdict, String>)> {
+        let n = self.pipeline.stages.len();
+        let selected: BTreeSet<usize> = if targets.is_empty() {
+            (0..n).collect()
+        } else {
+            self.plan.upstream(targets)
+        };
+        let mut known = BTreeMap::new();
+        let mut pending: BTreeMap<usize, String> = BTreeMap::new();
+        let mut out = Vec::new();
+        for &i in self.plan.order.iter().filter(|i| selected.contains(i)) {
+            if let Some(up) = self.plan.deps[i].iter().find_map(|d| pending.get(d)) {
+                let up = up.clone();
+                out.push((i, Ok(Verdict::Run(Reason::Upstream(up.clone())))));
+                pending.insert(i, up);
+                continue;
+            }
+            let v = self.input_digests(i, &known).map(|inputs| {
+                let key = self.key(i, inputs);
+                let kd = key.digest();
+                self.assess(i, &key, &kd, false)
+            });
+            match &v {
+                Ok(Verdict::Fresh(rec)) | Ok(Verdict::Restore(rec, _)) => {
+                    known.extend(rec.outputs.clone())
+                }
+                _ => {
+                    pending.insert(i, self.pipeline.stages[i].name.clone());
+                }
+            }
+            out.push((i, v));
+        }
+        let _ = self.stat.save(&self.cache.stat_path());
+        out
+    }
+
+    /// Determinism audit: reruns each selected stage (all of whose inputs are current) in a
+    /// scratch copy of its inputs, ignoring the cache, and compares output bytes with the
+    /// last recorded run.
+    pub fn audit(&self, targets: &[usize], jobs: usize) -> Vec<AuditResult> {
+        let n = self.pipeline.stages.len();
+        let selected: Vec<usize> = if targets.is_empty() {
+            (0..n).collect()
+        } else {
+            self.plan.upstream(targets).into_iter().collect()
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(if jobs == 0 { 0 } else { jobs })
+            .build()
+            .expect("thread pool");
+        let mut res: Vec<AuditResult> = pool.install(|| {
+            use rayon::prelude::*;
+            selected.par_iter().map(|&i| self.audit_one(i)).collect()
+        });
+        res.sort_by(|a, b| a.stage.cmp(&b.stage));
+        res
+    }
+
+    fn audit_one(&self, i: usize) -> AuditResult {
+        let s = &self.pipeline.stages[i];
+        let mut r = AuditResult {
+            stage: s.name.clone(),
+            differences: Vec::new(),
+            error: None,
+        };
+        let Some(rec) = self.cache.last(&s.name) else {
+            r.error = Some("no recorded run to compare with (run the pipeline first)".into());
+            return r;
+        };
+        let scratch = match self.cache.scratch(&format!("audit-{}", s.name)) {
+            Ok(p) => p,
+            Err(e) => {
+                r.error = Some(format!("cannot create a scratch folder: {e}"));
+                return r;
+            }
+        };
+        let result = (|| -> Result<(), String> {
+            for inp in &s.inputs {
+                let dst = scratch.join(&inp.path);
+                if let Some(parent) = dst.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+                }
+                std::fs::copy(self.root().join(&inp.path), &dst)
+                    .map_err(|e| format!("cannot copy input {}: {e}", inp.path))?;
+            }
+            let kind = self.registry.get(&s.kind).expect("validated kind");
+            let ctx = StageCtx {
+                stage: s,
+                root: &scratch,
+                out_root: &scratch,
+                env: &self.env,
+                key_digest: &rec.key_digest,
+                cancel: self.cancel,
+            };
+            kind.run(&ctx).map_err(|e| e.to_string())?;
+            for (p, d) in &rec.outputs {
+                let got = crate::hash::sha256_file(&scratch.join(p))
+                    .map_err(|e| format!("rerun did not write {p}: {e}"))?;
+                if &got != d {
+                    r.differences.push((p.clone(), d.clone(), got));
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            r.error = Some(e);
+        }
+        let _ = std::fs::remove_dir_all(&scratch);
+        r
+    }
+}

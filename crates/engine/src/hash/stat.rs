@@ -1,0 +1,124 @@
+//! The stat cache: (size, mtime, ctime, inode) -> digest, persisted between runs, so that an
+//! unchanged file is never rehashed while content still decides (a `touch` or a fresh clone
+//! rehashes, finds the same digest, and reruns nothing).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    ino: u64,
+    digest: String,
+}
+
+/// Thread-safe stat cache keyed by project-relative path.
+#[derive(Debug, Default)]
+pub struct StatCache {
+    entries: Mutex<BTreeMap<String, Entry>>,
+    dirty: Mutex<bool>,
+}
+
+#[cfg(unix)]
+fn stamp(m: &std::fs::Metadata) -> (u64, i128, i128, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (
+        m.len(),
+        m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+        m.ctime() as i128 * 1_000_000_000 + m.ctime_nsec() as i128,
+        m.ino(),
+    )
+}
+
+#[cfg(not(unix))]
+fn stamp(m: &std::fs::Metadata) -> (u64, i128, i128, u64) {
+    let mt = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0);
+    (m.len(), mt, 0, 0)
+}
+
+impl StatCache {
+    /// Loads the cache from `path`; a missing or unreadable file gives an empty cache.
+    pub fn load(path: &Path) -> StatCache {
+        let entries = std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        StatCache {
+            entries: Mutex::new(entries),
+            dirty: Mutex::new(false),
+        }
+    }
+
+    /// Writes the cache atomically if anything changed.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let mut dirty = self.dirty.lock().unwrap();
+        if !*dirty {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&*self.entries.lock().unwrap())?;
+        crate::fsutil::write_atomic(path, &bytes)?;
+        *dirty = false;
+        Ok(())
+    }
+
+    /// Digest of `root/rel`, from the cache when size, mtime, ctime and inode all match.
+    /// `Ok(None)` when the file does not exist.
+    pub fn digest(&self, root: &Path, rel: &str) -> std::io::Result<Option<String>> {
+        let full = root.join(rel);
+        let meta = match std::fs::metadata(&full) {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let (size, mtime_ns, ctime_ns, ino) = stamp(&meta);
+        if let Some(e) = self.entries.lock().unwrap().get(rel) {
+            if e.size == size && e.mtime_ns == mtime_ns && e.ctime_ns == ctime_ns && e.ino == ino {
+                return Ok(Some(e.digest.clone()));
+            }
+        }
+        let digest = super::sha256_file(&full)?;
+        self.record_meta(rel, &meta, &digest);
+        Ok(Some(digest))
+    }
+
+    /// Records a digest for a file just written (avoids hashing it again next time).
+    pub fn record(&self, root: &Path, rel: &str, digest: &str) {
+        if let Ok(meta) = std::fs::metadata(root.join(rel)) {
+            self.record_meta(rel, &meta, digest);
+        }
+    }
+
+    fn record_meta(&self, rel: &str, meta: &std::fs::Metadata, digest: &str) {
+        let (size, mtime_ns, ctime_ns, ino) = stamp(meta);
+        let e = Entry {
+            size,
+            mtime_ns,
+            ctime_ns,
+            ino,
+            digest: digest.to_string(),
+        };
+        let mut map = self.entries.lock().unwrap();
+        if map.get(rel) != Some(&e) {
+            map.insert(rel.to_string(), e);
+            *self.dirty.lock().unwrap() = true;
+        }
+    }
+
+    /// Forgets a path (e.g. after it was deleted).
+    pub fn forget(&self, rel: &str) {
+        if self.entries.lock().unwrap().remove(rel).is_some() {
+            *self.dirty.lock().unwrap() = true;
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! `pipeline.yaml` -> validated [`Pipeline`].
+//!
+//! Two phases: the YAML is read into a located [`node::Node`] tree, then validated into domain
+//! types. Every problem is collected (unknown keys at any level, unknown kinds, bad paths,
+//! outputs claimed twice, dangling inputs, kind parameters) and reported together, sorted, each
+//! with file:line:column and the offending value.
+
+pub mod node;
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use crate::diag::{Diagnostic, Diagnostics, Loc};
+use crate::exec::Registry;
+pub use node::{Node, NodeError, Value, from_node};
+
+/// The only format version this engine reads.
+pub const FORMAT_VERSION: i64 = 1;
+
+/// The folder (under the project root) that holds the cache; no stage may read or write there.
+pub const CACHE_DIR: &str = ".artifact";
+
+/// A project-relative path as written in `pipeline.yaml`, normalised (`./a//b` -> `a/b`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathSpec {
+    pub path: String,
+    pub loc: Loc,
+}
+
+/// One validated stage.
+#[derive(Clone, Debug)]
+pub struct StageSpec {
+    pub name: String,
+    pub loc: Loc,
+    pub kind: String,
+    pub description: Option<String>,
+    pub inputs: Vec<PathSpec>,
+    pub outputs: Vec<PathSpec>,
+    /// The kind's parameters, kept raw; the kind parses them with its own typed struct.
+    pub with: Node,
+}
+
+/// A validated pipeline: stages sorted by name, each input and output checked.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    /// Project root: the folder holding `pipeline.yaml`.
+    pub root: PathBuf,
+    /// The pipeline file's name as shown in messages.
+    pub file: String,
+    pub stages: Vec<StageSpec>,
+}
+
+impl Pipeline {
+    pub fn stage(&self, name: &str) -> Option<&StageSpec> {
+        self.stages
+            .binary_search_by(|s| s.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.stages[i])
+    }
+
+    /// Index of the stage producing `path`, if any.
+    pub fn producers(&self) -> BTreeMap<&str, usize> {
+        let mut m = BTreeMap::new();
+        for (i, s) in self.stages.iter().enumerate() {
+            for o in &s.outputs {
+                m.entry(o.path.as_str()).or_insert(i);
+            }
+        }
+        m
+    }
+}
+
+/// Reads and validates the pipeline file at `path`.
+pub fn load(path: &Path, registry: &Registry) -> Result<Pipeline, Diagnostics> {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostics(vec![Diagnostic::new(
+            path.display().to_string(),
+            Loc::default(),
+            format!("cannot read the pipeline file: {e}"),
+        )])
+    })?;
+    let root = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    parse(&text, &file, &root, registry)
+}
+
+/// Validates pipeline text; `root` is where relative paths resolve.
+pub fn parse(
+    text: &str,
+    file: &str,
+    root: &Path,
+    registry: &Registry,
+) -> Result<Pipeline, Diagnostics> {
+    let doc = Node::parse(text)
+        .map_err(|(loc, msg)| Diagnostics(vec![Diagnostic::new(file, loc, msg)]))?;
+    let mut v = Validator {
+        file,
+        root,
+        root_canon: std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
+        diags: Vec::new(),
+    };
+    let stages = v.document(&doc, registry);
+    if v.diags.is_empty() {
+        Ok(Pipeline {
+            root: root.to_path_buf(),
+            file: file.to_string(),
+            stages,
+        })
+    } else {
+        Err(Diagnostics::sorted(v.diags))
+    }
+}
+
+struct Validator<'a> {
+    file: &'a str,
+    root: &'a Path,
+    root_canon: PathBuf,
+    diags: Vec<Diagnostic>,
+}
+
+const STAGE_KEYS: &[&str] = &["kind", "description", "inputs", "outputs", "with"];
+
+impl Validator<'_> {
+    fn err(&mut self, loc: Loc, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::new(self.file, loc, msg));
+    }
+
+    fn document(&mut self, doc: &Node, registry: &Registry) -> Vec<StageSpec> {
+        let Some(top) = doc.as_map() else {
+            self.err(
+                doc.loc,
+                format!(
+                    "expected a mapping with keys `version` and `stages`, found {}",
+                    doc.type_name()
+                ),
+            );
+            return Vec::new();
+        };
+        let mut version = None;
+        let mut stages_node = None;
+        for (k, val) in top {
+            match k.as_str() {
+                Some("version") => version = Some(val),
+                Some("stages") => stages_node = Some(val),
+                _ => self.err(
+                    k.loc,
+                    format!(
+                        "unknown top-level key {} (expected one of: version, stages)",
+                        k.show()
+                    ),
+                ),
+            }
+        }
+        match version {
+            None => self.err(doc.loc, "missing required key `version` (write `version: 1`)"),
+            Some(n) if n.value == Value::Int(FORMAT_VERSION) => {}
+            Some(n) => self.err(
+                n.loc,
+                format!(
+                    "unsupported version {} (this engine reads version {FORMAT_VERSION})",
+                    n.show()
+                ),
+            ),
+        }
+        let Some(stages_node) = stages_node else {
+            self.err(doc.loc, "missing required key `stages`");
+            return Vec::new();
+        };
+        let Some(entries) = stages_node.as_map() else {
+            self.err(
+                stages_node.loc,
+                format!(
+                    "`stages` must be a mapping of stage names to stages, found {}",
+                    stages_node.type_name()
+                ),
+            );
+            return Vec::new();
+        };
+        let mut stages: Vec<StageSpec> = Vec::new();
+        let mut seen: BTreeMap<String, Loc> = BTreeMap::new();
+        for (k, val) in entries {
+            let Some(name) = k.as_str() else {
+                self.err(k.loc, format!("a stage name must be a string, found {}", k.show()));
+                continue;
+            };
+            if let Some(first) = seen.get(name) {
+                self.err(
+                    k.loc,
+                    format!(
+                        "duplicate stage name {name:?} (first defined at line {})",
+                        first.line
+                    ),
+                );
+                continue;
+            }
+            seen.insert(name.to_string(), k.loc);
+            if !valid_name(name) {
+                self.err(
+                    k.loc,
+                    format!(
+                        "invalid stage name {name:?} (expected letters, digits, `_`, `-` or `.`)"
+                    ),
+                );
+            }
+            if let Some(s) = self.stage(name, k.loc, val, registry) {
+                stages.push(s);
+            }
+        }
+        stages.sort_by(|a, b| a.name.cmp(&b.name));
+        self.cross_check(&stages);
+        stages
+    }
+
+    fn stage(&mut self, name: &str, loc: Loc, node: &Node, registry: &Registry) -> Option<StageSpec> {
+        let Some(map) = node.as_map() else {
+            self.err(
+                node.loc,
+                format!("stage {name:?} must be a mapping, found {}", node.type_name()),
+            );
+            return None;
+        };
+        let mut kind = None;
+        let mut description = None;
+        let mut inputs = Vec::new();
+        let mut outputs = None;
+        let mut with = None;
+        for (k, val) in map {
+            match k.as_str() {
+                Some("kind") => match val.as_str() {
+                    Some(s) => kind = Some((s.to_string(), val.loc)),
+                    None => self.err(
+                        val.loc,
+                        format!("`kind` must be a string, found {}", val.type_name()),
+                    ),
+                },
+                Some("description") => match val.as_str() {
+                    Some(s) => description = Some(s.to_string()),
+                    None => self.err(
+                        val.loc,
+                        format!("`description` must be a string, found {}", val.type_name()),
+                    ),
+                },
+                Some("inputs") => inputs = self.paths(name, "inputs", val),
+                Some("outputs") => outputs = Some((self.paths(name, "outputs", val), val.loc)),
+                Some("with") => with = Some(val.clone()),
+                _ => self.err(
+                    k.loc,
+                    format!(
+                        "unknown key {} in stage {name:?} (expected one of: {})",
+                        k.show(),
+                        STAGE_KEYS.join(", ")
+                    ),
+                ),
+            }
+        }
+        let outputs = match outputs {
+            None => {
+                self.err(
+                    loc,
+                    format!("stage {name:?} has no outputs (add `outputs: [path, ...]`)"),
+                );
+                Vec::new()
+            }
+            Some((o, oloc)) => {
+                if o.is_empty() {
+                    self.err(oloc, format!("stage {name:?} has no outputs (the list is empty)"));
+                }
+                o
+            }
+        };
+        let with = match with {
+            Some(w) if matches!(w.value, Value::Null) => Node::empty_map(w.loc),
+            Some(w) => w,
+            None => Node::empty_map(loc),
+        };
+        if !matches!(with.value, Value::Map(_)) {
+            self.err(
+                with.loc,
+                format!("`with` in stage {name:?} must be a mapping, found {}", with.type_name()),
+            );
+        }
+        let Some((kind, kind_loc)) = kind else {
+            self.err(
+                loc,
+                format!(
+                    "stage {name:?} has no `kind` (expected one of: {})",
+                    registry.names().join(", ")
+                ),
+            );
+            return None;
+        };
+        let spec = StageSpec {
+            name: name.to_string(),
+            loc,
+            kind,
+            description,
+            inputs,
+            outputs,
+            with,
+        };
+        match registry.get(&spec.kind) {
+            None => self.err(
+                kind_loc,
+                format!(
+                    "unknown kind {:?} in stage {name:?} (expected one of: {})",
+                    spec.kind,
+                    registry.names().join(", ")
+                ),
+            ),
+            Some(k) if matches!(spec.with.value, Value::Map(_)) => {
+                for e in k.check(&spec) {
+                    let loc = e.loc.unwrap_or(spec.with.loc);
+                    self.err(
+                        loc,
+                        format!("in `with` of stage {name:?} (kind {}): {}", spec.kind, e.message),
+                    );
+                }
+            }
+            Some(_) => {}
+        }
+        Some(spec)
+    }
+
+    fn paths(&mut self, stage: &str, key: &str, node: &Node) -> Vec<PathSpec> {
+        let items: Vec<&Node> = match &node.value {
+            Value::Seq(s) => s.iter().collect(),
+            Value::Str(_) => vec![node],
+            Value::Null => Vec::new(),
+            _ => {
+                self.err(
+                    node.loc,
+                    format!(
+                        "`{key}` of stage {stage:?} must be a list of paths, found {}",
+                        node.type_name()
+                    ),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for it in items {
+            let Some(raw) = it.as_str() else {
+                self.err(
+                    it.loc,
+                    format!("a path in `{key}` must be a string, found {}", it.show()),
+                );
+                continue;
+            };
+            match self.normalize(raw) {
+                Ok(path) => out.push(PathSpec { path, loc: it.loc }),
+                Err(why) => self.err(it.loc, format!("path {raw:?} in `{key}` of stage {stage:?} {why}")),
+            }
+        }
+        out
+    }
+
+    /// Normalises a project-relative path, refusing anything that escapes the project root.
+    fn normalize(&self, raw: &str) -> Result<String, String> {
+        if raw.is_empty() {
+            return Err("is empty".into());
+        }
+        let p = Path::new(raw);
+        let mut parts = Vec::new();
+        for c in p.components() {
+            match c {
+                Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    return Err("escapes the project root (`..` is not allowed)".into());
+                }
+                Component::RootDir | Component::Prefix(_) => {
+                    return Err("is absolute (paths must be relative to the project root)".into());
+                }
+            }
+        }
+        if parts.is_empty() {
+            return Err("names the project root itself".into());
+        }
+        if parts[0] == CACHE_DIR {
+            return Err(format!("is inside the cache folder `{CACHE_DIR}/`"));
+        }
+        let norm = parts.join("/");
+        // Symlinks: the deepest existing ancestor must resolve inside the root.
+        let mut probe = self.root.join(&norm);
+        loop {
+            if std::fs::symlink_metadata(&probe).is_ok() {
+                if let Ok(c) = std::fs::canonicalize(&probe) {
+                    if !c.starts_with(&self.root_canon) {
+                        return Err(format!(
+                            "escapes the project root through a symlink (resolves to {})",
+                            c.display()
+                        ));
+                    }
+                }
+                break;
+            }
+            if !probe.pop() || probe == self.root {
+                break;
+            }
+        }
+        Ok(norm)
+    }
+
+    fn cross_check(&mut self, stages: &[StageSpec]) {
+        let mut producer: BTreeMap<&str, (&str, Loc)> = BTreeMap::new();
+        for s in stages {
+            for o in &s.outputs {
+                if let Some((other, oloc)) = producer.get(o.path.as_str()) {
+                    let msg = format!(
+                        "output {:?} of stage {:?} is already claimed by stage {other:?} (line {})",
+                        o.path, s.name, oloc.line
+                    );
+                    self.err(o.loc, msg);
+                } else {
+                    producer.insert(&o.path, (&s.name, o.loc));
+                }
+            }
+        }
+        for s in stages {
+            for i in &s.inputs {
+                if producer.contains_key(i.path.as_str()) {
+                    continue;
+                }
+                let full = self.root.join(&i.path);
+                match std::fs::metadata(&full) {
+                    Ok(m) if m.is_file() => {}
+                    Ok(_) => self.err(
+                        i.loc,
+                        format!("input {:?} of stage {:?} is a folder; list files", i.path, s.name),
+                    ),
+                    Err(_) => self.err(
+                        i.loc,
+                        format!(
+                            "input {:?} of stage {:?} is neither an existing file nor an output of any stage",
+                            i.path, s.name
+                        ),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}

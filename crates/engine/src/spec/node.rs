@@ -1,0 +1,377 @@
+//! A YAML document as a tree of located nodes, and a serde `Deserializer` over that tree so that
+//! stage kinds can parse their `with:` parameters into typed structs while every error keeps the
+//! line and column of the offending key or value.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::diag::Loc;
+
+/// A located YAML node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub loc: Loc,
+    pub value: Value,
+}
+
+/// The value of a YAML node. Mappings keep their keys' order and locations.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    /// Parses YAML text into a node tree. Errors carry saphyr's location.
+    pub fn parse(text: &str) -> Result<Node, (Loc, String)> {
+        if text.trim().is_empty() {
+            return Err((Loc::new(1, 1), "the file is empty".into()));
+        }
+        serde_saphyr::from_str::<Node>(text).map_err(|e| {
+            let loc = e
+                .location()
+                .map(|l| Loc::new(l.line() as u32, l.column() as u32))
+                .unwrap_or(Loc::new(1, 1));
+            let msg = e.to_string();
+            // saphyr's Display may append its own location and a snippet; keep the first line.
+            let first = msg.lines().next().unwrap_or("malformed YAML").trim().to_string();
+            (loc, format!("malformed YAML: {first}"))
+        })
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Short rendering of a scalar for error messages.
+    pub fn show(&self) -> String {
+        match &self.value {
+            Value::Null => "null".into(),
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Str(s) => format!("{s:?}"),
+            Value::Seq(_) => "[...]".into(),
+            Value::Map(_) => "{...}".into(),
+        }
+    }
+
+    /// Canonical JSON (mapping keys sorted, locations dropped): what a cache key records.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => (*b).into(),
+            Value::Int(i) => (*i).into(),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::Str(s) => s.clone().into(),
+            Value::Seq(v) => v.iter().map(Node::to_json).collect(),
+            Value::Map(m) => {
+                let mut obj = serde_json::Map::new();
+                for (k, v) in m {
+                    let key = match &k.value {
+                        Value::Str(s) => s.clone(),
+                        _ => k.show(),
+                    };
+                    obj.insert(key, v.to_json());
+                }
+                serde_json::Value::Object(obj)
+            }
+        }
+    }
+
+    /// An empty mapping at `loc`.
+    pub fn empty_map(loc: Loc) -> Node {
+        Node {
+            loc,
+            value: Value::Map(Vec::new()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s: Spanned<Value> = Spanned::deserialize(d)?;
+        Ok(Node {
+            loc: Loc::new(s.referenced.line() as u32, s.referenced.column() as u32),
+            value: s.value,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        i64::try_from(v)
+            .map(Value::Int)
+            .map_err(|_| E::custom("integer too large"))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Str(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut v = Vec::new();
+        while let Some(n) = seq.next_element::<Node>()? {
+            v.push(n);
+        }
+        Ok(Value::Seq(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut v = Vec::new();
+        while let Some((k, val)) = map.next_entry::<Node, Node>()? {
+            v.push((k, val));
+        }
+        Ok(Value::Map(v))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deserializing typed parameters out of a node tree, keeping locations.
+
+/// An error raised while deserializing from a [`Node`]: a message and where it applies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeError {
+    pub loc: Option<Loc>,
+    pub message: String,
+    /// Set for `deny_unknown_fields` errors: the rejected key.
+    pub unknown_field: Option<String>,
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl std::error::Error for NodeError {}
+
+impl de::Error for NodeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        NodeError {
+            loc: None,
+            message: msg.to_string(),
+            unknown_field: None,
+        }
+    }
+    fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
+        NodeError {
+            loc: None,
+            message: format!(
+                "unknown key {field:?} (expected one of: {})",
+                expected.join(", ")
+            ),
+            unknown_field: Some(field.to_string()),
+        }
+    }
+    fn missing_field(field: &'static str) -> Self {
+        NodeError::custom(format!("missing required key {field:?}"))
+    }
+}
+
+fn at(loc: Loc) -> impl FnOnce(NodeError) -> NodeError {
+    move |mut e| {
+        if e.loc.is_none() {
+            e.loc = Some(loc);
+        }
+        e
+    }
+}
+
+/// Deserializes `T` from a node, reporting every unknown key (not just the first) plus the first
+/// other error, each with its location.
+pub fn from_node<T: de::DeserializeOwned>(node: &Node) -> Result<T, Vec<NodeError>> {
+    let mut node = node.clone();
+    let mut errors = Vec::new();
+    for _ in 0..64 {
+        match T::deserialize(&node) {
+            Ok(v) if errors.is_empty() => return Ok(v),
+            Ok(_) => return Err(errors),
+            Err(e) => {
+                let loc = e.loc;
+                let retry = e.unknown_field.is_some() && loc.is_some_and(|l| remove_key_at(&mut node, l));
+                errors.push(e);
+                if !retry {
+                    return Err(errors);
+                }
+            }
+        }
+    }
+    Err(errors)
+}
+
+fn remove_key_at(node: &mut Node, loc: Loc) -> bool {
+    match &mut node.value {
+        Value::Map(m) => {
+            if let Some(i) = m.iter().position(|(k, _)| k.loc == loc) {
+                m.remove(i);
+                return true;
+            }
+            m.iter_mut().any(|(_, v)| remove_key_at(v, loc))
+        }
+        Value::Seq(s) => s.iter_mut().any(|v| remove_key_at(v, loc)),
+        _ => false,
+    }
+}
+
+impl<'de> Deserializer<'de> for &'de Node {
+    type Error = NodeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        let r = match &self.value {
+            Value::Null => v.visit_unit(),
+            Value::Bool(b) => v.visit_bool(*b),
+            Value::Int(i) => v.visit_i64(*i),
+            Value::Float(f) => v.visit_f64(*f),
+            Value::Str(s) => v.visit_borrowed_str(s),
+            Value::Seq(s) => v.visit_seq(SeqDe { it: s.iter() }),
+            Value::Map(m) => v.visit_map(MapDe {
+                it: m.iter(),
+                value: None,
+            }),
+        };
+        r.map_err(at(self.loc))
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        match self.value {
+            Value::Null => v.visit_none(),
+            _ => v.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        v: V,
+    ) -> Result<V::Value, NodeError> {
+        v.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, NodeError> {
+        match &self.value {
+            Value::Str(s) => v
+                .visit_enum(s.as_str().into_deserializer())
+                .map_err(at(self.loc)),
+            _ => Err(NodeError {
+                loc: Some(self.loc),
+                message: format!("expected a string, found {}", self.type_name()),
+                unknown_field: None,
+            }),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple
+        tuple_struct map struct identifier ignored_any
+    }
+}
+
+struct SeqDe<'a> {
+    it: std::slice::Iter<'a, Node>,
+}
+
+impl<'de> SeqAccess<'de> for SeqDe<'de> {
+    type Error = NodeError;
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, NodeError> {
+        match self.it.next() {
+            Some(n) => seed.deserialize(n).map(Some).map_err(at(n.loc)),
+            None => Ok(None),
+        }
+    }
+}
+
+struct MapDe<'a> {
+    it: std::slice::Iter<'a, (Node, Node)>,
+    value: Option<&'a Node>,
+}
+
+impl<'de> MapAccess<'de> for MapDe<'de> {
+    type Error = NodeError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, NodeError> {
+        match self.it.next() {
+            Some((k, v)) => {
+                self.value = Some(v);
+                seed.deserialize(k).map(Some).map_err(at(k.loc))
+            }
+            None => Ok(None),
+        }
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, NodeError> {
+        let v = self.value.take().expect("value after key");
+        seed.deserialize(v).map_err(at(v.loc))
+    }
+}

@@ -1,0 +1,24 @@
+//! The built-in stage kinds of the `artifact` binary, one file per kind. The generic `command`
+//! kind lives in the engine crate; the kinds here add pinned downloads (`fetch`), dataframe
+//! cleaning and aggregation with polars (`clean`, `aggregate`), charts with plotters (`plot`)
+//! and LaTeX tables with tera (`table`).
+
+pub mod aggregate;
+pub mod clean;
+pub mod csvtab;
+pub mod fetch;
+pub mod plot;
+pub mod table;
+
+use engine::exec::{CommandKind, Registry};
+
+/// Every kind this binary offers.
+pub fn registry() -> Registry {
+    Registry::new()
+        .with(CommandKind)
+        .with(fetch::FetchKind)
+        .with(clean::CleanKind)
+        .with(aggregate::AggregateKind)
+        .with(plot::PlotKind)
+        .with(table::TableKind)
+}
