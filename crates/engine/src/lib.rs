@@ -41,3 +41,6 @@ pub mod exit {
     /// Interrupted by Ctrl-C (SIGINT).
     pub const INTERRUPTED: i32 = 130;
 }
+
+#[cfg(test)]
+mod tests;

@@ -148,6 +148,28 @@ impl Cache {
         v
     }
 
+    /// Deletes run records whose key is not the current record of any stage.
+    pub fn drop_old_runs(&self) -> std::io::Result<()> {
+        let current: std::collections::BTreeSet<String> = self
+            .recorded_stages()
+            .iter()
+            .filter_map(|s| self.last(s))
+            .map(|r| r.key_digest)
+            .collect();
+        for e in std::fs::read_dir(self.dir.join("runs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let key = name.strip_suffix(".json").unwrap_or(&name);
+            if !current.contains(key) {
+                std::fs::remove_file(e.path())?;
+            }
+        }
+        Ok(())
+    }
+
     /// A fresh scratch folder for one stage run.
     pub fn scratch(&self, stage: &str) -> std::io::Result<PathBuf> {
         let p = fsutil::temp_sibling(&self.dir.join("tmp").join(stage));
@@ -160,7 +182,11 @@ impl Cache {
     pub fn gc(&self) -> std::io::Result<(usize, u64)> {
         let mut live = std::collections::BTreeSet::new();
         for sub in ["runs", "stages"] {
-            for e in std::fs::read_dir(self.dir.join(sub)).into_iter().flatten().flatten() {
+            for e in std::fs::read_dir(self.dir.join(sub))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 if let Some(r) = read_json::<Record>(&e.path()) {
                     live.extend(r.outputs.into_values());
                 } else {
@@ -169,9 +195,17 @@ impl Cache {
             }
         }
         let (mut n, mut bytes) = (0, 0);
-        for shard in std::fs::read_dir(self.dir.join("objects")).into_iter().flatten().flatten() {
+        for shard in std::fs::read_dir(self.dir.join("objects"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let prefix = shard.file_name().to_string_lossy().into_owned();
-            for obj in std::fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+            for obj in std::fs::read_dir(shard.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let digest = format!("{prefix}{}", obj.file_name().to_string_lossy());
                 if !live.contains(&digest) {
                     bytes += obj.metadata().map(|m| m.len()).unwrap_or(0);

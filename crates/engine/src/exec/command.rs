@@ -49,7 +49,10 @@ impl Kind for CommandKind {
                 }
                 for e in &p.env {
                     if e.is_empty() || e.contains('=') {
-                        v.push(Problem::new(None, format!("invalid variable name {e:?} in `env`")));
+                        v.push(Problem::new(
+                            None,
+                            format!("invalid variable name {e:?} in `env`"),
+                        ));
                     }
                 }
                 v
@@ -109,7 +112,14 @@ impl Kind for CommandKind {
         if status.success() {
             return Ok(());
         }
-        let tail: Vec<&str> = err.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: Vec<&str> = err
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         let code = status
             .code()
             .map_or_else(|| "a signal".to_string(), |c| format!("exit code {c}"));

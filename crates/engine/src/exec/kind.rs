@@ -88,8 +88,8 @@ impl StageCtx<'_> {
     /// A reproducible `SOURCE_DATE_EPOCH` derived from the cache key (so it changes only when
     /// the key does), within 2000-01-01 .. 2030-01-01.
     pub fn source_date_epoch(&self) -> u64 {
-        let n = u64::from_str_radix(&self.key_digest[..12.min(self.key_digest.len())], 16)
-            .unwrap_or(0);
+        let n =
+            u64::from_str_radix(&self.key_digest[..12.min(self.key_digest.len())], 16).unwrap_or(0);
         946_684_800 + n % 946_684_800
     }
 

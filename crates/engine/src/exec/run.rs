@@ -211,7 +211,9 @@ impl<'a> Engine<'a> {
             for (p, d) in &rec.outputs {
                 match self.stat.digest(self.root(), p) {
                     Ok(Some(cur)) if &cur == d => {}
-                    Ok(None) => return Verdict::Restore(rec.clone(), Reason::OutputMissing(p.clone())),
+                    Ok(None) => {
+                        return Verdict::Restore(rec.clone(), Reason::OutputMissing(p.clone()));
+                    }
                     _ => return Verdict::Restore(rec.clone(), Reason::OutputAltered(p.clone())),
                 }
             }
@@ -221,10 +223,13 @@ impl<'a> Engine<'a> {
             Some(old) => Reason::Changed(key.diff(&old.key)),
             None => Reason::New,
         };
-        if let Some(rec) = self.cache.by_key(kd) {
-            if rec.outputs.keys().eq(key.outputs.iter().collect::<BTreeSet<_>>()) {
-                return Verdict::Restore(rec, reason);
-            }
+        if let Some(rec) = self.cache.by_key(kd)
+            && rec
+                .outputs
+                .keys()
+                .eq(key.outputs.iter().collect::<BTreeSet<_>>())
+        {
+            return Verdict::Restore(rec, reason);
         }
         Verdict::Run(reason)
     }
@@ -265,9 +270,21 @@ impl<'a> Engine<'a> {
         }
         let mut indeg: BTreeMap<usize, usize> = selected
             .iter()
-            .map(|&i| (i, self.plan.deps[i].iter().filter(|d| selected.contains(d)).count()))
+            .map(|&i| {
+                (
+                    i,
+                    self.plan.deps[i]
+                        .iter()
+                        .filter(|d| selected.contains(d))
+                        .count(),
+                )
+            })
             .collect();
-        let mut ready: BTreeSet<usize> = indeg.iter().filter(|(_, d)| **d == 0).map(|(i, _)| *i).collect();
+        let mut ready: BTreeSet<usize> = indeg
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(i, _)| *i)
+            .collect();
         let mut results: BTreeMap<usize, StageResult> = BTreeMap::new();
         let mut known: BTreeMap<String, String> = BTreeMap::new();
         let (tx, rx) = mpsc::channel::<(usize, StageResult)>();
@@ -276,12 +293,16 @@ impl<'a> Engine<'a> {
         pool.in_place_scope(|scope| {
             let mut running = 0usize;
             loop {
-                while let Some(i) = ready.pop_first() {
+                while running < jobs {
+                    let Some(i) = ready.pop_first() else { break };
                     let blocked = self.plan.deps[i]
                         .iter()
                         .find(|d| results.get(d).is_some_and(|r| !r.status.ok()));
                     let res = if let Some(&d) = blocked {
-                        let why = format!("upstream stage {} did not succeed", self.pipeline.stages[d].name);
+                        let why = format!(
+                            "upstream stage {} did not succeed",
+                            self.pipeline.stages[d].name
+                        );
                         Some(StageResult {
                             status: Status::Skipped(why),
                             ..self.blank(i)
@@ -549,9 +570,13 @@ impl<'a> Engine<'a> {
         for o in &s.outputs {
             let src = out_root.join(&o.path);
             if !src.is_file() {
-                return Err(format!("the stage did not write its declared output {}", o.path));
+                return Err(format!(
+                    "the stage did not write its declared output {}",
+                    o.path
+                ));
             }
-            let d = crate::hash::sha256_file(&src).map_err(|e| format!("cannot read {}: {e}", o.path))?;
+            let d = crate::hash::sha256_file(&src)
+                .map_err(|e| format!("cannot read {}: {e}", o.path))?;
             self.cache
                 .put(&src, &d)
                 .map_err(|e| format!("cannot store {} in the cache: {e}", o.path))?;
@@ -582,7 +607,12 @@ impl<'a> Engine<'a> {
     pub fn update_lock(&self, lock_path: &Path, results: &[StageResult]) -> std::io::Result<bool> {
         let mut lock = LockFile::read(lock_path).ok().flatten().unwrap_or_default();
         lock.version = 1;
-        let names: BTreeSet<&str> = self.pipeline.stages.iter().map(|s| s.name.as_str()).collect();
+        let names: BTreeSet<&str> = self
+            .pipeline
+            .stages
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
         lock.stages.retain(|k, _| names.contains(k.as_str()));
         for r in results {
             if let Some(rec) = &r.record {

@@ -61,7 +61,12 @@ impl std::fmt::Display for KeyChange {
             KeyChange::InputAdded(p) => write!(f, "input {p} added"),
             KeyChange::InputRemoved(p) => write!(f, "input {p} removed"),
             KeyChange::Outputs(a, b) => {
-                write!(f, "outputs changed: [{}] -> [{}]", a.join(", "), b.join(", "))
+                write!(
+                    f,
+                    "outputs changed: [{}] -> [{}]",
+                    a.join(", "),
+                    b.join(", ")
+                )
             }
         }
     }
@@ -127,7 +132,10 @@ impl CacheKey {
             }
         }
         if old.outputs != self.outputs {
-            v.push(KeyChange::Outputs(old.outputs.clone(), self.outputs.clone()));
+            v.push(KeyChange::Outputs(
+                old.outputs.clone(),
+                self.outputs.clone(),
+            ));
         }
         v
     }
@@ -142,13 +150,20 @@ fn diff_json(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut
                 let p = format!("{path}.{k}");
                 match (x.get(k), y.get(k)) {
                     (Some(u), Some(w)) if u != w => diff_json(&p, u, w, out),
-                    (Some(u), None) => out.push(KeyChange::Params(format!("{p} = {u}"), "(removed)".into())),
-                    (None, Some(w)) => out.push(KeyChange::Params("(absent)".into(), format!("{p} = {w}"))),
+                    (Some(u), None) => {
+                        out.push(KeyChange::Params(format!("{p} = {u}"), "(removed)".into()))
+                    }
+                    (None, Some(w)) => {
+                        out.push(KeyChange::Params("(absent)".into(), format!("{p} = {w}")))
+                    }
                     _ => {}
                 }
             }
         }
-        _ => out.push(KeyChange::Params(format!("{path} = {a}"), format!("{path} = {b}"))),
+        _ => out.push(KeyChange::Params(
+            format!("{path} = {a}"),
+            format!("{path} = {b}"),
+        )),
     }
 }
 
@@ -177,7 +192,10 @@ mod tests {
         b.inputs.insert("a".into(), "01".into());
         assert_ne!(a.digest(), b.digest());
         assert_eq!(
-            b.diff(&a).iter().map(ToString::to_string).collect::<Vec<_>>(),
+            b.diff(&a)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             vec!["input a changed: 00 -> 01"]
         );
     }

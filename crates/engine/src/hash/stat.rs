@@ -82,10 +82,13 @@ impl StatCache {
             Err(e) => return Err(e),
         };
         let (size, mtime_ns, ctime_ns, ino) = stamp(&meta);
-        if let Some(e) = self.entries.lock().unwrap().get(rel) {
-            if e.size == size && e.mtime_ns == mtime_ns && e.ctime_ns == ctime_ns && e.ino == ino {
-                return Ok(Some(e.digest.clone()));
-            }
+        if let Some(e) = self.entries.lock().unwrap().get(rel)
+            && e.size == size
+            && e.mtime_ns == mtime_ns
+            && e.ctime_ns == ctime_ns
+            && e.ino == ino
+        {
+            return Ok(Some(e.digest.clone()));
         }
         let digest = super::sha256_file(&full)?;
         self.record_meta(rel, &meta, &digest);

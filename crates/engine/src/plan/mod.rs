@@ -92,7 +92,11 @@ impl Plan {
     pub fn dot(&self, p: &Pipeline) -> String {
         let mut s = String::from("digraph pipeline {\n  rankdir=LR;\n  node [shape=box];\n");
         for st in &p.stages {
-            let _ = writeln!(s, "  {:?} [label=\"{}\\n({})\"];", st.name, st.name, st.kind);
+            let _ = writeln!(
+                s,
+                "  {:?} [label=\"{}\\n({})\"];",
+                st.name, st.name, st.kind
+            );
         }
         for (i, d) in self.deps.iter().enumerate() {
             for &j in d {
@@ -147,6 +151,9 @@ fn find_cycle(deps: &[Vec<usize>], indeg: &[usize]) -> Vec<usize> {
             let mut cyc: Vec<usize> = path[pos[cur]..].to_vec();
             // Edges point from a stage to what it reads; print in data-flow order.
             cyc.reverse();
+            // Start the printed cycle at its first stage by name.
+            let m = (0..cyc.len()).min_by_key(|&k| cyc[k]).unwrap_or(0);
+            cyc.rotate_left(m);
             let first = cyc[0];
             cyc.push(first);
             return cyc;

@@ -159,7 +159,10 @@ impl Validator<'_> {
             }
         }
         match version {
-            None => self.err(doc.loc, "missing required key `version` (write `version: 1`)"),
+            None => self.err(
+                doc.loc,
+                "missing required key `version` (write `version: 1`)",
+            ),
             Some(n) if n.value == Value::Int(FORMAT_VERSION) => {}
             Some(n) => self.err(
                 n.loc,
@@ -187,7 +190,10 @@ impl Validator<'_> {
         let mut seen: BTreeMap<String, Loc> = BTreeMap::new();
         for (k, val) in entries {
             let Some(name) = k.as_str() else {
-                self.err(k.loc, format!("a stage name must be a string, found {}", k.show()));
+                self.err(
+                    k.loc,
+                    format!("a stage name must be a string, found {}", k.show()),
+                );
                 continue;
             };
             if let Some(first) = seen.get(name) {
@@ -218,11 +224,20 @@ impl Validator<'_> {
         stages
     }
 
-    fn stage(&mut self, name: &str, loc: Loc, node: &Node, registry: &Registry) -> Option<StageSpec> {
+    fn stage(
+        &mut self,
+        name: &str,
+        loc: Loc,
+        node: &Node,
+        registry: &Registry,
+    ) -> Option<StageSpec> {
         let Some(map) = node.as_map() else {
             self.err(
                 node.loc,
-                format!("stage {name:?} must be a mapping, found {}", node.type_name()),
+                format!(
+                    "stage {name:?} must be a mapping, found {}",
+                    node.type_name()
+                ),
             );
             return None;
         };
@@ -248,7 +263,11 @@ impl Validator<'_> {
                     ),
                 },
                 Some("inputs") => inputs = self.paths(name, "inputs", val),
-                Some("outputs") => outputs = Some((self.paths(name, "outputs", val), val.loc)),
+                Some("outputs") => {
+                    let empty = matches!(&val.value, Value::Null)
+                        || matches!(&val.value, Value::Seq(s) if s.is_empty());
+                    outputs = Some((self.paths(name, "outputs", val), val.loc, empty));
+                }
                 Some("with") => with = Some(val.clone()),
                 _ => self.err(
                     k.loc,
@@ -268,9 +287,12 @@ impl Validator<'_> {
                 );
                 Vec::new()
             }
-            Some((o, oloc)) => {
-                if o.is_empty() {
-                    self.err(oloc, format!("stage {name:?} has no outputs (the list is empty)"));
+            Some((o, oloc, empty)) => {
+                if empty {
+                    self.err(
+                        oloc,
+                        format!("stage {name:?} has no outputs (the list is empty)"),
+                    );
                 }
                 o
             }
@@ -283,7 +305,10 @@ impl Validator<'_> {
         if !matches!(with.value, Value::Map(_)) {
             self.err(
                 with.loc,
-                format!("`with` in stage {name:?} must be a mapping, found {}", with.type_name()),
+                format!(
+                    "`with` in stage {name:?} must be a mapping, found {}",
+                    with.type_name()
+                ),
             );
         }
         let Some((kind, kind_loc)) = kind else {
@@ -319,7 +344,10 @@ impl Validator<'_> {
                     let loc = e.loc.unwrap_or(spec.with.loc);
                     self.err(
                         loc,
-                        format!("in `with` of stage {name:?} (kind {}): {}", spec.kind, e.message),
+                        format!(
+                            "in `with` of stage {name:?} (kind {}): {}",
+                            spec.kind, e.message
+                        ),
                     );
                 }
             }
@@ -355,7 +383,10 @@ impl Validator<'_> {
             };
             match self.normalize(raw) {
                 Ok(path) => out.push(PathSpec { path, loc: it.loc }),
-                Err(why) => self.err(it.loc, format!("path {raw:?} in `{key}` of stage {stage:?} {why}")),
+                Err(why) => self.err(
+                    it.loc,
+                    format!("path {raw:?} in `{key}` of stage {stage:?} {why}"),
+                ),
             }
         }
         out
@@ -391,13 +422,13 @@ impl Validator<'_> {
         let mut probe = self.root.join(&norm);
         loop {
             if std::fs::symlink_metadata(&probe).is_ok() {
-                if let Ok(c) = std::fs::canonicalize(&probe) {
-                    if !c.starts_with(&self.root_canon) {
-                        return Err(format!(
-                            "escapes the project root through a symlink (resolves to {})",
-                            c.display()
-                        ));
-                    }
+                if let Ok(c) = std::fs::canonicalize(&probe)
+                    && !c.starts_with(&self.root_canon)
+                {
+                    return Err(format!(
+                        "escapes the project root through a symlink (resolves to {})",
+                        c.display()
+                    ));
                 }
                 break;
             }

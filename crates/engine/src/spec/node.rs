@@ -4,8 +4,10 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{
+    self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
 use serde_saphyr::Spanned;
 
 use crate::diag::Loc;
@@ -42,7 +44,12 @@ impl Node {
                 .unwrap_or(Loc::new(1, 1));
             let msg = e.to_string();
             // saphyr's Display may append its own location and a snippet; keep the first line.
-            let first = msg.lines().next().unwrap_or("malformed YAML").trim().to_string();
+            let first = msg
+                .lines()
+                .next()
+                .unwrap_or("malformed YAML")
+                .trim()
+                .to_string();
             (loc, format!("malformed YAML: {first}"))
         })
     }
@@ -250,7 +257,8 @@ pub fn from_node<T: de::DeserializeOwned>(node: &Node) -> Result<T, Vec<NodeErro
             Ok(_) => return Err(errors),
             Err(e) => {
                 let loc = e.loc;
-                let retry = e.unknown_field.is_some() && loc.is_some_and(|l| remove_key_at(&mut node, l));
+                let retry =
+                    e.unknown_field.is_some() && loc.is_some_and(|l| remove_key_at(&mut node, l));
                 errors.push(e);
                 if !retry {
                     return Err(errors);
