@@ -1,6 +1,132 @@
-//! Subcommands (work in progress).
+//! The command line: argument definitions (clap), dispatch to one file per subcommand, and
+//! the mapping of errors to the named exit codes of [`engine::exit`].
 
+mod check;
+mod clean;
+mod dag;
+mod gc;
+mod output;
+mod plan;
+mod project;
+mod report;
+mod run;
+mod status;
+mod verify;
+mod why;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use engine::exit;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    internal error (I/O outside a stage, a bug)
+  2    usage error
+  3    pipeline.yaml is malformed or invalid (every problem is listed with file:line:column)
+  4    plan error: a cycle among stages, or an unknown stage name
+  5    a stage failed (its dependents were skipped; independent stages finished)
+  6    verify: outputs differ from pipeline.lock; run --check: a stage is not deterministic;
+       check: a claim mismatches the paper without a documented reason
+  130  interrupted (Ctrl-C); no half-written output is left behind";
+
+/// Content-addressed, cached, parallel pipeline runner, and the reproducible artifact of
+/// "A First Look at Bugs in LLM Inference Engines".
+#[derive(Parser, Debug)]
+#[command(name = "artifact", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The pipeline file; its folder is the project root.
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "pipeline.yaml"
+    )]
+    pub file: PathBuf,
+    /// Print nothing but errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print machine-readable JSON lines instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the stale stages (all, or the named ones and what they read from).
+    Run(run::RunArgs),
+    /// Dry run: each stage and why it would run.
+    Plan(plan::PlanArgs),
+    /// Show how a stage's cache key differs from its last successful run.
+    Why(why::WhyArgs),
+    /// Print the stage graph as Graphviz DOT or Mermaid.
+    Dag(dag::DagArgs),
+    /// One line per stage: up to date, or stale and why.
+    Status,
+    /// Re-hash every output listed in the lock file and compare.
+    Verify,
+    /// Delete the declared outputs (restorable from the cache); `--cache` also drops the cache.
+    Clean(clean::CleanArgs),
+    /// Delete cached objects no stage record refers to.
+    Gc(gc::GcArgs),
+    /// Check the paper's claims against the results (runs the claims stages first).
+    Check,
+    /// Write the reviewer report (REPORT.md and report.html) from the last run.
+    Report(report::ReportArgs),
+    /// List the stage kinds this binary offers.
+    Kinds,
+}
+
+/// Parses arguments, runs the command and returns the process exit code.
 pub fn main() -> i32 {
-    let _ = crate::stages::registry();
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let res = match &cli.command {
+        Command::Run(a) => run::run(&cli.global, a),
+        Command::Plan(a) => plan::run(&cli.global, a),
+        Command::Why(a) => why::run(&cli.global, a),
+        Command::Dag(a) => dag::run(&cli.global, a),
+        Command::Status => status::run(&cli.global),
+        Command::Verify => verify::run(&cli.global),
+        Command::Clean(a) => clean::run(&cli.global, a),
+        Command::Gc(a) => gc::run(&cli.global, a),
+        Command::Check => check::run(&cli.global),
+        Command::Report(a) => report::run(&cli.global, a),
+        Command::Kinds => {
+            for k in crate::stages::registry().iter() {
+                println!("{:<10} v{}  {}", k.name(), k.version(), k.about());
+            }
+            Ok(exit::OK)
+        }
+    };
+    match res {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(f) = e.downcast_ref::<project::Fail>() {
+                eprintln!("{}", f.message);
+                return f.code;
+            }
+            eprintln!("error: {e:#}");
+            exit::INTERNAL
+        }
+    }
 }

@@ -1,8 +1,1063 @@
-//! The `clean` kind (work in progress).
+//! The `clean` kind: validates a raw bug-study CSV against a controlled vocabulary (the
+//! taxonomy YAML) and writes tidy, sorted CSV tables with polars.
+//!
+//! This module owns the taxonomy format ([`Taxonomy`]), the row validation ([`validate`]) and the
+//! tidy tables ([`TABLES`]). It knows the *shape* of a bug study (one row per bug with an issue
+//! URL, an engine, a phase, `sep`-joined symptoms, an optional token subtype, and parallel
+//! `sep`-joined component / root-cause lists) but no vocabulary: every accepted value, every rank
+//! and every column name comes from the taxonomy file and from `with:`.
+//!
+//! # `with:` keys
+//! - `input` (required): the raw CSV (UTF-8, an optional BOM, RFC 4180 quoting, header row). Must
+//!   be one of the stage's `inputs`.
+//! - `taxonomy` (required): the taxonomy YAML (see `docs/data.md`). Must be one of the `inputs`.
+//! - `columns` (required): the raw CSV's column names, a mapping with exactly the keys `url`,
+//!   `engine`, `phase`, `symptoms`, `token_subtype`, `components`, `root_causes`.
+//! - `separator` (required): the string joining the values of a multi-valued cell (e.g. `"@@"`).
+//! - `aliases` (optional, default `false`): when `true`, values listed in the taxonomy's
+//!   `aliases:` section are rewritten to their canonical form before validation; when `false`
+//!   (strict) an alias spelling is an error like any unknown value.
+//!
+//! # Outputs
+//! Each declared output must be named `<table>.csv` where `<table>` is one of [`TABLES`]; the
+//! kind writes exactly the declared ones (any folder). Columns are documented in `docs/data.md`.
+//!
+//! # Errors
+//! Every problem of every row is reported at once, sorted by row then column, each with the CSV
+//! row number (header = row 1), the bug's URL, the column, the offending value and the expected
+//! set. Nothing is written when any problem is found.
 
-use engine::exec::{Kind, Problem, StageCtx, StageError};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+
+use engine::exec::{Kind, Problem, StageCtx, StageError, params};
 use engine::spec::StageSpec;
+use polars::prelude::*;
+use serde::Deserialize;
 
+/// The tables this kind can write, by file stem.
+pub const TABLES: &[&str] = &[
+    "bugs",
+    "symptoms",
+    "root_causes",
+    "engines",
+    "phases",
+    "symptom_types",
+    "token_subtypes",
+    "components",
+    "categories",
+    "root_cause_types",
+];
+
+/// Parameters of a `clean` stage (see the module docs).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub input: String,
+    pub taxonomy: String,
+    pub columns: Columns,
+    pub separator: String,
+    #[serde(default)]
+    pub aliases: bool,
+}
+
+/// Names of the raw CSV's columns.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Columns {
+    pub url: String,
+    pub engine: String,
+    pub phase: String,
+    pub symptoms: String,
+    pub token_subtype: String,
+    pub components: String,
+    pub root_causes: String,
+}
+
+impl Columns {
+    /// `(field, raw column name)` in the raw CSV's logical order (used to sort problems).
+    fn fields(&self) -> [(Field, &str); 7] {
+        [
+            (Field::Url, &self.url),
+            (Field::Engine, &self.engine),
+            (Field::Phase, &self.phase),
+            (Field::Symptom, &self.symptoms),
+            (Field::TokenSubtype, &self.token_subtype),
+            (Field::Component, &self.components),
+            (Field::RootCause, &self.root_causes),
+        ]
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Taxonomy
+
+/// The controlled vocabulary, read from the taxonomy YAML. List order is rank order.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Taxonomy {
+    pub version: u32,
+    /// Issue URL template with `{repo}` and `{number}` placeholders.
+    pub issue_url: String,
+    pub engines: Vec<EngineEntry>,
+    pub phases: Vec<Entry>,
+    pub symptoms: Vec<Entry>,
+    pub token_subtypes: TokenSubtypes,
+    pub components: Vec<Entry>,
+    pub root_causes: Vec<CategoryEntry>,
+    #[serde(default)]
+    pub aliases: Vec<Alias>,
+}
+
+/// A vocabulary value and where it comes from.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub label: String,
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineEntry {
+    /// The value in the raw CSV's engine column.
+    pub label: String,
+    /// Display name.
+    pub name: String,
+    /// `owner/name` on GitHub (current name).
+    pub repo: String,
+    /// Earlier `owner/name`s whose URLs are still accepted.
+    #[serde(default)]
+    pub former_repos: Vec<String>,
+    /// Number of candidate issues collected for the engine.
+    pub candidates: u64,
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSubtypes {
+    /// A token subtype is only allowed on a bug carrying this symptom.
+    pub requires_symptom: String,
+    pub source: String,
+    pub values: Vec<Entry>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryEntry {
+    pub category: String,
+    pub source: String,
+    pub leaves: Vec<Entry>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alias {
+    pub field: Field,
+    pub from: String,
+    /// Canonical value; empty means "no value" (only for optional fields).
+    pub to: String,
+    pub source: String,
+}
+
+/// A column of the bug table, as named in taxonomy aliases and error messages.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    Url,
+    Engine,
+    Phase,
+    Symptom,
+    TokenSubtype,
+    Component,
+    RootCause,
+}
+
+impl Taxonomy {
+    /// Reads and checks a taxonomy file.
+    pub fn load(path: &Path) -> Result<Taxonomy, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read taxonomy {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("taxonomy {}: {e}", path.display()))
+    }
+
+    /// Parses and checks taxonomy YAML text.
+    pub fn parse(text: &str) -> Result<Taxonomy, String> {
+        let t: Taxonomy = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        let problems = t.problems();
+        if problems.is_empty() {
+            Ok(t)
+        } else {
+            Err(format!(
+                "{} problem(s):\n  {}",
+                problems.len(),
+                problems.join("\n  ")
+            ))
+        }
+    }
+
+    /// Internal consistency problems (duplicates, dangling references).
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.version != 1 {
+            p.push(format!("unsupported version {} (expected 1)", self.version));
+        }
+        match (
+            self.issue_url.find("{repo}"),
+            self.issue_url.find("{number}"),
+        ) {
+            (Some(r), Some(n)) if r + "{repo}".len() < n => {}
+            _ => p.push(format!(
+                "issue_url {:?} must contain {{repo}} followed (not immediately) by {{number}}",
+                self.issue_url
+            )),
+        }
+        let mut dup = |section: &str, labels: Vec<&str>| {
+            let mut seen = HashSet::new();
+            for l in labels {
+                if l.is_empty() || l.trim() != l {
+                    p.push(format!(
+                        "{section}: label {l:?} is empty or has surrounding spaces"
+                    ));
+                }
+                if !seen.insert(l) {
+                    p.push(format!("{section}: duplicate label {l:?}"));
+                }
+            }
+        };
+        dup(
+            "engines",
+            self.engines.iter().map(|e| e.label.as_str()).collect(),
+        );
+        dup(
+            "engine repos",
+            self.engines
+                .iter()
+                .flat_map(|e| std::iter::once(&e.repo).chain(&e.former_repos))
+                .map(String::as_str)
+                .collect(),
+        );
+        dup("phases", labels(&self.phases));
+        dup("symptoms", labels(&self.symptoms));
+        dup("token_subtypes", labels(&self.token_subtypes.values));
+        dup("components", labels(&self.components));
+        dup(
+            "root cause categories",
+            self.root_causes
+                .iter()
+                .map(|c| c.category.as_str())
+                .collect(),
+        );
+        dup(
+            "root causes",
+            self.root_causes
+                .iter()
+                .flat_map(|c| c.leaves.iter().map(|l| l.label.as_str()))
+                .collect(),
+        );
+        for (name, empty) in [
+            ("engines", self.engines.is_empty()),
+            ("phases", self.phases.is_empty()),
+            ("symptoms", self.symptoms.is_empty()),
+            ("components", self.components.is_empty()),
+            ("root_causes", self.root_causes.is_empty()),
+        ] {
+            if empty {
+                p.push(format!("{name}: the list is empty"));
+            }
+        }
+        let mut sources: Vec<(String, &str)> = Vec::new();
+        sources.extend(
+            self.engines
+                .iter()
+                .map(|e| (format!("engine {:?}", e.label), e.source.as_str())),
+        );
+        for (section, v) in [
+            ("phase", &self.phases),
+            ("symptom", &self.symptoms),
+            ("token subtype", &self.token_subtypes.values),
+            ("component", &self.components),
+        ] {
+            sources.extend(
+                v.iter()
+                    .map(|e| (format!("{section} {:?}", e.label), e.source.as_str())),
+            );
+        }
+        sources.push(("token_subtypes".into(), self.token_subtypes.source.as_str()));
+        for c in &self.root_causes {
+            sources.push((format!("category {:?}", c.category), c.source.as_str()));
+            sources.extend(
+                c.leaves
+                    .iter()
+                    .map(|e| (format!("root cause {:?}", e.label), e.source.as_str())),
+            );
+        }
+        sources.extend(
+            self.aliases
+                .iter()
+                .map(|a| (format!("alias {:?}", a.from), a.source.as_str())),
+        );
+        for (what, src) in sources {
+            if src.trim().is_empty() {
+                p.push(format!(
+                    "{what}: `source` is empty (say where the value comes from)"
+                ));
+            }
+        }
+        for c in &self.root_causes {
+            if c.leaves.is_empty() {
+                p.push(format!(
+                    "root cause category {:?} has no leaves",
+                    c.category
+                ));
+            }
+        }
+        for e in &self.engines {
+            for r in std::iter::once(&e.repo).chain(&e.former_repos) {
+                if r.split('/').count() != 2 || r.split('/').any(str::is_empty) {
+                    p.push(format!(
+                        "engine {:?}: repo {r:?} is not `owner/name`",
+                        e.label
+                    ));
+                }
+            }
+        }
+        if !self
+            .symptoms
+            .iter()
+            .any(|s| s.label == self.token_subtypes.requires_symptom)
+        {
+            p.push(format!(
+                "token_subtypes.requires_symptom {:?} is not a symptom",
+                self.token_subtypes.requires_symptom
+            ));
+        }
+        let mut seen = HashSet::new();
+        for a in &self.aliases {
+            if !seen.insert((a.field, a.from.as_str())) {
+                p.push(format!(
+                    "aliases: {:?} is listed twice for {:?}",
+                    a.from, a.field
+                ));
+            }
+            let vocab = self.vocabulary(a.field);
+            let ok = match a.field {
+                Field::Url => false,
+                Field::TokenSubtype if a.to.is_empty() => true,
+                _ => vocab.contains(&a.to.as_str()),
+            };
+            if !ok {
+                p.push(format!(
+                    "aliases: target {:?} of {:?} is not a known {} value",
+                    a.to,
+                    a.from,
+                    field_name(a.field)
+                ));
+            }
+            if vocab.contains(&a.from.as_str()) {
+                p.push(format!(
+                    "aliases: {:?} is already a canonical {} value",
+                    a.from,
+                    field_name(a.field)
+                ));
+            }
+        }
+        p
+    }
+
+    /// The accepted values of a field, in rank order.
+    pub fn vocabulary(&self, f: Field) -> Vec<&str> {
+        match f {
+            Field::Url => Vec::new(),
+            Field::Engine => self.engines.iter().map(|e| e.label.as_str()).collect(),
+            Field::Phase => labels(&self.phases),
+            Field::Symptom => labels(&self.symptoms),
+            Field::TokenSubtype => labels(&self.token_subtypes.values),
+            Field::Component => labels(&self.components),
+            Field::RootCause => self
+                .root_causes
+                .iter()
+                .flat_map(|c| c.leaves.iter().map(|l| l.label.as_str()))
+                .collect(),
+        }
+    }
+}
+
+fn labels(v: &[Entry]) -> Vec<&str> {
+    v.iter().map(|e| e.label.as_str()).collect()
+}
+
+fn field_name(f: Field) -> &'static str {
+    match f {
+        Field::Url => "url",
+        Field::Engine => "engine",
+        Field::Phase => "phase",
+        Field::Symptom => "symptom",
+        Field::TokenSubtype => "token_subtype",
+        Field::Component => "component",
+        Field::RootCause => "root_cause",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row validation
+
+/// One problem in one cell of the raw CSV.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RowProblem {
+    /// CSV row number, the header being row 1.
+    pub row: u64,
+    /// Position of the column in the logical field order (for sorting).
+    pub field: Field,
+    /// The raw column name.
+    pub column: String,
+    pub url: String,
+    /// The offending value (a single list element when the cell is multi-valued).
+    pub value: String,
+    pub message: String,
+    /// The expected set or form.
+    pub expected: String,
+}
+
+impl fmt::Display for RowProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = if self.url.is_empty() {
+            "no URL"
+        } else {
+            &self.url
+        };
+        write!(
+            f,
+            "row {} ({url}), column {:?}: {} {:?}; expected {}",
+            self.row, self.column, self.message, self.value, self.expected
+        )
+    }
+}
+
+/// Every problem found in a raw CSV; nothing was written.
+#[derive(Debug)]
+pub struct CleanError {
+    pub input: String,
+    pub problems: Vec<RowProblem>,
+}
+
+impl fmt::Display for CleanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} problem(s) (header = row 1); nothing was written:",
+            self.input,
+            self.problems.len()
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CleanError {}
+
+/// The validated raw table: canonical columns `url`, `engine`, `phase`, `symptoms`,
+/// `token_subtype`, `components`, `root_causes` (strings, aliases applied), `issue_number`
+/// (u64) and `source_row` (CSV row number).
+pub struct Validated {
+    pub df: DataFrame,
+}
+
+/// Quotes and joins a vocabulary for messages.
+fn one_of(v: &[&str]) -> String {
+    let q: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+    format!("one of {{{}}}", q.join(", "))
+}
+
+/// The compiled rules for one taxonomy.
+struct Rules<'a> {
+    tax: &'a Taxonomy,
+    aliases: HashMap<Field, HashMap<&'a str, &'a str>>,
+    vocab: HashMap<Field, HashSet<&'a str>>,
+    expected: HashMap<Field, String>,
+    /// lower-case `owner/name` -> engine label
+    repo_engine: HashMap<String, &'a str>,
+    /// engine label -> (current repo, accepted lower-case repos)
+    engine_repos: HashMap<&'a str, (&'a str, Vec<String>)>,
+    url_prefix: String,
+    url_middle: String,
+    url_suffix: String,
+}
+
+impl<'a> Rules<'a> {
+    fn new(tax: &'a Taxonomy, use_aliases: bool) -> Self {
+        let fields = [
+            Field::Engine,
+            Field::Phase,
+            Field::Symptom,
+            Field::TokenSubtype,
+            Field::Component,
+            Field::RootCause,
+        ];
+        let mut vocab = HashMap::new();
+        let mut expected = HashMap::new();
+        for f in fields {
+            let v = tax.vocabulary(f);
+            expected.insert(f, one_of(&v));
+            vocab.insert(f, v.into_iter().collect::<HashSet<_>>());
+        }
+        let mut aliases: HashMap<Field, HashMap<&str, &str>> = HashMap::new();
+        if use_aliases {
+            for a in &tax.aliases {
+                aliases
+                    .entry(a.field)
+                    .or_default()
+                    .insert(a.from.as_str(), a.to.as_str());
+            }
+        }
+        let mut repo_engine = HashMap::new();
+        let mut engine_repos = HashMap::new();
+        for e in &tax.engines {
+            let all: Vec<String> = std::iter::once(&e.repo)
+                .chain(&e.former_repos)
+                .map(|r| r.to_lowercase())
+                .collect();
+            for r in &all {
+                repo_engine.insert(r.clone(), e.label.as_str());
+            }
+            engine_repos.insert(e.label.as_str(), (e.repo.as_str(), all));
+        }
+        // issue_url was checked to hold `{repo}` before `{number}`.
+        let t = tax.issue_url.to_lowercase();
+        let r = t.find("{repo}").unwrap_or(0);
+        let n = t.find("{number}").unwrap_or(t.len());
+        Rules {
+            tax,
+            aliases,
+            vocab,
+            expected,
+            repo_engine,
+            engine_repos,
+            url_prefix: t[..r].to_string(),
+            url_middle: t[(r + "{repo}".len()).min(n)..n].to_string(),
+            url_suffix: t[(n + "{number}".len()).min(t.len())..].to_string(),
+        }
+    }
+
+    /// Applies an alias (if enabled) to one value.
+    fn canon<'v>(&self, f: Field, v: &'v str) -> &'v str
+    where
+        'a: 'v,
+    {
+        self.aliases
+            .get(&f)
+            .and_then(|m| m.get(v))
+            .copied()
+            .unwrap_or(v)
+    }
+
+    /// Splits an issue URL into (lower-case repo, issue number).
+    fn parse_url(&self, url: &str) -> Option<(String, u64)> {
+        let u = url.to_lowercase();
+        let rest = u
+            .strip_prefix(&self.url_prefix)?
+            .strip_suffix(&self.url_suffix)?;
+        let i = rest.rfind(&self.url_middle)?;
+        let (repo, num) = (&rest[..i], &rest[i + self.url_middle.len()..]);
+        if repo.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) || num.is_empty() {
+            return None;
+        }
+        Some((repo.to_string(), num.parse().ok()?))
+    }
+
+    fn url_form(&self, repo: &str) -> String {
+        self.tax
+            .issue_url
+            .replace("{repo}", repo)
+            .replace("{number}", "<N>")
+    }
+}
+
+/// Reads the raw CSV with polars (every column as a string) and validates every row.
+pub fn validate(
+    input: &Path,
+    tax: &Taxonomy,
+    cols: &Columns,
+    sep: &str,
+    use_aliases: bool,
+) -> Result<Validated, StageError> {
+    let raw = LazyCsvReader::new(PlRefPath::new(input.to_string_lossy().as_ref()))
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .with_row_index(Some(RowIndex {
+            name: "source_row".into(),
+            offset: 2,
+        }))
+        .finish()
+        .and_then(LazyFrame::collect)
+        .map_err(|e| format!("cannot read {} as CSV: {e}", input.display()))?;
+    let names: Vec<&str> = raw
+        .get_column_names()
+        .into_iter()
+        .map(|s| s.as_str())
+        .collect();
+    let missing: Vec<&str> = cols
+        .fields()
+        .iter()
+        .map(|(_, c)| *c)
+        .filter(|c| !names.contains(c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{}: missing column(s) {} (the header has: {})",
+            input.display(),
+            missing
+                .iter()
+                .map(|m| format!("{m:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            names
+                .iter()
+                .map(|m| format!("{m:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+        .into());
+    }
+    let get = |name: &str| -> Result<&StringChunked, StageError> { Ok(raw.column(name)?.str()?) };
+    let rules = Rules::new(tax, use_aliases);
+    let (url_c, engine_c, phase_c, sym_c, tok_c, comp_c, rc_c) = (
+        get(&cols.url)?,
+        get(&cols.engine)?,
+        get(&cols.phase)?,
+        get(&cols.symptoms)?,
+        get(&cols.token_subtype)?,
+        get(&cols.components)?,
+        get(&cols.root_causes)?,
+    );
+    let rows = raw.height();
+    let mut problems = Vec::new();
+    let mut seen_urls: HashMap<String, u64> = HashMap::with_capacity(rows);
+    let mut numbers: Vec<u64> = Vec::with_capacity(rows);
+    // Canonical (alias-rewritten) cells, only built when aliases are enabled.
+    let mut canon: Option<[Vec<Option<String>>; 6]> =
+        use_aliases.then(|| std::array::from_fn(|_| Vec::with_capacity(rows)));
+    let row_idx = raw.column("source_row")?.idx()?;
+    let it = url_c
+        .iter()
+        .zip(engine_c.iter())
+        .zip(phase_c.iter())
+        .zip(sym_c.iter())
+        .zip(tok_c.iter())
+        .zip(comp_c.iter())
+        .zip(rc_c.iter())
+        .zip(row_idx.iter());
+    for (((((((url, engine), phase), sym), tok), comp), rc), row) in it {
+        let row = u64::from(row.unwrap_or(0));
+        let url = url.unwrap_or("");
+        let mut push = |field: Field, value: &str, message: String, expected: String| {
+            let column = cols
+                .fields()
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map(|(_, c)| c.to_string())
+                .unwrap_or_default();
+            problems.push(RowProblem {
+                row,
+                field,
+                column,
+                url: url.to_string(),
+                value: value.to_string(),
+                message,
+                expected,
+            });
+        };
+        let check_one = |f: Field, v: &str, push: &mut dyn FnMut(Field, &str, String, String)| {
+            if !rules.vocab[&f].contains(v) {
+                let msg = if v.is_empty() {
+                    "empty value".to_string()
+                } else if v.trim() != v {
+                    "unknown value (surrounding spaces)".to_string()
+                } else {
+                    "unknown value".to_string()
+                };
+                push(f, v, msg, rules.expected[&f].clone());
+                false
+            } else {
+                true
+            }
+        };
+        // engine
+        let engine = rules.canon(Field::Engine, engine.unwrap_or(""));
+        let engine_ok = check_one(Field::Engine, engine, &mut push);
+        // url: form, repo of the row's engine, uniqueness
+        let mut number = 0;
+        match rules.parse_url(url) {
+            None => {
+                let form = match rules.engine_repos.get(engine) {
+                    Some((repo, _)) => rules.url_form(repo),
+                    None => rules.url_form("<owner>/<name>"),
+                };
+                let msg = if url.is_empty() {
+                    "empty value"
+                } else {
+                    "not an issue URL"
+                };
+                push(Field::Url, url, msg.to_string(), form);
+            }
+            Some((repo, n)) => {
+                number = n;
+                if engine_ok {
+                    let (current, accepted) = &rules.engine_repos[engine];
+                    if !accepted.contains(&repo) {
+                        let msg = match rules.repo_engine.get(&repo) {
+                            Some(other) => format!(
+                                "URL of engine {other:?}, but the row's engine is {engine:?}:"
+                            ),
+                            None => format!("URL outside the repository of engine {engine:?}:"),
+                        };
+                        push(Field::Url, url, msg, rules.url_form(current));
+                    }
+                }
+            }
+        }
+        if !url.is_empty() {
+            if let Some(first) = seen_urls.get(&url.to_lowercase()) {
+                push(
+                    Field::Url,
+                    url,
+                    format!("duplicate URL (first at row {first}):"),
+                    "unique issue URLs".to_string(),
+                );
+            } else {
+                seen_urls.insert(url.to_lowercase(), row);
+            }
+        }
+        numbers.push(number);
+        // phase
+        let phase = rules.canon(Field::Phase, phase.unwrap_or(""));
+        check_one(Field::Phase, phase, &mut push);
+        // symptoms
+        let syms: Vec<&str> = sym
+            .unwrap_or("")
+            .split(sep)
+            .map(|s| rules.canon(Field::Symptom, s))
+            .collect();
+        let mut seen = HashSet::new();
+        for s in &syms {
+            if check_one(Field::Symptom, s, &mut push) && !seen.insert(*s) {
+                push(
+                    Field::Symptom,
+                    s,
+                    "symptom listed twice".to_string(),
+                    "distinct symptoms per bug".to_string(),
+                );
+            }
+        }
+        // token subtype: optional, only with the required symptom
+        let tok = rules.canon(Field::TokenSubtype, tok.unwrap_or(""));
+        if !tok.is_empty()
+            && check_one(Field::TokenSubtype, tok, &mut push)
+            && !syms.contains(&tax.token_subtypes.requires_symptom.as_str())
+        {
+            push(
+                Field::TokenSubtype,
+                tok,
+                format!(
+                    "token subtype on a bug without the symptom {:?}:",
+                    tax.token_subtypes.requires_symptom
+                ),
+                format!(
+                    "empty unless the symptoms include {:?}",
+                    tax.token_subtypes.requires_symptom
+                ),
+            );
+        }
+        // components and root causes: parallel lists
+        let comps: Vec<&str> = comp
+            .unwrap_or("")
+            .split(sep)
+            .map(|s| rules.canon(Field::Component, s))
+            .collect();
+        let rcs: Vec<&str> = rc
+            .unwrap_or("")
+            .split(sep)
+            .map(|s| rules.canon(Field::RootCause, s))
+            .collect();
+        for c in &comps {
+            check_one(Field::Component, c, &mut push);
+        }
+        for r in &rcs {
+            check_one(Field::RootCause, r, &mut push);
+        }
+        if comps.len() != rcs.len() {
+            push(
+                Field::RootCause,
+                rc.unwrap_or(""),
+                format!(
+                    "{} root cause(s) but {} component(s) in {:?}:",
+                    rcs.len(),
+                    comps.len(),
+                    cols.components
+                ),
+                "one component per root cause (parallel lists)".to_string(),
+            );
+        }
+        if let Some(c) = canon.as_mut() {
+            let tok = (!tok.is_empty()).then(|| tok.to_string());
+            c[0].push(Some(engine.to_string()));
+            c[1].push(Some(phase.to_string()));
+            c[2].push(Some(syms.join(sep)));
+            c[3].push(tok);
+            c[4].push(Some(comps.join(sep)));
+            c[5].push(Some(rcs.join(sep)));
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(Box::new(CleanError {
+            input: input.display().to_string(),
+            problems,
+        }));
+    }
+    let mut columns: Vec<Column> = vec![
+        raw.column("source_row")?.clone(),
+        url_c.clone().into_series().with_name("url".into()).into(),
+    ];
+    let canon_names = [
+        "engine",
+        "phase",
+        "symptoms",
+        "token_subtype",
+        "components",
+        "root_causes",
+    ];
+    match canon {
+        Some(c) => {
+            for (name, v) in canon_names.iter().zip(c) {
+                columns.push(Column::new((*name).into(), v));
+            }
+        }
+        None => {
+            for (name, ca) in canon_names
+                .iter()
+                .zip([engine_c, phase_c, sym_c, tok_c, comp_c, rc_c])
+            {
+                columns.push(ca.clone().into_series().with_name((*name).into()).into());
+            }
+        }
+    }
+    columns.push(Column::new("issue_number".into(), numbers));
+    Ok(Validated {
+        df: DataFrame::new_infer_height(columns)?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tidy tables
+
+/// Dimension tables built from the taxonomy.
+fn dimensions(tax: &Taxonomy) -> PolarsResult<HashMap<&'static str, DataFrame>> {
+    fn ranks(n: usize) -> Vec<u32> {
+        (1..=n as u32).collect()
+    }
+    let mut m = HashMap::new();
+    let e = &tax.engines;
+    m.insert(
+        "engines",
+        df!(
+            "engine" => e.iter().map(|x| x.label.clone()).collect::<Vec<_>>(),
+            "engine_rank" => ranks(e.len()),
+            "engine_name" => e.iter().map(|x| x.name.clone()).collect::<Vec<_>>(),
+            "repo" => e.iter().map(|x| x.repo.clone()).collect::<Vec<_>>(),
+            "candidates" => e.iter().map(|x| x.candidates).collect::<Vec<_>>(),
+        )?,
+    );
+    let simple = |col: &str, v: &[Entry]| -> PolarsResult<DataFrame> {
+        df!(
+            col => v.iter().map(|x| x.label.clone()).collect::<Vec<_>>(),
+            format!("{col}_rank") => ranks(v.len()),
+        )
+    };
+    m.insert("phases", simple("phase", &tax.phases)?);
+    m.insert("symptom_types", simple("symptom", &tax.symptoms)?);
+    m.insert(
+        "token_subtypes",
+        simple("token_subtype", &tax.token_subtypes.values)?,
+    );
+    m.insert("components", simple("component", &tax.components)?);
+    let c = &tax.root_causes;
+    m.insert(
+        "categories",
+        df!(
+            "category" => c.iter().map(|x| x.category.clone()).collect::<Vec<_>>(),
+            "category_rank" => ranks(c.len()),
+            "leaf_count" => c.iter().map(|x| x.leaves.len() as u32).collect::<Vec<_>>(),
+        )?,
+    );
+    let mut leaf = Vec::new();
+    let mut cat = Vec::new();
+    let mut cat_rank = Vec::new();
+    for (i, x) in c.iter().enumerate() {
+        for l in &x.leaves {
+            leaf.push(l.label.clone());
+            cat.push(x.category.clone());
+            cat_rank.push(i as u32 + 1);
+        }
+    }
+    m.insert(
+        "root_cause_types",
+        df!(
+            "root_cause" => leaf.clone(),
+            "root_cause_rank" => ranks(leaf.len()),
+            "category" => cat,
+            "category_rank" => cat_rank,
+        )?,
+    );
+    Ok(m)
+}
+
+fn left_join(lf: LazyFrame, dim: &DataFrame, key: &str, keep: &[&str]) -> LazyFrame {
+    let right = dim
+        .clone()
+        .lazy()
+        .select(keep.iter().map(|c| col(*c)).collect::<Vec<_>>());
+    lf.join(right, [col(key)], [col(key)], JoinArgs::new(JoinType::Left))
+}
+
+/// Builds every table of [`TABLES`] from a validated raw table.
+pub fn tables(
+    v: &Validated,
+    tax: &Taxonomy,
+    sep: &str,
+) -> PolarsResult<HashMap<&'static str, DataFrame>> {
+    let mut out = dimensions(tax)?;
+    let split = |c: &str| col(c).str().split(lit(sep.to_string()));
+    let base = v.df.clone().lazy();
+    let base = left_join(base, &out["engines"], "engine", &["engine", "engine_rank"]);
+    let base = left_join(base, &out["phases"], "phase", &["phase", "phase_rank"]);
+    let base = left_join(
+        base,
+        &out["token_subtypes"],
+        "token_subtype",
+        &["token_subtype", "token_subtype_rank"],
+    );
+    let wide = base
+        .with_columns([
+            split("symptoms").list().len().alias("symptom_count"),
+            split("root_causes").list().len().alias("root_cause_count"),
+        ])
+        .sort(
+            ["engine_rank", "issue_number"],
+            SortMultipleOptions::default(),
+        )
+        .with_row_index("bug", Some(1))
+        .collect()?;
+    let bugs = wide
+        .clone()
+        .lazy()
+        .select([
+            col("bug"),
+            col("url"),
+            col("engine"),
+            col("engine_rank"),
+            col("issue_number"),
+            col("phase"),
+            col("phase_rank"),
+            col("token_subtype"),
+            col("token_subtype_rank"),
+            col("symptom_count"),
+            col("root_cause_count"),
+            col("source_row"),
+        ])
+        .collect()?;
+    let explode = ExplodeOptions {
+        empty_as_null: true,
+        keep_nulls: true,
+    };
+    let symptoms = wide
+        .clone()
+        .lazy()
+        .select([col("bug"), split("symptoms").alias("symptom")])
+        .explode(cols(["symptom"]), explode);
+    let symptoms = left_join(
+        symptoms,
+        &out["symptom_types"],
+        "symptom",
+        &["symptom", "symptom_rank"],
+    )
+    .select([col("bug"), col("symptom"), col("symptom_rank")])
+    .sort(["bug", "symptom_rank"], SortMultipleOptions::default())
+    .collect()?;
+    let rc = wide
+        .lazy()
+        .select([
+            col("bug"),
+            split("root_causes").alias("root_cause"),
+            split("components").alias("component"),
+        ])
+        .explode(cols(["root_cause", "component"]), explode)
+        .with_columns([col("bug")
+            .cum_count(false)
+            .over([col("bug")])?
+            .alias("position")]);
+    let rc = left_join(
+        rc,
+        &out["root_cause_types"],
+        "root_cause",
+        &["root_cause", "root_cause_rank", "category", "category_rank"],
+    );
+    let rc = left_join(
+        rc,
+        &out["components"],
+        "component",
+        &["component", "component_rank"],
+    )
+    .select([
+        col("bug"),
+        col("position").cast(DataType::UInt32),
+        col("root_cause"),
+        col("root_cause_rank"),
+        col("category"),
+        col("category_rank"),
+        col("component"),
+        col("component_rank"),
+    ])
+    .sort(["bug", "position"], SortMultipleOptions::default())
+    .collect()?;
+    out.insert("bugs", bugs);
+    out.insert("symptoms", symptoms);
+    out.insert("root_causes", rc);
+    Ok(out)
+}
+
+/// Writes a frame as CSV: header, LF line endings, nulls as empty cells, no BOM.
+pub fn write_csv(
+    df: &mut DataFrame,
+    path: &Path,
+    float_decimals: Option<usize>,
+) -> Result<(), StageError> {
+    let mut f = std::fs::File::create(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    CsvWriter::new(&mut f)
+        .include_header(true)
+        .with_line_terminator("\n".into())
+        .with_float_precision(float_decimals)
+        .finish(df)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// The table name an output path stands for (`<dir>/<table>.csv`), if valid.
+fn table_of(path: &str) -> Option<&'static str> {
+    let file = path.rsplit('/').next()?;
+    let stem = file.strip_suffix(".csv")?;
+    TABLES.iter().copied().find(|t| *t == stem)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kind
+
+/// See the module docs.
 pub struct CleanKind;
 
 impl Kind for CleanKind {
@@ -12,10 +1067,90 @@ impl Kind for CleanKind {
     fn version(&self) -> u32 {
         1
     }
-    fn check(&self, _stage: &StageSpec) -> Vec<Problem> {
-        Vec::new()
+    fn about(&self) -> &'static str {
+        "validate a raw bug CSV against a taxonomy and write tidy, sorted tables (polars)"
     }
-    fn run(&self, _ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        Err("the clean kind is not implemented yet".into())
+    fn check(&self, stage: &StageSpec) -> Vec<Problem> {
+        let p: Params = match params(stage) {
+            Ok(p) => p,
+            Err(e) => return e,
+        };
+        let mut v = Vec::new();
+        for (key, path) in [("input", &p.input), ("taxonomy", &p.taxonomy)] {
+            if !stage.inputs.iter().any(|i| &i.path == path) {
+                v.push(Problem::new(
+                    None,
+                    format!("`{key}` {path:?} must also be listed in the stage's `inputs`"),
+                ));
+            }
+        }
+        if p.separator.is_empty() {
+            v.push(Problem::new(None, "`separator` is empty"));
+        }
+        let mut seen = HashSet::new();
+        for o in &stage.outputs {
+            match table_of(&o.path) {
+                None => v.push(Problem::new(
+                    Some(o.loc),
+                    format!(
+                        "output {:?} is not a table this kind writes (expected <folder>/<table>.csv with <table> one of: {})",
+                        o.path,
+                        TABLES.join(", ")
+                    ),
+                )),
+                Some(t) => {
+                    if !seen.insert(t) {
+                        v.push(Problem::new(
+                            Some(o.loc),
+                            format!("table {t:?} is declared twice in `outputs`"),
+                        ));
+                    }
+                }
+            }
+        }
+        let c = &p.columns;
+        let mut names = HashSet::new();
+        for (_, name) in c.fields() {
+            if !names.insert(name) {
+                v.push(Problem::new(
+                    None,
+                    format!("column {name:?} is named twice in `columns`"),
+                ));
+            }
+        }
+        v
+    }
+    fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
+        let p: Params = params(ctx.stage).map_err(|e| {
+            e.iter()
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        let input = ctx.declared_input(&p.input)?;
+        let tax = Taxonomy::load(&ctx.declared_input(&p.taxonomy)?)?;
+        let validated = validate(&input, &tax, &p.columns, &p.separator, p.aliases)
+            .map_err(|e| relabel(e, &p.input))?;
+        let mut tables = tables(&validated, &tax, &p.separator)?;
+        for o in &ctx.stage.outputs {
+            let t = table_of(&o.path)
+                .ok_or_else(|| format!("output {:?} is not a known table", o.path))?;
+            let df = tables
+                .get_mut(t)
+                .ok_or_else(|| format!("table {t:?} was not built"))?;
+            write_csv(df, &ctx.output(&o.path)?, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// Replaces the absolute input path in a [`CleanError`] by the project-relative one.
+fn relabel(e: StageError, rel: &str) -> StageError {
+    match e.downcast::<CleanError>() {
+        Ok(mut c) => {
+            c.input = rel.to_string();
+            c
+        }
+        Err(e) => e,
     }
 }

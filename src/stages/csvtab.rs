@@ -20,7 +20,9 @@ impl Table {
 
     pub fn parse(bytes: &[u8]) -> anyhow::Result<Table> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(bytes);
         let header = rdr.headers()?.iter().map(str::to_string).collect();
         let mut rows = Vec::new();
         for (i, rec) in rdr.records().enumerate() {
@@ -33,10 +35,7 @@ impl Table {
     /// Index of a column, or an error naming the columns that exist.
     pub fn col(&self, name: &str) -> anyhow::Result<usize> {
         self.header.iter().position(|h| h == name).ok_or_else(|| {
-            anyhow::anyhow!(
-                "no column {name:?} (columns: {})",
-                self.header.join(", ")
-            )
+            anyhow::anyhow!("no column {name:?} (columns: {})", self.header.join(", "))
         })
     }
 

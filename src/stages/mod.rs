@@ -4,6 +4,7 @@
 //! and LaTeX tables with tera (`table`).
 
 pub mod aggregate;
+pub mod claims;
 pub mod clean;
 pub mod csvtab;
 pub mod fetch;
@@ -21,4 +22,5 @@ pub fn registry() -> Registry {
         .with(aggregate::AggregateKind)
         .with(plot::PlotKind)
         .with(table::TableKind)
+        .with(claims::ClaimsKind)
 }

@@ -1,8 +1,217 @@
-//! The `plot` kind (work in progress).
+//! The `plot` kind: declarative bar charts and heatmaps drawn from a long-format CSV table (one
+//! row per category, series and value), written as SVG and/or PNG.
+//!
+//! This module owns the kind's parameters, their validation and the run; the submodules own the
+//! CSV-to-grid step ([`data`]), the scales, palette and colour maps ([`scale`]), the layouts
+//! ([`bars`], [`heatmap`], shared bits in [`frame`]) and the rendering with plotters and the
+//! embedded DejaVu Sans font ([`scene`]).
+//!
+//! ```yaml
+//! fig_symptoms_by_engine:
+//!   kind: plot
+//!   inputs: [results/symptoms_by_engine.csv]
+//!   outputs: [figures/symptoms_by_engine.svg, figures/symptoms_by_engine.png]
+//!   with:
+//!     data: results/symptoms_by_engine.csv
+//!     chart: grouped
+//!     x: engine
+//!     series: symptom
+//!     value: n
+//!     title: "Symptoms by engine"
+//!     x_label: "Engine"
+//!     y_label: "Bugs"
+//! ```
+//!
+//! # Outputs
+//!
+//! Every declared output ending in `.svg` gets an SVG and every one ending in `.png` a PNG of
+//! exactly `width` x `height` pixels, all of the same chart. Any other extension is a validation
+//! error. The same inputs always give byte-identical files: no timestamps, fixed number
+//! formatting, and the font is embedded, so the PNG does not depend on the machine's fonts (the
+//! SVG keeps its text as text with `font-family="sans-serif"`).
+//!
+//! # Parameters (`with:`)
+//!
+//! | key | type | default | meaning |
+//! |---|---|---|---|
+//! | `data` | path | required | the CSV to draw; must be one of the stage's `inputs` |
+//! | `chart` | `grouped` \| `stacked` \| `stacked100` \| `heatmap` | required | grouped bars, stacked bars, stacked bars scaled to 100 % per category, or a heatmap |
+//! | `x` | column | required | bars: the category column (one group or stack per value); heatmap: the column-axis category |
+//! | `y` | column | heatmap: required; bars: not allowed | heatmap: the row-axis category |
+//! | `series` | column | none (one series) | bars only: one colour per value, with a legend |
+//! | `value` | column | required | the numbers; every cell must parse as a finite number |
+//! | `orientation` | `vertical` \| `horizontal` | `vertical` | bars only: `horizontal` puts the categories on the left, top to bottom |
+//! | `title` | string | none | title above the chart (wrapped when wider than the canvas) |
+//! | `x_label` | string | none | title of the axis that shows `x` (for horizontal bars, the left axis) |
+//! | `y_label` | string | none | bars: title of the value axis; heatmap: title of the row axis |
+//! | `legend` | `right` \| `bottom` \| `none` | `right` | bars: where the series legend goes; heatmap: `right` (colour bar) or `none` |
+//! | `legend_title` | string | none | title above the legend, or above the heatmap's colour bar |
+//! | `value_labels` | bool | `false` | bars only: print each value (grouped: at the end of the bar; stacked: inside each segment that is large enough) |
+//! | `decimals` | integer 0-6 | auto | decimals of value labels and heatmap cells; auto = 0 when every value is whole, else 1 (`stacked100` percentages: 0) |
+//! | `colormap` | `viridis` \| `cividis` \| `viridis_r` \| `cividis_r` | `viridis` | heatmap only: the sequential colour scale (`_r` = reversed) |
+//! | `width` | integer 100-10000 | from the data | canvas width in pixels |
+//! | `height` | integer 100-10000 | from the data | canvas height in pixels |
+//!
+//! # Data rules
+//!
+//! Categories (`x`, `y`) and series appear in the order of their first appearance in the CSV,
+//! so the upstream aggregation decides the order. A missing (category, series) pair counts as 0;
+//! two rows for the same pair are an error (aggregate first). `stacked` and `stacked100` need
+//! non-negative values; `stacked100` divides each category by its total (a category whose total
+//! is 0 draws no bar). A heatmap's colour scale runs from 0 (or the minimum, if negative) to the
+//! maximum.
+//!
+//! # Looks
+//!
+//! Series use Okabe & Ito's colour-blind-safe palette (orange, sky blue, bluish green, yellow,
+//! blue, vermillion, reddish purple, black), then Paul Tol's "muted" colours; after 17 series the
+//! colours repeat. Margins are measured from the labels; when `width`/`height` are omitted the
+//! canvas is sized from the data (slots per category, cells per heatmap row). A given `width` or
+//! `height` that leaves no room for the plot, or whose labels would be cut, is an error naming
+//! the size needed.
 
-use engine::exec::{Kind, Problem, StageCtx, StageError};
-use engine::spec::StageSpec;
+mod bars;
+mod data;
+mod frame;
+mod heatmap;
+mod scale;
+mod scene;
 
+use engine::diag::Loc;
+use engine::exec::{Kind, Problem, StageCtx, StageError, params};
+use engine::spec::{StageSpec, Value};
+use serde::Deserialize;
+
+use crate::stages::csvtab::Table;
+
+use bars::{BarSpec, LegendPos, Mode};
+use data::{Columns, Grid};
+use heatmap::HeatSpec;
+use scale::ColorMap;
+use scene::Scene;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    data: String,
+    chart: Chart,
+    #[serde(default)]
+    orientation: Option<Orientation>,
+    x: String,
+    #[serde(default)]
+    y: Option<String>,
+    #[serde(default)]
+    series: Option<String>,
+    value: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    x_label: Option<String>,
+    #[serde(default)]
+    y_label: Option<String>,
+    #[serde(default)]
+    legend: Option<Legend>,
+    #[serde(default)]
+    legend_title: Option<String>,
+    #[serde(default)]
+    value_labels: Option<bool>,
+    #[serde(default)]
+    decimals: Option<u8>,
+    #[serde(default)]
+    colormap: Option<Colormap>,
+    #[serde(default)]
+    width: Option<u32>,
+    #[serde(default)]
+    height: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Chart {
+    Grouped,
+    Stacked,
+    Stacked100,
+    Heatmap,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Orientation {
+    Vertical,
+    Horizontal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Legend {
+    Right,
+    Bottom,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Colormap {
+    Viridis,
+    Cividis,
+    ViridisR,
+    CividisR,
+}
+
+impl Colormap {
+    fn map(self) -> ColorMap {
+        match self {
+            Colormap::Viridis => ColorMap::VIRIDIS,
+            Colormap::Cividis => ColorMap::CIVIDIS,
+            Colormap::ViridisR => ColorMap::VIRIDIS.reversed(),
+            Colormap::CividisR => ColorMap::CIVIDIS.reversed(),
+        }
+    }
+}
+
+/// Smallest and largest `width`/`height` accepted.
+const MIN_SIDE: u32 = 100;
+const MAX_SIDE: u32 = 10_000;
+const MAX_DECIMALS: u8 = 6;
+
+/// Output formats, by file extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Svg,
+    Png,
+}
+
+fn format_of(path: &str) -> Option<Format> {
+    let ext = std::path::Path::new(path).extension()?.to_str()?;
+    if ext.eq_ignore_ascii_case("svg") {
+        Some(Format::Svg)
+    } else if ext.eq_ignore_ascii_case("png") {
+        Some(Format::Png)
+    } else {
+        None
+    }
+}
+
+/// `./a//b` -> `a/b`, as the engine normalises declared paths.
+fn normalize(path: &str) -> String {
+    path.split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Location of the value of `key` in the stage's `with:` mapping.
+fn key_loc(stage: &StageSpec, key: &str) -> Option<Loc> {
+    match &stage.with.value {
+        Value::Map(m) => m
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v.loc),
+        _ => None,
+    }
+}
+
+/// See the module docs.
 pub struct PlotKind;
 
 impl Kind for PlotKind {
@@ -12,10 +221,665 @@ impl Kind for PlotKind {
     fn version(&self) -> u32 {
         1
     }
-    fn check(&self, _stage: &StageSpec) -> Vec<Problem> {
-        Vec::new()
+    fn about(&self) -> &'static str {
+        "bar charts and heatmaps from a long-format CSV, as SVG and/or PNG"
     }
-    fn run(&self, _ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        Err("the plot kind is not implemented yet".into())
+    fn check(&self, stage: &StageSpec) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for o in &stage.outputs {
+            if format_of(&o.path).is_none() {
+                problems.push(Problem::new(
+                    Some(o.loc),
+                    format!(
+                        "output {:?} has an unsupported extension: the plot kind writes `.svg` \
+                         and `.png` files",
+                        o.path
+                    ),
+                ));
+            }
+        }
+        match params::<Params>(stage) {
+            Ok(p) => problems.extend(validate(&p, stage)),
+            Err(e) => problems.extend(e),
+        }
+        problems
+    }
+    fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
+        let p: Params = params(ctx.stage).map_err(|e| {
+            e.iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        let rel = normalize(&p.data);
+        let path = ctx.declared_input(&rel)?;
+        let table = Table::read(&path)?;
+        let scene = render(&p, &table, &rel)?;
+        for o in &ctx.stage.outputs {
+            if ctx.cancelled() {
+                return Err("interrupted".into());
+            }
+            let out = ctx.output(&o.path)?;
+            match format_of(&o.path) {
+                Some(Format::Svg) => scene.write_svg(&out)?,
+                Some(Format::Png) => scene.write_png(&out)?,
+                None => {
+                    return Err(format!(
+                        "output {:?}: the plot kind writes `.svg` and `.png` files only",
+                        o.path
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Cross-checks of parsed parameters against each other and the stage.
+fn validate(p: &Params, stage: &StageSpec) -> Vec<Problem> {
+    let mut v = Vec::new();
+    let mut err = |key: &str, msg: String| v.push(Problem::new(key_loc(stage, key), msg));
+
+    let data = normalize(&p.data);
+    if !stage.inputs.iter().any(|i| i.path == data) {
+        let listed: Vec<&str> = stage.inputs.iter().map(|i| i.path.as_str()).collect();
+        err(
+            "data",
+            format!(
+                "`data: {:?}` is not one of the stage's inputs ({}); list it under `inputs` so \
+                 that it is fingerprinted",
+                p.data,
+                if listed.is_empty() {
+                    "there are none".to_string()
+                } else {
+                    listed.join(", ")
+                }
+            ),
+        );
+    }
+
+    let heatmap = p.chart == Chart::Heatmap;
+    let mut columns: Vec<(&str, &str)> = vec![("x", p.x.as_str()), ("value", p.value.as_str())];
+    if heatmap {
+        match &p.y {
+            Some(y) => columns.push(("y", y)),
+            None => err(
+                "chart",
+                "a heatmap needs `y`: the column whose values label the rows".into(),
+            ),
+        }
+        let bar_only = [
+            ("series", p.series.is_some()),
+            ("orientation", p.orientation.is_some()),
+            ("value_labels", p.value_labels.is_some()),
+        ];
+        for (key, set) in bar_only {
+            if set {
+                err(
+                    key,
+                    format!(
+                        "`{key}` is for bar charts; a heatmap takes `x`, `y` and `value` (and \
+                         labels every cell)"
+                    ),
+                );
+            }
+        }
+        if p.legend == Some(Legend::Bottom) {
+            err(
+                "legend",
+                "a heatmap's colour bar goes `right` or `none` (not `bottom`)".into(),
+            );
+        }
+    } else {
+        if p.y.is_some() {
+            err(
+                "y",
+                "`y` is for heatmaps only: a bar chart takes its numbers from `value` and its \
+                 colours from `series`"
+                    .into(),
+            );
+        }
+        if p.colormap.is_some() {
+            err(
+                "colormap",
+                "`colormap` is for heatmaps only (bars use the Okabe-Ito palette)".into(),
+            );
+        }
+        match &p.series {
+            Some(s) => columns.push(("series", s)),
+            None => {
+                if matches!(p.legend, Some(Legend::Right | Legend::Bottom)) {
+                    err(
+                        "legend",
+                        "there is no legend without `series` (one series, one colour)".into(),
+                    );
+                }
+                if p.legend_title.is_some() {
+                    err(
+                        "legend_title",
+                        "there is no legend without `series` (one series, one colour)".into(),
+                    );
+                }
+                if p.chart != Chart::Grouped {
+                    err(
+                        "chart",
+                        format!(
+                            "a `{}` chart needs `series`: the column whose values are stacked",
+                            if p.chart == Chart::Stacked {
+                                "stacked"
+                            } else {
+                                "stacked100"
+                            }
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    for (i, (key, col)) in columns.iter().enumerate() {
+        if col.trim().is_empty() {
+            err(key, format!("`{key}` must name a column (it is empty)"));
+        }
+        if let Some((other, _)) = columns[..i].iter().find(|(_, c)| c == col) {
+            err(
+                key,
+                format!("`{key}` and `{other}` name the same column {col:?}; use distinct columns"),
+            );
+        }
+    }
+    if let Some(d) = p.decimals {
+        if d > MAX_DECIMALS {
+            err(
+                "decimals",
+                format!("`decimals: {d}` is too many (0 to {MAX_DECIMALS})"),
+            );
+        }
+    }
+    for (key, val) in [("width", p.width), ("height", p.height)] {
+        if let Some(n) = val {
+            if !(MIN_SIDE..=MAX_SIDE).contains(&n) {
+                err(
+                    key,
+                    format!("`{key}: {n}` is out of range ({MIN_SIDE} to {MAX_SIDE} pixels)"),
+                );
+            }
+        }
+    }
+    v
+}
+
+/// Reads the grid from `table` and lays out the chart `p` describes.
+fn render(p: &Params, table: &Table, file: &str) -> Result<Scene, String> {
+    let blank = |s: &Option<String>| s.as_deref().filter(|t| !t.trim().is_empty()).map(str::to_string);
+    let scene = if p.chart == Chart::Heatmap {
+        let y = p
+            .y
+            .as_deref()
+            .ok_or("a heatmap needs `y`: the column whose values label the rows")?;
+        let grid = data::grid(
+            table,
+            file,
+            &Columns {
+                x: &p.x,
+                row: Some((y, "y")),
+                value: &p.value,
+            },
+        )?;
+        let spec = HeatSpec {
+            title: p.title.as_deref(),
+            col_label: p.x_label.as_deref(),
+            row_label: p.y_label.as_deref(),
+            scale_title: p.legend_title.as_deref(),
+            colorbar: p.legend != Some(Legend::None),
+            colormap: p.colormap.unwrap_or(Colormap::Viridis).map(),
+            decimals: p.decimals,
+            width: p.width,
+            height: p.height,
+        };
+        heatmap::layout(&grid, &spec)?
+    } else {
+        let grid: Grid = data::grid(
+            table,
+            file,
+            &Columns {
+                x: &p.x,
+                row: p.series.as_deref().map(|s| (s, "series")),
+                value: &p.value,
+            },
+        )?;
+        let legend = match (p.series.is_some(), p.legend) {
+            (false, _) | (true, Some(Legend::None)) => LegendPos::None,
+            (true, Some(Legend::Bottom)) => LegendPos::Bottom,
+            (true, _) => LegendPos::Right,
+        };
+        let legend_title = blank(&p.legend_title);
+        let spec = BarSpec {
+            mode: match p.chart {
+                Chart::Stacked => Mode::Stacked,
+                Chart::Stacked100 => Mode::Stacked100,
+                _ => Mode::Grouped,
+            },
+            horizontal: p.orientation == Some(Orientation::Horizontal),
+            title: p.title.as_deref(),
+            cat_label: p.x_label.as_deref(),
+            value_label: p.y_label.as_deref(),
+            legend,
+            legend_title: legend_title.as_deref(),
+            value_labels: p.value_labels.unwrap_or(false),
+            decimals: p.decimals,
+            width: p.width,
+            height: p.height,
+        };
+        bars::layout(&grid, &spec)?
+    };
+    check_fits(&scene, p)?;
+    Ok(scene)
+}
+
+/// Every label must lie inside the canvas; with automatic sizes that holds by construction, with
+/// a given `width`/`height` it may not.
+fn check_fits(scene: &Scene, p: &Params) -> Result<(), String> {
+    let (w, h) = (f64::from(scene.width), f64::from(scene.height));
+    for t in scene.texts() {
+        let (x0, y0, x1, y1) = t.bbox();
+        if x0 < -0.5 || y0 < -0.5 || x1 > w + 0.5 || y1 > h + 0.5 {
+            let which = match (p.width, p.height) {
+                (Some(_), Some(_)) => "`width` and `height`",
+                (Some(_), None) => "`width`",
+                (None, Some(_)) => "`height`",
+                (None, None) => "the automatic size",
+            };
+            return Err(format!(
+                "the label {:?} does not fit in the {}x{} canvas set by {which}; make it larger \
+                 or omit it to size the chart from the data",
+                t.text, scene.width, scene.height
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::AtomicBool;
+
+    use engine::exec::{Registry, RunEnv};
+    use engine::spec::Pipeline;
+
+    use super::*;
+
+    fn fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plot")
+    }
+
+    fn registry() -> Registry {
+        Registry::new().with(PlotKind)
+    }
+
+    /// The fixture pipeline, rooted at the fixture folder.
+    fn fixture_pipeline() -> Pipeline {
+        let root = fixtures();
+        let text = std::fs::read_to_string(root.join("pipeline.yaml")).expect("fixture pipeline");
+        engine::spec::parse(&text, "pipeline.yaml", &root, &registry())
+            .unwrap_or_else(|d| panic!("fixture pipeline is invalid:\n{d:?}"))
+    }
+
+    /// Validation messages of `yaml` (a whole pipeline) in a project holding `files`.
+    fn errors(yaml: &str, files: &[(&str, &str)]) -> Vec<String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (rel, text) in files {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, text).expect("write");
+        }
+        match engine::spec::parse(yaml, "pipeline.yaml", dir.path(), &registry()) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn run_stage(stage: &StageSpec, root: &Path, out: &Path) -> Result<(), StageError> {
+        let env = RunEnv::default();
+        let cancel = AtomicBool::new(false);
+        let ctx = StageCtx {
+            stage,
+            root,
+            out_root: out,
+            env: &env,
+            key_digest: "0123456789abcdef",
+            cancel: &cancel,
+        };
+        PlotKind.run(&ctx)
+    }
+
+    /// PNG signature check and the IHDR width and height.
+    fn png_size(bytes: &[u8]) -> (u32, u32) {
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+        assert_eq!(&bytes[12..16], b"IHDR", "first chunk is IHDR");
+        let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        (be(&bytes[16..20]), be(&bytes[20..24]))
+    }
+
+    fn scene_of(stage: &StageSpec) -> Scene {
+        let p: Params = params(stage).expect("valid params");
+        let rel = normalize(&p.data);
+        let table = Table::read(&fixtures().join(&rel)).expect("fixture CSV");
+        render(&p, &table, &rel).unwrap_or_else(|e| panic!("{}: {e}", stage.name))
+    }
+
+    const EXAMPLE: &str = r#"version: 1
+stages:
+  fig_symptoms_by_engine:
+    kind: plot
+    inputs: [results/symptoms_by_engine.csv]
+    outputs: [figures/symptoms_by_engine.svg, figures/symptoms_by_engine.png]
+    with:
+      data: results/symptoms_by_engine.csv   # must be one of the stage's inputs
+      chart: grouped          # grouped | stacked | stacked100 | heatmap
+      orientation: vertical   # vertical | horizontal (bars)
+      x: engine               # category column (bars) / column-axis column (heatmap)
+      series: symptom         # series column (long format): one colour per value
+      value: n                # numeric column
+      title: "Symptoms by engine"
+      x_label: "Engine"
+      y_label: "Bugs"
+      width: 900              # optional, pixels; default sensible
+      height: 520
+"#;
+
+    #[test]
+    fn check_accepts_the_documented_example() {
+        let csv = std::fs::read_to_string(fixtures().join("symptoms_by_engine.csv")).expect("csv");
+        assert_eq!(
+            errors(EXAMPLE, &[("results/symptoms_by_engine.csv", &csv)]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn check_reports_every_problem_with_its_location() {
+        let yaml = r#"version: 1
+stages:
+  a:
+    kind: plot
+    inputs: [d.csv]
+    outputs: [a.svg, a.pdf]
+    with:
+      data: other.csv
+      chart: bars
+      x: e
+      value: n
+      colour: red
+  b:
+    kind: plot
+    inputs: [./d.csv]
+    outputs: [b.png]
+    with:
+      data: d.csv
+      chart: grouped
+      x: e
+      y: n
+      value: n
+      width: 20
+      decimals: 9
+  c:
+    kind: plot
+    inputs: [d.csv]
+    outputs: [c.png]
+    with:
+      data: d.csv
+      chart: heatmap
+      x: e
+      series: s
+      value: n
+      legend: bottom
+  d:
+    kind: plot
+    inputs: [d.csv]
+    outputs: [d.svg]
+    with:
+      data: d.csv
+      chart: stacked
+      orientation: diagonal
+      x: e
+      series: e
+      value: n
+"#;
+        let got = errors(yaml, &[("d.csv", "e,s,n\na,b,1\n")]);
+        let want = [
+            r#"pipeline.yaml:6:21: error: in `with` of stage "a" (kind plot): output "a.pdf" has an unsupported extension: the plot kind writes `.svg` and `.png` files"#,
+            r#"pipeline.yaml:9:14: error: in `with` of stage "a" (kind plot): unknown variant `bars`, expected one of `grouped`, `stacked`, `stacked100`, `heatmap`"#,
+            r#"pipeline.yaml:12:7: error: in `with` of stage "a" (kind plot): unknown key "colour" (expected one of: data, chart, orientation, x, y, series, value, title, x_label, y_label, legend, legend_title, value_labels, decimals, colormap, width, height)"#,
+            r#"pipeline.yaml:21:10: error: in `with` of stage "b" (kind plot): `y` is for heatmaps only: a bar chart takes its numbers from `value` and its colours from `series`"#,
+            r#"pipeline.yaml:23:14: error: in `with` of stage "b" (kind plot): `width: 20` is out of range (100 to 10000 pixels)"#,
+            r#"pipeline.yaml:24:17: error: in `with` of stage "b" (kind plot): `decimals: 9` is too many (0 to 6)"#,
+            r#"pipeline.yaml:31:14: error: in `with` of stage "c" (kind plot): a heatmap needs `y`: the column whose values label the rows"#,
+            r#"pipeline.yaml:33:15: error: in `with` of stage "c" (kind plot): `series` is for bar charts; a heatmap takes `x`, `y` and `value` (and labels every cell)"#,
+            r#"pipeline.yaml:35:15: error: in `with` of stage "c" (kind plot): a heatmap's colour bar goes `right` or `none` (not `bottom`)"#,
+            r#"pipeline.yaml:43:20: error: in `with` of stage "d" (kind plot): unknown variant `diagonal`, expected one of `vertical`, `horizontal`"#,
+        ];
+        assert_eq!(got, want, "got:\n{}", got.join("\n"));
+
+        // Once the variants are fixed, the cross-checks of stage "d" and "a" show up too.
+        let yaml = yaml
+            .replace("orientation: diagonal", "orientation: vertical")
+            .replace("chart: bars", "chart: grouped")
+            .replace("      colour: red\n", "");
+        let got = errors(&yaml, &[("d.csv", "e,s,n\na,b,1\n")]);
+        for want in [
+            r#"pipeline.yaml:8:13: error: in `with` of stage "a" (kind plot): `data: "other.csv"` is not one of the stage's inputs (d.csv); list it under `inputs` so that it is fingerprinted"#,
+            r#"pipeline.yaml:45:15: error: in `with` of stage "d" (kind plot): `series` and `x` name the same column "e"; use distinct columns"#,
+        ] {
+            assert!(got.iter().any(|g| g == want), "missing {want}\ngot:\n{}", got.join("\n"));
+        }
+    }
+
+    #[test]
+    fn run_writes_every_declared_output() {
+        let pipeline = fixture_pipeline();
+        let stage = pipeline.stage("grouped").expect("stage");
+        let out = tempfile::tempdir().expect("tempdir");
+        run_stage(stage, &fixtures(), out.path()).expect("run");
+
+        let svg = std::fs::read_to_string(out.path().join("figures/grouped.svg")).expect("svg");
+        assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
+        for text in [
+            ">Symptoms by engine<",
+            ">Engine<",
+            ">Bugs<",
+            ">Symptom<",
+            ">llama.cpp<",
+            ">TensorRT-LLM<",
+            ">Abnormal Performance<",
+        ] {
+            assert!(svg.contains(text), "SVG lacks {text}");
+        }
+        let png = std::fs::read(out.path().join("figures/grouped.png")).expect("png");
+        let scene = scene_of(stage);
+        assert_eq!(png_size(&png), (scene.width, scene.height));
+
+        // A given size is the size of the PNG.
+        let stage = pipeline.stage("grouped_labels").expect("stage");
+        run_stage(stage, &fixtures(), out.path()).expect("run");
+        let png = std::fs::read(out.path().join("figures/grouped_labels.png")).expect("png");
+        assert_eq!(png_size(&png), (900, 520));
+        let svg =
+            std::fs::read_to_string(out.path().join("figures/grouped_labels.svg")).expect("svg");
+        assert!(svg.starts_with(r#"<svg width="900" height="520""#), "{}", &svg[..80]);
+    }
+
+    #[test]
+    fn rendering_twice_gives_identical_bytes() {
+        let pipeline = fixture_pipeline();
+        let (a, b) = (
+            tempfile::tempdir().expect("tempdir"),
+            tempfile::tempdir().expect("tempdir"),
+        );
+        for stage in &pipeline.stages {
+            run_stage(stage, &fixtures(), a.path()).expect("first run");
+            run_stage(stage, &fixtures(), b.path()).expect("second run");
+            for o in &stage.outputs {
+                let x = std::fs::read(a.path().join(&o.path)).expect("first output");
+                let y = std::fs::read(b.path().join(&o.path)).expect("second output");
+                assert!(!x.is_empty(), "{} is empty", o.path);
+                assert!(x == y, "{} differs between two runs", o.path);
+            }
+        }
+    }
+
+    #[test]
+    fn run_errors_name_columns_and_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("d.csv"),
+            "engine,symptom,n\nvLLM,Crash,3\nvLLM,Hang,three\n",
+        )
+        .expect("write");
+        let yaml = |x: &str| {
+            format!(
+                "version: 1\nstages:\n  s:\n    kind: plot\n    inputs: [d.csv]\n    outputs: [s.svg]\n    with: {{ data: d.csv, chart: stacked, x: {x}, series: symptom, value: n }}\n"
+            )
+        };
+        let run = |yaml: &str| {
+            let p = engine::spec::parse(yaml, "pipeline.yaml", dir.path(), &registry())
+                .expect("valid");
+            let out = tempfile::tempdir().expect("tempdir");
+            run_stage(&p.stages[0], dir.path(), out.path())
+                .expect_err("must fail")
+                .to_string()
+        };
+        assert_eq!(
+            run(&yaml("engin")),
+            "d.csv: no column \"engin\" (columns: engine, symptom, n); `x` names it"
+        );
+        assert_eq!(
+            run(&yaml("engine")),
+            "d.csv: row 3, column \"n\": \"three\" is not a number"
+        );
+    }
+
+    #[test]
+    fn stacked100_shows_percentages_of_each_category() {
+        let table = Table::parse(b"e,s,n\na,x,1\na,y,3\nb,x,2\n").expect("csv");
+        let p = Params {
+            data: "d.csv".into(),
+            chart: Chart::Stacked100,
+            orientation: None,
+            x: "e".into(),
+            y: None,
+            series: Some("s".into()),
+            value: "n".into(),
+            title: None,
+            x_label: None,
+            y_label: None,
+            legend: None,
+            legend_title: None,
+            value_labels: Some(true),
+            decimals: None,
+            colormap: None,
+            width: None,
+            height: None,
+        };
+        let scene = render(&p, &table, "d.csv").expect("render");
+        let texts: Vec<&str> = scene.texts().map(|t| t.text.as_str()).collect();
+        for want in ["0%", "100%", "25%", "75%"] {
+            assert!(texts.contains(&want), "{want} missing from {texts:?}");
+        }
+        // b has only x: one full bar labelled 100 %, the missing (b, y) pair is 0 and unlabelled.
+        assert_eq!(texts.iter().filter(|t| **t == "100%").count(), 2, "{texts:?}");
+    }
+
+    /// The layout rules the pictures rely on: every label inside the canvas, no two labels
+    /// overlapping, and no label (other than value labels) on a bar or cell.
+    #[test]
+    fn fixture_layouts_have_no_cut_or_overlapping_labels() {
+        let pipeline = fixture_pipeline();
+        for stage in &pipeline.stages {
+            let scene = scene_of(stage);
+            let (w, h) = (f64::from(scene.width), f64::from(scene.height));
+            let texts: Vec<_> = scene.texts().collect();
+            for t in &texts {
+                let (x0, y0, x1, y1) = t.bbox();
+                assert!(
+                    x0 >= 0.0 && y0 >= 0.0 && x1 <= w && y1 <= h,
+                    "{}: {:?} is cut ({x0},{y0})-({x1},{y1}) in {w}x{h}",
+                    stage.name,
+                    t.text
+                );
+            }
+            for (i, a) in texts.iter().enumerate() {
+                for b in &texts[i + 1..] {
+                    let (a0, a1, a2, a3) = a.bbox();
+                    let (b0, b1, b2, b3) = b.bbox();
+                    let overlap = a0 < b2 && b0 < a2 && a1 < b3 && b1 < a3;
+                    assert!(!overlap, "{}: {:?} overlaps {:?}", stage.name, a.text, b.text);
+                }
+            }
+            // Labels outside the plot stay off the coloured shapes (bars, cells, swatches are
+            // drawn separately from their labels).
+            let dark = |c: scene::Rgb| c != scene::Rgb::WHITE && c != scene::Rgb::GRID && c != scene::Rgb::AXIS;
+            for t in texts.iter().filter(|t| t.color == scene::Rgb::TEXT) {
+                let (x0, y0, x1, y1) = t.bbox();
+                for p in &scene.prims {
+                    if let scene::Prim::Rect(r) = p {
+                        if !dark(r.color) {
+                            continue;
+                        }
+                        let (r0, r1, r2, r3) =
+                            (f64::from(r.x0), f64::from(r.y0), f64::from(r.x1), f64::from(r.y1));
+                        let overlap = x0 < r2 && r0 < x1 && y0 < r3 && r1 < y1;
+                        // Value labels of grouped bars sit just outside their bar.
+                        assert!(
+                            !overlap,
+                            "{}: label {:?} ({x0},{y0})-({x1},{y1}) covers a shape {r:?}",
+                            stage.name, t.text
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_given_size_that_is_too_small_is_a_clear_error() {
+        let table = Table::read(&fixtures().join("root_causes.csv")).expect("csv");
+        let p = Params {
+            data: "root_causes.csv".into(),
+            chart: Chart::Grouped,
+            orientation: Some(Orientation::Horizontal),
+            x: "root_cause".into(),
+            y: None,
+            series: None,
+            value: "n".into(),
+            title: None,
+            x_label: None,
+            y_label: None,
+            legend: None,
+            legend_title: None,
+            value_labels: None,
+            decimals: None,
+            colormap: None,
+            width: None,
+            height: Some(200),
+        };
+        let e = render(&p, &table, "root_causes.csv").expect_err("too small");
+        assert!(e.starts_with("`height: 200` is too small for this chart"), "{e}");
+        assert!(e.contains("use `height: "), "{e}");
+    }
+
+    /// Renders every fixture chart into `$PLOT_LOOK_DIR` (default `/tmp/plot-look`) to look at:
+    /// `cargo test -p artifact plot::tests::look -- --ignored`.
+    #[test]
+    #[ignore = "writes pictures for a human to look at"]
+    fn look() {
+        let dir = std::env::var_os("PLOT_LOOK_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/tmp/plot-look"));
+        let pipeline = fixture_pipeline();
+        for stage in &pipeline.stages {
+            run_stage(stage, &fixtures(), &dir).expect("run");
+        }
     }
 }

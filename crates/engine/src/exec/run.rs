@@ -595,10 +595,19 @@ impl<'a> Engine<'a> {
         Ok(outputs)
     }
 
-    /// After an in-place stage failed: put its last good outputs back.
+    /// After an in-place stage failed: put its last good outputs back, or, when it never
+    /// succeeded, remove what it half wrote.
     fn put_back_previous(&self, s: &crate::spec::StageSpec) {
-        if let Some(rec) = self.cache.last(&s.name) {
-            let _ = self.restore(&rec);
+        match self.cache.last(&s.name) {
+            Some(rec) => {
+                let _ = self.restore(&rec);
+            }
+            None => {
+                for o in &s.outputs {
+                    let _ = std::fs::remove_file(self.root().join(&o.path));
+                    self.stat.forget(&o.path);
+                }
+            }
         }
     }
 

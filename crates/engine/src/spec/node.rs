@@ -37,7 +37,9 @@ impl Node {
         if text.trim().is_empty() {
             return Err((Loc::new(1, 1), "the file is empty".into()));
         }
-        serde_saphyr::from_str::<Node>(text).map_err(|e| {
+        // YAML 1.2 booleans only: a stage called `y` or an output named `no` stays a string.
+        let opts = serde_saphyr::options! { strict_booleans: true };
+        serde_saphyr::from_str_with_options::<Node>(text, opts).map_err(|e| {
             let loc = e
                 .location()
                 .map(|l| Loc::new(l.line() as u32, l.column() as u32))
@@ -246,22 +248,33 @@ fn at(loc: Loc) -> impl FnOnce(NodeError) -> NodeError {
     }
 }
 
-/// Deserializes `T` from a node, reporting every unknown key (not just the first) plus the first
-/// other error, each with its location.
+/// Deserializes `T` from a node, reporting every problem it can find, each with its location:
+/// after an error at some key or value, that entry is dropped and deserialization retried
+/// (a "missing key" error for a dropped key is not reported twice).
 pub fn from_node<T: de::DeserializeOwned>(node: &Node) -> Result<T, Vec<NodeError>> {
     let mut node = node.clone();
-    let mut errors = Vec::new();
+    let mut errors: Vec<NodeError> = Vec::new();
+    let mut dropped: Vec<String> = Vec::new();
     for _ in 0..64 {
         match T::deserialize(&node) {
             Ok(v) if errors.is_empty() => return Ok(v),
             Ok(_) => return Err(errors),
             Err(e) => {
-                let loc = e.loc;
-                let retry =
-                    e.unknown_field.is_some() && loc.is_some_and(|l| remove_key_at(&mut node, l));
-                errors.push(e);
-                if !retry {
-                    return Err(errors);
+                let redundant = dropped
+                    .iter()
+                    .any(|k| e.message == format!("missing required key {k:?}"));
+                let removed = match e.loc {
+                    Some(l) if e.unknown_field.is_some() => remove_key_at(&mut node, l).map(|_| None),
+                    Some(l) => remove_entry_at(&mut node, l),
+                    None => None,
+                };
+                if !redundant {
+                    errors.push(e);
+                }
+                match removed {
+                    Some(Some(key)) => dropped.push(key),
+                    Some(None) => {}
+                    None => return Err(errors),
                 }
             }
         }
@@ -269,18 +282,45 @@ pub fn from_node<T: de::DeserializeOwned>(node: &Node) -> Result<T, Vec<NodeErro
     Err(errors)
 }
 
-fn remove_key_at(node: &mut Node, loc: Loc) -> bool {
+/// Removes the mapping entry whose key is at `loc`.
+fn remove_key_at(node: &mut Node, loc: Loc) -> Option<()> {
     match &mut node.value {
         Value::Map(m) => {
             if let Some(i) = m.iter().position(|(k, _)| k.loc == loc) {
                 m.remove(i);
-                return true;
+                return Some(());
             }
-            m.iter_mut().any(|(_, v)| remove_key_at(v, loc))
+            m.iter_mut().find_map(|(_, v)| remove_key_at(v, loc))
         }
-        Value::Seq(s) => s.iter_mut().any(|v| remove_key_at(v, loc)),
-        _ => false,
+        Value::Seq(s) => s.iter_mut().find_map(|v| remove_key_at(v, loc)),
+        _ => None,
     }
+}
+
+/// Removes the mapping entry (or list element) whose value is at `loc`; returns the removed
+/// entry's key (`None` for a list element).
+fn remove_entry_at(node: &mut Node, loc: Loc) -> Option<Option<String>> {
+    match &mut node.value {
+        Value::Map(m) => {
+            if let Some(i) = m.iter().position(|(_, v)| v.loc == loc && !is_container(v)) {
+                let (k, _) = m.remove(i);
+                return Some(Some(k.as_str().unwrap_or_default().to_string()));
+            }
+            m.iter_mut().find_map(|(_, v)| remove_entry_at(v, loc))
+        }
+        Value::Seq(s) => {
+            if let Some(i) = s.iter().position(|v| v.loc == loc && !is_container(v)) {
+                s.remove(i);
+                return Some(None);
+            }
+            s.iter_mut().find_map(|v| remove_entry_at(v, loc))
+        }
+        _ => None,
+    }
+}
+
+fn is_container(n: &Node) -> bool {
+    matches!(n.value, Value::Map(_) | Value::Seq(_))
 }
 
 impl<'de> Deserializer<'de> for &'de Node {

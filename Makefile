@@ -1,0 +1,59 @@
+# Two commands set everything up on a fresh machine:
+#   make artifact   build, fetch the pinned dataset, run the paper pipeline, check claims, report
+#   make test       fmt, clippy, every test (engine, kinds, CLI, real-data end to end), LaTeX
+#                   compile of every table, determinism audit of the real pipeline
+# Both use the same debug build, so `make artifact` after `make test` builds nothing.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# Where the pinned dataset is taken from when there is no network (a folder holding
+# dataset.csv). Defaults to the shared mirror beside this checkout, when it exists.
+ARTIFACT_MIRROR ?= $(abspath $(wildcard ../shared/upstream/bugs-in-LLM-inference-engines))
+export ARTIFACT_MIRROR
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+BIN := $(TARGET_DIR)/debug/artifact
+
+.PHONY: all build artifact test lint unit latex-deps latex-check audit bench clean help
+
+all: artifact
+
+help:
+	@sed -n '1,6p' Makefile
+
+build:
+	$(CARGO) build --locked
+
+# pdflatex + booktabs (Debian texlive), needed to prove every generated table compiles.
+latex-deps:
+	@command -v pdflatex >/dev/null && kpsewhich booktabs.sty >/dev/null || { \
+	  echo "installing texlive-latex-base texlive-latex-recommended (pdflatex, booktabs)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends texlive-latex-base texlive-latex-recommended >/dev/null; }
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+unit: build
+	$(CARGO) test --locked --workspace
+
+latex-check: latex-deps
+	bash scripts/latex-check.sh paper-tables
+
+# Rerun every stage of the real pipeline ignoring the cache and compare bytes.
+audit: build
+	$(BIN) run --check --quiet
+
+test: latex-deps lint unit audit latex-check
+	@echo "make test: all checks passed"
+
+artifact: build
+	@bash scripts/artifact.sh $(BIN)
+
+bench: build
+	bash bench/engine.sh
+	bash bench/paper.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf .artifact

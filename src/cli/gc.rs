@@ -1,0 +1,45 @@
+//! `artifact gc`: drops cached objects that no current stage record refers to (and, unless
+//! `--keep-runs`, the records of older runs, which would otherwise restore old states).
+
+use clap::Args;
+use engine::exit;
+
+use super::Global;
+use super::project::{Project, fail};
+
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// Keep the records (and objects) of earlier runs, so old states still restore without
+    /// running.
+    #[arg(long)]
+    pub keep_runs: bool,
+}
+
+pub fn run(g: &Global, a: &GcArgs) -> anyhow::Result<i32> {
+    let p = Project::load(g)?;
+    let cache = engine::cache::Cache::new(&p.pipeline.root);
+    let _lock = cache.lock(false, || {}).map_err(|e| {
+        fail(
+            exit::INTERNAL,
+            format!("error: cannot lock the project: {e}"),
+        )
+    })?;
+    let names: std::collections::BTreeSet<&str> =
+        p.pipeline.stages.iter().map(|s| s.name.as_str()).collect();
+    for s in cache.recorded_stages() {
+        if !names.contains(s.as_str()) {
+            cache.forget_stage(&s);
+        }
+    }
+    if !a.keep_runs {
+        cache.drop_old_runs()?;
+    }
+    let (n, bytes) = cache.gc()?;
+    if !g.quiet {
+        println!(
+            "gc: removed {n} object(s), {:.1} KiB",
+            bytes as f64 / 1024.0
+        );
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,68 @@
+//! `artifact plan`: a dry run listing every selected stage and why it would run, restore, or
+//! stay cached. Nothing is executed or written (but the stat cache).
+
+use clap::Args;
+use engine::exec::{Engine, RunEnv, Verdict};
+use engine::exit;
+
+use super::Global;
+use super::project::Project;
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Stages to plan (with everything upstream of them); default: all.
+    pub stages: Vec<String>,
+}
+
+static NO_CANCEL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn run(g: &Global, a: &PlanArgs) -> anyhow::Result<i32> {
+    let p = Project::load(g)?;
+    let targets = p.resolve(&a.stages)?;
+    let engine = Engine::new(
+        &p.pipeline,
+        &p.plan,
+        &p.registry,
+        RunEnv::default(),
+        &NO_CANCEL,
+    );
+    let verdicts = engine.plan_verdicts(&targets);
+    let mut counts = [0usize; 4];
+    for (i, v) in &verdicts {
+        let name = &p.pipeline.stages[*i].name;
+        let (label, why, slot) = match v {
+            Ok(Verdict::Fresh(_)) => ("cached", String::new(), 0),
+            Ok(Verdict::Restore(_, r)) => ("restore", r.to_string(), 1),
+            Ok(Verdict::Run(r)) => ("run", r.to_string(), 2),
+            Err(e) => ("blocked", e.clone(), 3),
+        };
+        counts[slot] += 1;
+        if g.json {
+            println!(
+                "{}",
+                serde_json::json!({"stage": name, "action": label, "reason": why})
+            );
+        } else if !g.quiet {
+            if why.is_empty() {
+                println!("{label:<8} {name}");
+            } else {
+                println!("{label:<8} {name}: {why}");
+            }
+        }
+    }
+    if !g.quiet && !g.json {
+        println!(
+            "{} stages: {} would run, {} would be restored from the cache, {} cached{}",
+            verdicts.len(),
+            counts[2],
+            counts[1],
+            counts[0],
+            if counts[3] > 0 {
+                format!(", {} blocked by missing inputs", counts[3])
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(exit::OK)
+}

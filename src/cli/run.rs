@@ -1,0 +1,230 @@
+//! `artifact run`: take the project lock, run what is stale, update `pipeline.lock`, record
+//! the run for the report, and optionally audit determinism (`--check`).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use clap::Args;
+use engine::exec::{Engine, Options, RunEnv, StageResult, Status};
+use engine::exit;
+
+use super::Global;
+use super::output::{Reporter, color_enabled, paint};
+use super::project::{Project, fail};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Stages to run (with everything upstream of them); default: all.
+    pub stages: Vec<String>,
+    /// Worker threads (default: all cores).
+    #[arg(short = 'j', long = "jobs", default_value_t = 0)]
+    pub jobs: usize,
+    /// Rerun the selected stages even when cached.
+    #[arg(long)]
+    pub force: bool,
+    /// After the run, rerun every selected stage ignoring the cache, in a scratch folder, and
+    /// compare output bytes (determinism audit; exit 6 on any difference).
+    #[arg(long)]
+    pub check: bool,
+    /// A folder holding pinned input files (tried before any download); repeatable.
+    /// `ARTIFACT_MIRROR` adds more (colon-separated).
+    #[arg(long = "mirror", value_name = "DIR")]
+    pub mirror: Vec<PathBuf>,
+    /// Never use the network.
+    #[arg(long)]
+    pub offline: bool,
+    /// Fail at once if another run holds the project lock, instead of waiting.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+fn install_ctrlc() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if CANCEL.swap(true, Ordering::SeqCst) {
+                // Second Ctrl-C: stop now. Outputs are only ever renamed into place, so
+                // nothing half-written is left behind.
+                std::process::exit(exit::INTERRUPTED);
+            }
+            eprintln!("\ninterrupted: finishing running stages, starting no new ones (Ctrl-C again to stop now)");
+        });
+    });
+}
+
+pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let p = Project::load(g)?;
+    let targets = p.resolve(&a.stages)?;
+    install_ctrlc();
+    let env = RunEnv {
+        mirrors: crate::stages::fetch::mirrors(&a.mirror),
+        offline: a.offline,
+    };
+    let engine = Engine::new(&p.pipeline, &p.plan, &p.registry, env, &CANCEL);
+    let quiet = g.quiet || g.json;
+    let _lock = engine
+        .cache
+        .lock(!a.no_wait, || {
+            if !quiet {
+                eprintln!("waiting for another artifact run on this project to finish...");
+            }
+        })
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                fail(
+                    exit::INTERNAL,
+                    "error: another artifact run holds the lock on this project (drop --no-wait to wait for it)",
+                )
+            } else {
+                fail(exit::INTERNAL, format!("error: cannot lock the cache folder: {e}"))
+            }
+        })?;
+    let mut rep = Reporter::new(g.quiet, g.json);
+    let opts = Options {
+        jobs: a.jobs,
+        force: a.force,
+    };
+    let results = engine.run(&targets, &opts, &mut |e| rep.event(e));
+    rep.finish();
+    let wall = started.elapsed();
+    engine.update_lock(&p.lock_path(), &results).map_err(|e| {
+        fail(
+            exit::INTERNAL,
+            format!("error: cannot write the lock file: {e}"),
+        )
+    })?;
+    save_last_run(&engine, &results, wall.as_millis() as u64, a.jobs);
+
+    let count = |f: fn(&Status) -> bool| results.iter().filter(|r| f(&r.status)).count();
+    let (ran, restored, cached) = (
+        count(|s| matches!(s, Status::Ran)),
+        count(|s| matches!(s, Status::Restored)),
+        count(|s| matches!(s, Status::Fresh)),
+    );
+    let failed: Vec<&StageResult> = results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Failed(_)))
+        .collect();
+    let skipped: Vec<&StageResult> = results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Skipped(_)))
+        .collect();
+    let cancelled = CANCEL.load(Ordering::SeqCst);
+    if !quiet {
+        let color = color_enabled();
+        let mut line = format!(
+            "{} stages: {ran} ran, {restored} restored, {cached} cached",
+            results.len()
+        );
+        if !failed.is_empty() {
+            line.push_str(&paint(color, "31;1", &format!(", {} failed", failed.len())));
+        }
+        if !skipped.is_empty() {
+            line.push_str(&format!(", {} skipped", skipped.len()));
+        }
+        line.push_str(&format!(" in {:.3} s", wall.as_secs_f64()));
+        println!("{line}");
+        if !skipped.is_empty() {
+            let names: Vec<&str> = skipped.iter().map(|r| r.stage.as_str()).collect();
+            println!(
+                "skipped because an upstream stage failed: {}",
+                names.join(", ")
+            );
+        }
+    }
+    if cancelled {
+        eprintln!("interrupted");
+        return Ok(exit::INTERRUPTED);
+    }
+    if !failed.is_empty() || !skipped.is_empty() {
+        for r in &failed {
+            if let Status::Failed(m) = &r.status {
+                eprintln!("error: stage {} failed: {m}", r.stage);
+            }
+        }
+        return Ok(exit::STAGE_FAILED);
+    }
+    if a.check {
+        return audit(&engine, &targets, a.jobs, g);
+    }
+    Ok(exit::OK)
+}
+
+fn audit(engine: &Engine<'_>, targets: &[usize], jobs: usize, g: &Global) -> anyhow::Result<i32> {
+    let res = engine.audit(targets, jobs);
+    let mut bad = 0;
+    for r in &res {
+        let ok = r.differences.is_empty() && r.error.is_none();
+        if !ok {
+            bad += 1;
+        }
+        if g.json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "audit", "stage": r.stage, "ok": ok,
+                    "differences": r.differences.iter().map(|(p, a, b)| serde_json::json!({"path": p, "cached": a, "rerun": b})).collect::<Vec<_>>(),
+                    "error": r.error})
+            );
+            continue;
+        }
+        if let Some(e) = &r.error {
+            println!("audit ERROR     {}: {e}", r.stage);
+        } else if !r.differences.is_empty() {
+            for (p, a, b) in &r.differences {
+                println!(
+                    "audit DIFFERS   {}: {p} (cached {}, rerun {})",
+                    r.stage,
+                    &a[..12],
+                    &b[..12]
+                );
+            }
+        } else if !g.quiet {
+            println!("audit identical {}", r.stage);
+        }
+    }
+    if !g.quiet && !g.json {
+        println!(
+            "determinism audit: {} of {} stages reproduce byte for byte",
+            res.len() - bad,
+            res.len()
+        );
+    }
+    save_audit(engine, &res);
+    Ok(if bad == 0 { exit::OK } else { exit::MISMATCH })
+}
+
+/// Records the run (per-stage status, time, memory) for `artifact report`.
+fn save_last_run(engine: &Engine<'_>, results: &[StageResult], wall_ms: u64, jobs: usize) {
+    let stages: Vec<serde_json::Value> = results.iter().map(super::output::json_result).collect();
+    let v = serde_json::json!({
+        "wall_millis": wall_ms,
+        "jobs": jobs,
+        "stages": stages,
+    });
+    let _ = engine::fsutil::write_atomic(
+        &engine.cache.dir.join("last-run.json"),
+        serde_json::to_string_pretty(&v)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+}
+
+fn save_audit(engine: &Engine<'_>, res: &[engine::exec::AuditResult]) {
+    let v: Vec<serde_json::Value> = res
+        .iter()
+        .map(|r| {
+            serde_json::json!({"stage": r.stage, "identical": r.differences.is_empty() && r.error.is_none(),
+                "differences": r.differences.iter().map(|(p, _, _)| p.clone()).collect::<Vec<_>>(), "error": r.error})
+        })
+        .collect();
+    let _ = engine::fsutil::write_atomic(
+        &engine.cache.dir.join("last-audit.json"),
+        serde_json::to_string_pretty(&v)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+}

@@ -1,0 +1,57 @@
+//! `artifact status`: one line per stage, in run order: up to date, or stale and why, with
+//! the time its outputs took to make.
+
+use engine::exec::{Engine, RunEnv, Verdict};
+use engine::exit;
+
+use super::Global;
+use super::project::Project;
+
+static NO_CANCEL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn run(g: &Global) -> anyhow::Result<i32> {
+    let p = Project::load(g)?;
+    let engine = Engine::new(
+        &p.pipeline,
+        &p.plan,
+        &p.registry,
+        RunEnv::default(),
+        &NO_CANCEL,
+    );
+    let mut stale = 0;
+    for (i, v) in engine.plan_verdicts(&[]) {
+        let s = &p.pipeline.stages[i];
+        let (state, detail) = match &v {
+            Ok(Verdict::Fresh(rec)) => (
+                "up to date",
+                format!(
+                    "{} output(s), made in {:.3} s",
+                    rec.outputs.len(),
+                    rec.millis as f64 / 1000.0
+                ),
+            ),
+            Ok(Verdict::Restore(_, r)) => ("restorable", r.to_string()),
+            Ok(Verdict::Run(r)) => ("stale", r.to_string()),
+            Err(e) => ("blocked", e.clone()),
+        };
+        if !matches!(v, Ok(Verdict::Fresh(_))) {
+            stale += 1;
+        }
+        if g.json {
+            println!(
+                "{}",
+                serde_json::json!({"stage": s.name, "kind": s.kind, "state": state, "detail": detail})
+            );
+        } else if !g.quiet {
+            println!("{state:<10} {:<28} {:<9} {detail}", s.name, s.kind);
+        }
+    }
+    if !g.quiet && !g.json {
+        println!(
+            "{} stages, {} up to date, {stale} to do",
+            p.pipeline.stages.len(),
+            p.pipeline.stages.len() - stale
+        );
+    }
+    Ok(exit::OK)
+}

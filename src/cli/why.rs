@@ -1,0 +1,77 @@
+//! `artifact why STAGE`: the structured difference between the stage's current cache key and
+//! the key of its last successful run (which input, parameter or version changed).
+
+use std::collections::BTreeMap;
+
+use clap::Args;
+use engine::exec::{Engine, RunEnv, Verdict};
+use engine::exit;
+
+use super::Global;
+use super::project::{Project, fail};
+
+#[derive(Args, Debug)]
+pub struct WhyArgs {
+    /// The stage to explain.
+    pub stage: String,
+    /// Also print the full current cache key.
+    #[arg(long)]
+    pub key: bool,
+}
+
+static NO_CANCEL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn run(g: &Global, a: &WhyArgs) -> anyhow::Result<i32> {
+    let p = Project::load(g)?;
+    let i = p.resolve(std::slice::from_ref(&a.stage))?[0];
+    let engine = Engine::new(
+        &p.pipeline,
+        &p.plan,
+        &p.registry,
+        RunEnv::default(),
+        &NO_CANCEL,
+    );
+    // Upstream outputs are taken as they are on disk now.
+    let inputs = engine
+        .input_digests(i, &BTreeMap::new())
+        .map_err(|e| fail(exit::STAGE_FAILED, format!("{}: {e}", a.stage)))?;
+    let key = engine.key(i, inputs);
+    let kd = key.digest();
+    let verdict = engine.assess(i, &key, &kd, false);
+    let last = engine.cache.last(&a.stage);
+    if g.json {
+        let changes: Vec<String> = last
+            .as_ref()
+            .map(|l| key.diff(&l.key).iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        println!(
+            "{}",
+            serde_json::json!({"stage": a.stage, "key": kd, "last_key": last.as_ref().map(|l| &l.key_digest),
+                "changes": changes, "key_detail": key})
+        );
+        return Ok(exit::OK);
+    }
+    println!("stage {} (kind {}), key {}", a.stage, key.kind, &kd[..16]);
+    match &last {
+        None => println!("  never ran successfully"),
+        Some(l) if l.key_digest == kd => println!("  same key as the last successful run"),
+        Some(l) => {
+            println!(
+                "  last successful run had key {}; since then:",
+                &l.key_digest[..16]
+            );
+            for c in key.diff(&l.key) {
+                println!("  - {c}");
+            }
+        }
+    }
+    match verdict {
+        Verdict::Fresh(_) => println!("  => up to date"),
+        Verdict::Restore(_, r) => println!("  => would be restored from the cache ({r})"),
+        Verdict::Run(r) => println!("  => would run ({r})"),
+    }
+    if a.key {
+        println!("{}", key.pretty());
+    }
+    Ok(exit::OK)
+}

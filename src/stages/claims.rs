@@ -1,0 +1,457 @@
+//! The `claims` kind: checks numbers a paper states against the pipeline's result tables.
+//!
+//! Input: a claims file (YAML, `version: 1`, `claims: [...]`) and every CSV the claims read.
+//! Each claim has an `id`, where it is printed (`source`), the value `printed` as in the paper
+//! (`"929"`, `"1,053"`, `"65%"`, `"0.927"`), and either a `result` (how to compute it from a
+//! CSV) or `needs` (the input the public data lacks). The comparison `rule` is `exact` (the
+//! printed number equals the computed one) or `rounded` (the computed number rounded to the
+//! printed precision equals it; the default). A claim may carry `expect: mismatch` with a
+//! `reason`, so a known paper-vs-data discrepancy stays visible without failing.
+//!
+//! `result` keys: `file` (a declared input CSV), `where` (column -> value filters, all must
+//! match), `column`, and `agg`: `value` (exactly one matching row; default), `sum`, `count`
+//! (matching rows), `distinct` (distinct values of `column` among matching rows), `min`, `max`.
+//!
+//! Outputs (declared, in this order): a CSV with one row per claim (`id, source, printed,
+//! computed, rule, status, expected, note`; status is `PASS`, `MISMATCH` or `NEEDS INPUT`), and
+//! a LaTeX file of macros, one per computed claim (`\newcommand{\NumBugs}{929}`), formatted
+//! with the printed precision, so a paper can `\input` its numbers from the pipeline.
+//!
+//! `with:` keys: `claims` (path of the claims file; must be a declared input).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::{Context, anyhow, bail};
+use engine::exec::{Kind, Problem, StageCtx, StageError, params};
+use engine::spec::{Node, StageSpec, from_node};
+use serde::Deserialize;
+
+use super::csvtab::Table;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    claims: String,
+}
+
+/// The claims file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimsFile {
+    pub version: u32,
+    pub claims: Vec<Claim>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    pub id: String,
+    /// Where the number is printed: paper version and table / figure / section.
+    pub source: String,
+    /// What the number is, in words.
+    #[serde(default)]
+    pub what: String,
+    /// The value as printed.
+    pub printed: String,
+    #[serde(default)]
+    pub result: Option<Query>,
+    #[serde(default)]
+    pub rule: Rule,
+    #[serde(default)]
+    pub expect: Expect,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// For claims the public data cannot support: the missing input.
+    #[serde(default)]
+    pub needs: Option<String>,
+    /// LaTeX macro name (letters only) for `values.tex`; default derived from `id`.
+    #[serde(default, rename = "macro")]
+    pub macro_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    pub file: String,
+    #[serde(default, rename = "where")]
+    pub filter: BTreeMap<String, String>,
+    #[serde(default)]
+    pub column: Option<String>,
+    #[serde(default)]
+    pub agg: Agg,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Agg {
+    #[default]
+    Value,
+    Sum,
+    Count,
+    Distinct,
+    Min,
+    Max,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rule {
+    Exact,
+    #[default]
+    Rounded,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    #[default]
+    Pass,
+    Mismatch,
+}
+
+/// A printed number: its value, decimals shown, and decoration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Printed {
+    pub value: f64,
+    pub decimals: usize,
+    pub percent: bool,
+    pub thousands: bool,
+}
+
+/// Parses "1,053", "65%", "0.927", "37.8".
+pub fn parse_printed(s: &str) -> Option<Printed> {
+    let t = s.trim();
+    let (t, percent) = match t.strip_suffix('%') {
+        Some(x) => (x.trim_end_matches('\\').trim(), true),
+        None => (t, false),
+    };
+    let thousands = t.contains(',');
+    let plain: String = t.chars().filter(|c| *c != ',').collect();
+    let value: f64 = plain.parse().ok()?;
+    let decimals = plain.split_once('.').map_or(0, |(_, d)| d.len());
+    Some(Printed {
+        value,
+        decimals,
+        percent,
+        thousands,
+    })
+}
+
+/// Formats `v` like `like` was printed (precision, thousands separator, percent sign as `\%`
+/// when `latex`).
+pub fn format_like(v: f64, like: &Printed, latex: bool) -> String {
+    let s = format!("{:.*}", like.decimals, v);
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i.to_string(), Some(f.to_string())),
+        None => (s.clone(), None),
+    };
+    let int = if like.thousands {
+        let neg = int.starts_with('-');
+        let digits: Vec<char> = int.trim_start_matches('-').chars().collect();
+        let mut out = String::new();
+        for (k, c) in digits.iter().enumerate() {
+            if k > 0 && (digits.len() - k) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(*c);
+        }
+        if neg { format!("-{out}") } else { out }
+    } else {
+        int
+    };
+    let mut r = int;
+    if let Some(f) = frac {
+        r.push('.');
+        r.push_str(&f);
+    }
+    if like.percent {
+        r.push_str(if latex { "\\%" } else { "%" });
+    }
+    r
+}
+
+/// One evaluated claim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub id: String,
+    pub source: String,
+    pub printed: String,
+    pub computed: Option<f64>,
+    pub rule: Rule,
+    pub status: &'static str,
+    pub expected_mismatch: bool,
+    pub note: String,
+}
+
+fn lookup(q: &Query, tables: &mut BTreeMap<String, Table>, ctx: &StageCtx<'_>) -> anyhow::Result<f64> {
+    if !tables.contains_key(&q.file) {
+        let path = ctx
+            .declared_input(&q.file)
+            .map_err(|e| anyhow!("{e}"))?;
+        tables.insert(q.file.clone(), Table::read(&path)?);
+    }
+    let t = &tables[&q.file];
+    let mut filters = Vec::new();
+    for (c, v) in &q.filter {
+        filters.push((t.col(c).with_context(|| q.file.clone())?, v));
+    }
+    let rows: Vec<&Vec<String>> = t
+        .rows
+        .iter()
+        .filter(|r| filters.iter().all(|(i, v)| &r[*i] == *v))
+        .collect();
+    let col = match (&q.column, q.agg) {
+        (None, Agg::Count) => None,
+        (None, _) => bail!("`column` is required unless agg is count"),
+        (Some(c), _) => Some(t.col(c).with_context(|| q.file.clone())?),
+    };
+    let num = |r: &Vec<String>, i: usize| -> anyhow::Result<f64> {
+        r[i].trim()
+            .parse::<f64>()
+            .map_err(|_| anyhow!("{}: value {:?} in column {:?} is not a number", q.file, r[i], t.header[i]))
+    };
+    Ok(match q.agg {
+        Agg::Count => rows.len() as f64,
+        Agg::Distinct => {
+            let i = col.expect("checked");
+            let set: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[i].as_str()).collect();
+            set.len() as f64
+        }
+        Agg::Value => {
+            if rows.len() != 1 {
+                bail!(
+                    "{}: {} rows match {:?} (expected exactly one)",
+                    q.file,
+                    rows.len(),
+                    q.filter
+                );
+            }
+            num(rows[0], col.expect("checked"))?
+        }
+        Agg::Sum | Agg::Min | Agg::Max => {
+            let i = col.expect("checked");
+            let vals = rows.iter().map(|r| num(r, i)).collect::<anyhow::Result<Vec<f64>>>()?;
+            if vals.is_empty() {
+                bail!("{}: no rows match {:?}", q.file, q.filter);
+            }
+            match q.agg {
+                Agg::Sum => vals.iter().sum(),
+                Agg::Min => vals.iter().copied().fold(f64::INFINITY, f64::min),
+                _ => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            }
+        }
+    })
+}
+
+/// Evaluates every claim.
+pub fn evaluate(file: &ClaimsFile, ctx: &StageCtx<'_>) -> anyhow::Result<Vec<Outcome>> {
+    let mut tables = BTreeMap::new();
+    let mut out = Vec::new();
+    for c in &file.claims {
+        let printed = parse_printed(&c.printed)
+            .ok_or_else(|| anyhow!("claim {}: printed value {:?} is not a number", c.id, c.printed))?;
+        let mut o = Outcome {
+            id: c.id.clone(),
+            source: c.source.clone(),
+            printed: c.printed.clone(),
+            computed: None,
+            rule: c.rule,
+            status: "NEEDS INPUT",
+            expected_mismatch: c.expect == Expect::Mismatch,
+            note: c.reason.clone().or_else(|| c.needs.clone().map(|n| format!("needs {n}"))).unwrap_or_default(),
+        };
+        if let Some(q) = &c.result {
+            let v = lookup(q, &mut tables, ctx).with_context(|| format!("claim {}", c.id))?;
+            let ok = match c.rule {
+                Rule::Exact => (v - printed.value).abs() < 1e-9,
+                Rule::Rounded => format_like(v, &printed, false) == format_like(printed.value, &printed, false),
+            };
+            o.computed = Some(v);
+            o.status = if ok { "PASS" } else { "MISMATCH" };
+        }
+        out.push(o);
+    }
+    Ok(out)
+}
+
+/// Macro name from an id: `bugs_total` -> `BugsTotal`; digits spelled out (LaTeX macro names
+/// are letters only).
+pub fn macro_from_id(id: &str) -> String {
+    const DIGITS: [&str; 10] = ["Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine"];
+    let mut s = String::new();
+    for part in id.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let mut first = true;
+        for ch in part.chars() {
+            if let Some(d) = ch.to_digit(10) {
+                s.push_str(DIGITS[d as usize]);
+                first = true;
+            } else if first {
+                s.push(ch.to_ascii_uppercase());
+                first = false;
+            } else {
+                s.push(ch);
+            }
+        }
+    }
+    s
+}
+
+fn csv_out(outcomes: &[Outcome], file: &ClaimsFile) -> Vec<u8> {
+    let mut t = Table {
+        header: ["id", "source", "printed", "computed", "rule", "status", "expected", "note"]
+            .map(String::from)
+            .to_vec(),
+        rows: Vec::new(),
+    };
+    for (o, c) in outcomes.iter().zip(&file.claims) {
+        let computed = match (o.computed, parse_printed(&c.printed)) {
+            (Some(v), Some(p)) => format_like(v, &Printed { decimals: p.decimals.max(1).min(4), thousands: false, ..p }, false),
+            _ => String::new(),
+        };
+        t.rows.push(vec![
+            o.id.clone(),
+            o.source.clone(),
+            o.printed.clone(),
+            computed,
+            match o.rule {
+                Rule::Exact => "exact".into(),
+                Rule::Rounded => "rounded".into(),
+            },
+            o.status.into(),
+            if o.expected_mismatch { "mismatch".into() } else { "pass".into() },
+            o.note.clone(),
+        ]);
+    }
+    t.to_csv()
+}
+
+fn values_tex(outcomes: &[Outcome], file: &ClaimsFile, claims_path: &str) -> String {
+    let mut s = format!(
+        "% Generated by artifact from {claims_path}: one macro per number the pipeline computes,\n\
+         % formatted like the paper prints it. \\input{{values}} and write \\NumBugs etc. Do not edit.\n"
+    );
+    for (o, c) in outcomes.iter().zip(&file.claims) {
+        let (Some(v), Some(p)) = (o.computed, parse_printed(&c.printed)) else {
+            continue;
+        };
+        let name = c.macro_name.clone().unwrap_or_else(|| macro_from_id(&c.id));
+        let _ = writeln!(s, "\\newcommand{{\\{name}}}{{{}}}", format_like(v, &p, true));
+    }
+    s
+}
+
+/// Reads and validates a claims file, with located errors.
+pub fn read_claims(path: &std::path::Path) -> anyhow::Result<ClaimsFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let node = Node::parse(&text).map_err(|(l, m)| anyhow!("{}:{}:{}: {m}", path.display(), l.line, l.col))?;
+    let f: ClaimsFile = from_node(&node).map_err(|errs| {
+        let lines: Vec<String> = errs
+            .iter()
+            .map(|e| {
+                let l = e.loc.unwrap_or_default();
+                format!("{}:{}:{}: error: {}", path.display(), l.line, l.col, e.message)
+            })
+            .collect();
+        anyhow!("{}", lines.join("\n"))
+    })?;
+    let mut problems = Vec::new();
+    if f.version != 1 {
+        problems.push(format!("unsupported version {} (expected 1)", f.version));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut macros = std::collections::BTreeSet::new();
+    for c in &f.claims {
+        if !ids.insert(c.id.clone()) {
+            problems.push(format!("claim {}: duplicate id", c.id));
+        }
+        if parse_printed(&c.printed).is_none() {
+            problems.push(format!("claim {}: printed value {:?} is not a number", c.id, c.printed));
+        }
+        match (&c.result, &c.needs) {
+            (None, None) => problems.push(format!("claim {}: give either `result` or `needs`", c.id)),
+            (Some(_), Some(_)) => problems.push(format!("claim {}: `result` and `needs` exclude each other", c.id)),
+            _ => {}
+        }
+        if c.expect == Expect::Mismatch && c.reason.is_none() {
+            problems.push(format!("claim {}: `expect: mismatch` needs a `reason`", c.id));
+        }
+        let m = c.macro_name.clone().unwrap_or_else(|| macro_from_id(&c.id));
+        if m.is_empty() || !m.chars().all(|ch| ch.is_ascii_alphabetic()) {
+            problems.push(format!("claim {}: macro name {m:?} must be letters only", c.id));
+        }
+        if c.result.is_some() && !macros.insert(m.clone()) {
+            problems.push(format!("claim {}: macro name {m:?} is used twice", c.id));
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}: {}", path.display(), problems.join("; "));
+    }
+    Ok(f)
+}
+
+/// See the module docs.
+pub struct ClaimsKind;
+
+impl Kind for ClaimsKind {
+    fn name(&self) -> &'static str {
+        "claims"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn about(&self) -> &'static str {
+        "check the paper's printed numbers against result CSVs; write a verdict CSV and LaTeX macros"
+    }
+    fn check(&self, stage: &StageSpec) -> Vec<Problem> {
+        let p: Params = match params(stage) {
+            Ok(p) => p,
+            Err(e) => return e,
+        };
+        let mut v = Vec::new();
+        if !stage.inputs.iter().any(|i| i.path == p.claims) {
+            v.push(Problem::new(None, format!("`claims` ({}) must be one of the stage's inputs", p.claims)));
+        }
+        let exts: Vec<&str> = stage.outputs.iter().map(|o| o.path.rsplit('.').next().unwrap_or("")).collect();
+        if exts != ["csv", "tex"] {
+            v.push(Problem::new(None, "outputs must be a .csv (verdicts) and a .tex (macros), in that order"));
+        }
+        v
+    }
+    fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
+        let p: Params = params(ctx.stage).map_err(|e| format!("{e:?}"))?;
+        let file = read_claims(&ctx.declared_input(&p.claims)?)?;
+        let outcomes = evaluate(&file, ctx)?;
+        std::fs::write(ctx.output(&ctx.stage.outputs[0].path)?, csv_out(&outcomes, &file))?;
+        std::fs::write(
+            ctx.output(&ctx.stage.outputs[1].path)?,
+            values_tex(&outcomes, &file, &p.claims),
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_numbers() {
+        let p = parse_printed("1,053").unwrap();
+        assert_eq!((p.value, p.decimals, p.percent, p.thousands), (1053.0, 0, false, true));
+        let p = parse_printed("65%").unwrap();
+        assert_eq!((p.value, p.decimals, p.percent), (65.0, 0, true));
+        assert_eq!(format_like(64.91, &p, false), "65%");
+        assert_eq!(format_like(64.91, &p, true), "65\\%");
+        let p = parse_printed("0.927").unwrap();
+        assert_eq!(format_like(0.9271, &p, false), "0.927");
+        assert_eq!(format_like(12345.0, &parse_printed("1,000").unwrap(), false), "12,345");
+        assert!(parse_printed("n/a").is_none());
+    }
+
+    #[test]
+    fn macro_names() {
+        assert_eq!(macro_from_id("bugs_total"), "BugsTotal");
+        assert_eq!(macro_from_id("fig5_total_v2"), "FigFiveTotalVTwo");
+    }
+}

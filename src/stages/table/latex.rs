@@ -1,0 +1,506 @@
+//! LaTeX escaping and the number filters of the `table` kind (`int`, `fixed`, `pct`, `num`,
+//! `sum`), plus key-sorted replacements for tera's `keys`, `values` and `pairs`.
+//!
+//! Numbers are rounded *half away from zero on their shortest decimal form*: a CSV cell `0.25`
+//! with `fixed(digits=1)` gives `0.3`, and `64.85` gives `64.9` (what a reader of the CSV
+//! expects), unlike `format!("{:.1}")`, which rounds the binary value (`0.2`, `64.8`). The
+//! result depends only on the value, never on the platform or the locale.
+
+use std::io::{self, Write};
+
+use tera::{Error, Kwargs, Number, State, TeraResult, Value};
+
+/// LaTeX thousands separator used by `int` (and by `fixed`/`pct` with `sep=true`): `1{,}053`.
+/// The braces keep math mode from adding space after the comma; in text mode it prints `1,053`.
+pub const THOUSANDS_SEP: &str = "{,}";
+
+/// The escape function tera applies to every printed value that is not marked safe.
+///
+/// `& % $ # _ { }` get a backslash; `\` -> `\textbackslash{}`, `~` -> `\textasciitilde{}`,
+/// `^` -> `\textasciicircum{}`, `<` -> `\textless{}`, `>` -> `\textgreater{}`,
+/// `|` -> `\textbar{}` (in the default OT1 encoding those three print as other glyphs);
+/// a `-` followed by another `-` gets `{}` after it so `--flag` is not typeset as an en dash;
+/// line breaks (`\r\n`, `\n`, `\r`) become one space, since a blank line inside a tabular is an
+/// error. Everything else, including non-ASCII text, passes through unchanged.
+pub fn latex_escape(input: &str, out: &mut dyn Write) -> io::Result<()> {
+    let mut buf = String::with_capacity(input.len() + 8);
+    let mut chars = input.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '&' | '%' | '$' | '#' | '_' | '{' | '}' => {
+                buf.push('\\');
+                buf.push(c);
+            }
+            '\\' => buf.push_str("\\textbackslash{}"),
+            '~' => buf.push_str("\\textasciitilde{}"),
+            '^' => buf.push_str("\\textasciicircum{}"),
+            '<' => buf.push_str("\\textless{}"),
+            '>' => buf.push_str("\\textgreater{}"),
+            '|' => buf.push_str("\\textbar{}"),
+            '-' if chars.peek() == Some(&'-') => buf.push_str("-{}"),
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                buf.push(' ');
+            }
+            '\n' => buf.push(' '),
+            _ => buf.push(c),
+        }
+    }
+    out.write_all(buf.as_bytes())
+}
+
+/// [`latex_escape`] into a `String`.
+pub fn escape_str(input: &str) -> String {
+    let mut v = Vec::with_capacity(input.len());
+    // Writing to a Vec cannot fail.
+    let _ = latex_escape(input, &mut v);
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+/// A number read from a template value: a tera number or a string holding one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Num {
+    Int(i128),
+    Float(f64),
+}
+
+impl Num {
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        }
+    }
+
+    /// Sum; integers stay integers (overflow is an error), anything else becomes a float.
+    pub fn add(self, other: Num) -> TeraResult<Num> {
+        match (self, other) {
+            (Num::Int(a), Num::Int(b)) => a
+                .checked_add(b)
+                .map(Num::Int)
+                .ok_or_else(|| Error::message(format!("integer overflow adding {a} and {b}"))),
+            (a, b) => Ok(Num::Float(a.as_f64() + b.as_f64())),
+        }
+    }
+
+    pub fn to_value(self) -> Value {
+        match self {
+            Num::Int(i) => match i64::try_from(i) {
+                Ok(v) => Value::from(v),
+                Err(_) => Value::from(i),
+            },
+            Num::Float(f) => Value::from(f),
+        }
+    }
+}
+
+/// Short display of a value for error messages: strings quoted, others as printed.
+pub fn show(v: &Value) -> String {
+    match v.as_str() {
+        Some(s) => format!("{s:?}"),
+        None => format!("{v} (a {})", v.name()),
+    }
+}
+
+/// Parses a string as a number: an optional sign, digits, an optional fraction and exponent
+/// (`12`, `-3`, `64.9`, `1e3`). `inf`, `NaN`, empty strings and thousands separators are
+/// rejected.
+pub fn parse_num_str(s: &str) -> Option<Num> {
+    let t = s.trim();
+    if t.is_empty() {
+        return None;
+    }
+    if !t
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
+        || !t.bytes().any(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    if let Ok(i) = t.parse::<i128>() {
+        return Some(Num::Int(i));
+    }
+    match t.parse::<f64>() {
+        Ok(f) if f.is_finite() => Some(Num::Float(f)),
+        _ => None,
+    }
+}
+
+/// Reads a number from a template value (number or numeric string); `who` names the filter
+/// in the error.
+pub fn to_num(v: &Value, who: &str) -> TeraResult<Num> {
+    if let Some(n) = v.as_number() {
+        return match n {
+            Number::Integer(i) => Ok(Num::Int(i)),
+            Number::Float(f) if f.is_finite() => Ok(Num::Float(f)),
+            _ => Err(Error::message(format!("`{who}`: {} is not a finite number", show(v)))),
+        };
+    }
+    if let Some(s) = v.as_str() {
+        return parse_num_str(s)
+            .ok_or_else(|| Error::message(format!("`{who}`: {} is not a number", show(v))));
+    }
+    Err(Error::message(format!(
+        "`{who}`: expected a number or a numeric string, got {}",
+        show(v)
+    )))
+}
+
+/// Rejects keyword arguments a filter does not know (so `digit=2` is an error, not ignored).
+fn only_kwargs(who: &str, kw: &Kwargs, allowed: &[&str]) -> TeraResult<()> {
+    let mut bad: Vec<String> = kw
+        .iter()
+        .map(|(k, _)| k.to_string())
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .collect();
+    bad.sort();
+    if bad.is_empty() {
+        Ok(())
+    } else if allowed.is_empty() {
+        Err(Error::message(format!(
+            "`{who}` takes no arguments (got {})",
+            bad.join(", ")
+        )))
+    } else {
+        Err(Error::message(format!(
+            "`{who}`: unknown argument(s) {} (expected: {})",
+            bad.join(", "),
+            allowed.join(", ")
+        )))
+    }
+}
+
+fn digits_kwarg(who: &str, kw: &Kwargs, default: usize) -> TeraResult<usize> {
+    let d = kw.get::<i64>("digits")?.unwrap_or(default as i64);
+    if (0..=12).contains(&d) {
+        Ok(d as usize)
+    } else {
+        Err(Error::message(format!("`{who}`: digits={d} is out of range 0..=12")))
+    }
+}
+
+/// Inserts [`THOUSANDS_SEP`] every three digits from the right of a digit string.
+fn group(int_digits: &str, sep: bool) -> String {
+    if !sep || int_digits.len() <= 3 {
+        return int_digits.to_string();
+    }
+    let mut out = String::with_capacity(int_digits.len() * 2);
+    let n = int_digits.len();
+    for (i, c) in int_digits.chars().enumerate() {
+        if i > 0 && (n - i) % 3 == 0 {
+            out.push_str(THOUSANDS_SEP);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Formats an integer, optionally with thousands separators.
+pub fn format_int(i: i128, sep: bool) -> String {
+    let digits = i.unsigned_abs().to_string();
+    let sign = if i < 0 { "-" } else { "" };
+    format!("{sign}{}", group(&digits, sep))
+}
+
+/// Formats `x` with exactly `digits` decimals, rounding half away from zero on the shortest
+/// decimal representation of `x` (see the module docs). `-0.0` prints without a sign.
+pub fn format_fixed(x: f64, digits: usize, sep: bool) -> String {
+    // Rust's `Display` for f64 gives the shortest round-trip form and never an exponent.
+    let s = format!("{}", x.abs());
+    let (int_part, frac_part) = s.split_once('.').unwrap_or((s.as_str(), ""));
+    let mut ds: Vec<u8> = int_part.bytes().map(|b| b - b'0').collect();
+    let frac: Vec<u8> = frac_part.bytes().map(|b| b - b'0').collect();
+    for i in 0..digits {
+        ds.push(frac.get(i).copied().unwrap_or(0));
+    }
+    if frac.get(digits).is_some_and(|&d| d >= 5) {
+        let mut i = ds.len();
+        loop {
+            if i == 0 {
+                ds.insert(0, 1);
+                break;
+            }
+            i -= 1;
+            if ds[i] == 9 {
+                ds[i] = 0;
+            } else {
+                ds[i] += 1;
+                break;
+            }
+        }
+    }
+    let text: String = ds.iter().map(|d| char::from(b'0' + d)).collect();
+    let (ip, fp) = text.split_at(text.len() - digits);
+    let ip = if ip.is_empty() { "0" } else { ip };
+    let negative = x < 0.0 && ds.iter().any(|&d| d != 0);
+    let sign = if negative { "-" } else { "" };
+    if digits == 0 {
+        format!("{sign}{}", group(ip, sep))
+    } else {
+        format!("{sign}{}.{fp}", group(ip, sep))
+    }
+}
+
+/// `int(sep=true)`: a whole number, with `{,}` thousands separators unless `sep=false`.
+pub fn int(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
+    only_kwargs("int", &kw, &["sep"])?;
+    let sep = kw.get::<bool>("sep")?.unwrap_or(true);
+    let i = match to_num(v, "int")? {
+        Num::Int(i) => i,
+        Num::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => f as i128,
+        Num::Float(_) => {
+            return Err(Error::message(format!(
+                "`int`: {} is not a whole number (use `fixed` or `pct`)",
+                show(v)
+            )));
+        }
+    };
+    Ok(Value::safe_string(&format_int(i, sep)))
+}
+
+/// `fixed(digits=2, sep=false)`: exactly `digits` decimals.
+pub fn fixed(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
+    only_kwargs("fixed", &kw, &["digits", "sep"])?;
+    let digits = digits_kwarg("fixed", &kw, 2)?;
+    let sep = kw.get::<bool>("sep")?.unwrap_or(false);
+    let x = to_num(v, "fixed")?.as_f64();
+    Ok(Value::safe_string(&format_fixed(x, digits, sep)))
+}
+
+/// `pct(digits=1, of=none, sep=false)`: a percentage followed by `\%`. Without `of` the value
+/// already is a percentage (`64.9` -> `64.9\%`); with `of` it is a part of that whole
+/// (`603 | pct(of=929)` -> `64.9\%`).
+pub fn pct(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
+    only_kwargs("pct", &kw, &["digits", "of", "sep"])?;
+    let digits = digits_kwarg("pct", &kw, 1)?;
+    let sep = kw.get::<bool>("sep")?.unwrap_or(false);
+    let x = to_num(v, "pct")?.as_f64();
+    let p = match kw.get::<Value>("of")? {
+        None => x,
+        Some(of) => {
+            let whole = to_num(&of, "pct(of=...)")?.as_f64();
+            if whole == 0.0 {
+                return Err(Error::message(format!(
+                    "`pct`: cannot take {} as a percentage of 0",
+                    show(v)
+                )));
+            }
+            x * 100.0 / whole
+        }
+    };
+    Ok(Value::safe_string(&format!("{}\\%", format_fixed(p, digits, sep))))
+}
+
+/// `num`: a numeric string as a number (for arithmetic, comparisons and sorting).
+pub fn num(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
+    only_kwargs("num", &kw, &[])?;
+    Ok(to_num(v, "num")?.to_value())
+}
+
+/// `sum(attribute=none)`: the sum of a list of numbers/numeric strings, or of one column of a
+/// list of rows. An empty list sums to 0.
+pub fn sum(v: &[Value], kw: Kwargs, _: &State) -> TeraResult<Value> {
+    only_kwargs("sum", &kw, &["attribute"])?;
+    let attr = kw.get::<&str>("attribute")?;
+    let mut total = Num::Int(0);
+    for (i, item) in v.iter().enumerate() {
+        let x = match attr {
+            None => item,
+            Some(a) => item.get_from_path(a).ok_or_else(|| {
+                Error::message(format!(
+                    "`sum`: item {} has no attribute {a:?}{}",
+                    i + 1,
+                    item.as_map()
+                        .map(|_| String::new())
+                        .unwrap_or_else(|| format!(" (it is a {})", item.name()))
+                ))
+            })?,
+        };
+        total = total.add(to_num(x, "sum")?)?;
+    }
+    Ok(total.to_value())
+}
+
+fn sorted_pairs(map: &tera::Map) -> Vec<(&tera::value::Key<'static>, &Value)> {
+    let mut v: Vec<_> = map.iter().collect();
+    v.sort_by(|a, b| a.0.cmp(b.0));
+    v
+}
+
+/// `keys`, sorted (tera's own follows hash order, which changes between runs).
+pub fn keys(m: &tera::Map, kw: Kwargs, _: &State) -> TeraResult<Vec<Value>> {
+    only_kwargs("keys", &kw, &[])?;
+    Ok(sorted_pairs(m).into_iter().map(|(k, _)| k.as_value()).collect())
+}
+
+/// `values`, in key order.
+pub fn values(m: &tera::Map, kw: Kwargs, _: &State) -> TeraResult<Vec<Value>> {
+    only_kwargs("values", &kw, &[])?;
+    Ok(sorted_pairs(m).into_iter().map(|(_, v)| v.clone()).collect())
+}
+
+/// `pairs`, in key order.
+pub fn pairs(m: &tera::Map, kw: Kwargs, _: &State) -> TeraResult<Vec<Value>> {
+    only_kwargs("pairs", &kw, &[])?;
+    Ok(sorted_pairs(m)
+        .into_iter()
+        .map(|(k, v)| Value::from(vec![k.as_value(), v.clone()]))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_every_special_character() {
+        let cases = [
+            ("&", r"\&"),
+            ("%", r"\%"),
+            ("$", r"\$"),
+            ("#", r"\#"),
+            ("_", r"\_"),
+            ("{", r"\{"),
+            ("}", r"\}"),
+            ("~", r"\textasciitilde{}"),
+            ("^", r"\textasciicircum{}"),
+            ("\\", r"\textbackslash{}"),
+            ("<", r"\textless{}"),
+            (">", r"\textgreater{}"),
+            ("|", r"\textbar{}"),
+            ("--x", "-{}-x"),
+            ("a-b", "a-b"),
+            ("a\r\nb\nc\rd", "a b c d"),
+            ("plain text, é — ok", "plain text, é — ok"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(escape_str(input), want, "escaping {input:?}");
+        }
+        assert_eq!(
+            escape_str(r"memory & oom 100% $x #1 a_b {c} ~d ^e \f"),
+            r"memory \& oom 100\% \$x \#1 a\_b \{c\} \textasciitilde{}d \textasciicircum{}e \textbackslash{}f"
+        );
+        // The backslash replacement's own braces are not escaped again.
+        assert_eq!(escape_str(r"\{"), r"\textbackslash{}\{");
+    }
+
+    #[test]
+    fn parses_numbers_strictly() {
+        assert_eq!(parse_num_str("12"), Some(Num::Int(12)));
+        assert_eq!(parse_num_str(" -3 "), Some(Num::Int(-3)));
+        assert_eq!(parse_num_str("64.9"), Some(Num::Float(64.9)));
+        assert_eq!(parse_num_str("1e3"), Some(Num::Float(1000.0)));
+        for bad in ["", "abc", "inf", "NaN", "1,053", "12%", "-", "e"] {
+            assert_eq!(parse_num_str(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn formats_integers_with_latex_thousands_separator() {
+        assert_eq!(format_int(0, true), "0");
+        assert_eq!(format_int(929, true), "929");
+        assert_eq!(format_int(1053, true), "1{,}053");
+        assert_eq!(format_int(1_234_567, true), "1{,}234{,}567");
+        assert_eq!(format_int(-1053, true), "-1{,}053");
+        assert_eq!(format_int(1053, false), "1053");
+    }
+
+    #[test]
+    fn rounds_half_away_from_zero_on_the_decimal_form() {
+        assert_eq!(format_fixed(0.25, 1, false), "0.3");
+        assert_eq!(format_fixed(64.85, 1, false), "64.9");
+        assert_eq!(format_fixed(0.125, 2, false), "0.13");
+        assert_eq!(format_fixed(-0.25, 1, false), "-0.3");
+        assert_eq!(format_fixed(-0.04, 1, false), "0.0");
+        assert_eq!(format_fixed(9.96, 1, false), "10.0");
+        assert_eq!(format_fixed(99.5, 0, false), "100");
+        assert_eq!(format_fixed(3.0, 2, false), "3.00");
+        assert_eq!(format_fixed(1234.5, 1, true), "1{,}234.5");
+        assert_eq!(format_fixed(1234.5, 1, false), "1234.5");
+        assert_eq!(format_fixed(0.0001, 2, false), "0.00");
+        assert_eq!(format_fixed(64.90850376749193, 1, false), "64.9");
+    }
+
+    fn render(src: &str, ctx: &tera::Context) -> TeraResult<String> {
+        let mut t = super::super::new_tera();
+        t.add_raw_template("t.tex", src)?;
+        t.render("t.tex", ctx)
+    }
+
+    #[test]
+    fn number_filters_in_templates() {
+        let mut ctx = tera::Context::new();
+        ctx.insert("n", "1053");
+        ctx.insert("f", "64.85");
+        ctx.insert("w", "929.0");
+        ctx.insert("part", &603);
+        ctx.insert("bad", "n/a");
+        let ok = |s: &str| render(s, &ctx).unwrap();
+        assert_eq!(ok("{{ n | int }}"), "1{,}053");
+        assert_eq!(ok("{{ n | int(sep=false) }}"), "1053");
+        assert_eq!(ok("{{ w | int }}"), "929");
+        assert_eq!(ok("{{ f | fixed }}"), "64.85");
+        assert_eq!(ok("{{ f | fixed(digits=1) }}"), "64.9");
+        assert_eq!(ok("{{ n | fixed(digits=0, sep=true) }}"), "1{,}053");
+        assert_eq!(ok("{{ f | pct }}"), r"64.9\%");
+        assert_eq!(ok("{{ f | pct(digits=2) }}"), r"64.85\%");
+        assert_eq!(ok("{{ part | pct(of=929) }}"), r"64.9\%");
+        assert_eq!(ok("{{ part | pct(of=w, digits=0) }}"), r"65\%");
+        assert_eq!(ok("{{ (n | num) + 1 }}"), "1054");
+        assert_eq!(ok("{% if n | num > 1000 %}big{% endif %}"), "big");
+        assert_eq!(ok("{{ [1, \"2\", 3.5] | sum }}"), "6.5");
+        assert_eq!(ok("{{ [] | sum }}"), "0");
+
+        for (src, needle) in [
+            ("{{ bad | int }}", r#"`int`: "n/a" is not a number"#),
+            ("{{ bad | fixed }}", r#"`fixed`: "n/a" is not a number"#),
+            ("{{ bad | pct }}", r#"`pct`: "n/a" is not a number"#),
+            ("{{ f | int }}", r#"`int`: "64.85" is not a whole number"#),
+            ("{{ f | fixed(digit=1) }}", "unknown argument(s) digit"),
+            ("{{ f | pct(of=0) }}", "percentage of 0"),
+            ("{{ f | fixed(digits=40) }}", "out of range"),
+        ] {
+            let e = render(src, &ctx).unwrap_err().to_string();
+            assert!(e.contains(needle), "{src}: {e}");
+            assert!(e.contains("t.tex:1:"), "{src}: no location in {e}");
+        }
+    }
+
+    #[test]
+    fn sum_over_rows_and_sorted_map_helpers() {
+        let mut ctx = tera::Context::new();
+        let rows: Vec<std::collections::BTreeMap<&str, &str>> = vec![
+            [("n", "2"), ("k", "b")].into_iter().collect(),
+            [("n", "40"), ("k", "a")].into_iter().collect(),
+        ];
+        ctx.insert("rows", &rows);
+        ctx.insert(
+            "m",
+            &[("z", 1), ("a", 2), ("m", 3)]
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
+        assert_eq!(
+            render("{{ rows | sum(attribute=\"n\") }}", &ctx).unwrap(),
+            "42"
+        );
+        let e = render("{{ rows | sum(attribute=\"x\") }}", &ctx)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("item 1 has no attribute \"x\""), "{e}");
+        assert_eq!(
+            render("{{ m | keys | join(sep=\",\") }}", &ctx).unwrap(),
+            "a,m,z"
+        );
+        assert_eq!(
+            render("{{ m | values | join(sep=\",\") }}", &ctx).unwrap(),
+            "2,3,1"
+        );
+        assert_eq!(
+            render("{% for p in m | pairs %}{{ p[0] }}={{ p[1] }};{% endfor %}", &ctx).unwrap(),
+            "a=2;m=3;z=1;"
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! The CLI end to end on small `command` pipelines: exit codes, messages, plan/why/status,
+//! verify, dag, clean, gc, concurrency and the determinism audit.
+
+use crate::util::Project;
+
+const CHAIN: &str = r#"version: 1
+stages:
+  clean:
+    kind: command
+    inputs: [data/raw.csv]
+    outputs: [out/clean.csv]
+    with: { run: "mkdir -p out && cat data/raw.csv > out/clean.csv" }
+  count:
+    kind: command
+    inputs: [out/clean.csv]
+    outputs: [out/count.txt]
+    with: { run: "wc -l < out/clean.csv > out/count.txt" }
+  side:
+    kind: command
+    inputs: [data/other.txt]
+    outputs: [out/side.txt]
+    with: { run: "cp data/other.txt out/side.txt" }
+"#;
+
+fn chain() -> Project {
+    let p = Project::new(CHAIN);
+    p.write("data/raw.csv", "a,b\n1,2\n").write("data/other.txt", "x\n");
+    std::fs::create_dir_all(p.path("out")).unwrap();
+    p
+}
+
+#[test]
+fn run_then_noop_then_edit() {
+    let p = chain();
+    let r = p.run(&["run", "-j", "1"]);
+    r.code(0);
+    assert_eq!(r.stages(), ["ran clean", "ran count", "ran side"]);
+    assert_eq!(p.read("out/count.txt").trim(), "2");
+    let r = p.run(&["run"]);
+    r.code(0);
+    assert_eq!(r.stages(), ["cached clean", "cached count", "cached side"]);
+    assert!(r.stdout.contains("3 stages: 0 ran, 0 restored, 3 cached"), "{}", r.stdout);
+    p.write("data/raw.csv", "a,b\n1,2\n3,4\n");
+    let r = p.run(&["run", "-j", "1"]);
+    r.code(0);
+    assert_eq!(r.stages(), ["ran clean", "ran count", "cached side"]);
+    assert!(r.stdout.contains("ran       clean (") && r.stdout.contains("input data/raw.csv changed: "), "{}", r.stdout);
+}
+
+#[test]
+fn plan_and_why_explain_reruns() {
+    let p = chain();
+    let r = p.run(&["plan"]);
+    r.code(0);
+    assert_eq!(
+        r.stdout,
+        "run      clean: new (never ran)\n\
+         run      count: upstream stage clean runs first\n\
+         run      side: new (never ran)\n\
+         3 stages: 3 would run, 0 would be restored from the cache, 0 cached\n"
+    );
+    p.run(&["run"]).code(0);
+    p.write("data/other.txt", "y\n");
+    let r = p.run(&["plan"]);
+    assert!(r.stdout.contains("cached   clean\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("run      side: input data/other.txt changed: "), "{}", r.stdout);
+    let r = p.run(&["why", "side"]);
+    r.code(0);
+    assert!(r.stdout.contains("  - input data/other.txt changed: "), "{}", r.stdout);
+    assert!(r.stdout.contains("  => would run"), "{}", r.stdout);
+    let r = p.run(&["why", "clean"]);
+    assert!(r.stdout.contains("same key as the last successful run") && r.stdout.contains("=> up to date"), "{}", r.stdout);
+    let r = p.run(&["why", "nope"]);
+    r.code(4);
+    assert!(r.stderr.contains("no stage named \"nope\""), "{}", r.stderr);
+}
+
+#[test]
+fn param_edit_is_named_by_why() {
+    let p = chain();
+    p.run(&["run"]).code(0);
+    p.write("pipeline.yaml", &CHAIN.replace("wc -l <", "wc -l  <"));
+    let r = p.run(&["why", "count"]);
+    assert!(
+        r.stdout.contains(r#"  - param changed: with.run = "wc -l < out/clean.csv > out/count.txt" -> with.run = "wc -l  < out/clean.csv > out/count.txt""#),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn validation_errors_exit_3_sorted_with_locations() {
+    let p = Project::new(
+        "version: 1\nstages:\n  b:\n    kind: nope\n    outputs: [x]\n  a:\n    kind: command\n    inputs: [missing.txt]\n    outputs: [y]\n    with: { run: true, shell: bash }\n",
+    );
+    let r = p.run(&["run"]);
+    r.code(3);
+    assert_eq!(
+        r.stderr,
+        "pipeline.yaml:4:11: error: unknown kind \"nope\" in stage \"b\" (expected one of: aggregate, claims, clean, command, fetch, plot, table)\n\
+         pipeline.yaml:8:14: error: input \"missing.txt\" of stage \"a\" is neither an existing file nor an output of any stage\n\
+         pipeline.yaml:10:18: error: in `with` of stage \"a\" (kind command): invalid type: boolean `true`, expected a string\n\
+         pipeline.yaml:10:24: error: in `with` of stage \"a\" (kind command): unknown key \"shell\" (expected one of: run, env)\n\
+         4 problems in pipeline.yaml\n"
+    );
+}
+
+#[test]
+fn cycle_exits_4_naming_the_cycle() {
+    let p = Project::new(
+        "version: 1\nstages:\n  x:\n    kind: command\n    inputs: [b]\n    outputs: [a]\n    with: { run: 'cp b a' }\n  y:\n    kind: command\n    inputs: [a]\n    outputs: [b]\n    with: { run: 'cp a b' }\n",
+    );
+    let r = p.run(&["plan"]);
+    r.code(4);
+    assert_eq!(r.stderr, "pipeline.yaml: error: the stages form a cycle: x -> y -> x\n");
+}
+
+#[test]
+fn failure_exits_5_and_lists_skipped() {
+    let p = chain();
+    p.run(&["run"]).code(0);
+    p.write("pipeline.yaml", &CHAIN.replace("cat data/raw.csv > out/clean.csv", "echo oops >&2; exit 7"));
+    let r = p.run(&["run", "-j", "1"]);
+    r.code(5);
+    assert_eq!(r.stages(), ["FAILED clean", "skipped count", "cached side"]);
+    assert!(r.stdout.contains("skipped because an upstream stage failed: count"), "{}", r.stdout);
+    assert!(r.stderr.contains("stage clean failed: command failed with exit code 7:\noops"), "{}", r.stderr);
+    assert_eq!(p.read("out/clean.csv"), "a,b\n1,2\n", "previous output stays");
+}
+
+#[test]
+fn restore_verify_and_clean() {
+    let p = chain();
+    p.run(&["run"]).code(0);
+    p.run(&["verify"]).code(0);
+    p.write("out/count.txt", "999\n");
+    let r = p.run(&["verify"]);
+    r.code(6);
+    assert!(r.stdout.contains("MISMATCH out/count.txt (stage count)"), "{}", r.stdout);
+    let r = p.run(&["run"]);
+    r.code(0);
+    assert!(r.stdout.contains("restored  count"), "{}", r.stdout);
+    assert!(r.stdout.contains("output out/count.txt altered"), "{}", r.stdout);
+    p.run(&["verify"]).code(0);
+    p.run(&["clean"]).code(0);
+    assert!(!p.path("out/clean.csv").exists());
+    let r = p.run(&["run", "-j", "1"]);
+    assert_eq!(r.stages(), ["restored clean", "restored count", "restored side"]);
+}
+
+#[test]
+fn touch_and_fresh_clone_run_nothing() {
+    let p = chain();
+    p.run(&["run"]).code(0);
+    let q = Project::new(CHAIN);
+    // Copy everything (sources, outputs, cache) to a new folder: new inodes and mtimes.
+    let status = std::process::Command::new("cp")
+        .args(["-r", "."])
+        .arg(q.root())
+        .current_dir(p.root())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = q.run(&["run"]);
+    r.code(0);
+    assert!(r.stdout.contains("0 ran, 0 restored, 3 cached"), "{}", r.stdout);
+}
+
+#[test]
+fn dag_formats() {
+    let p = chain();
+    let r = p.run(&["dag"]);
+    r.code(0);
+    assert!(r.stdout.starts_with("digraph pipeline {"));
+    assert!(r.stdout.contains("\"clean\" -> \"count\";"));
+    let r = p.run(&["dag", "--format", "mermaid"]);
+    assert!(r.stdout.contains("s0 --> s1"), "{}", r.stdout);
+}
+
+#[test]
+fn json_events() {
+    let p = chain();
+    let r = p.run(&["--json", "run", "-j", "1"]);
+    r.code(0);
+    let lines: Vec<serde_json::Value> = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["event"], "begin");
+    let finished: Vec<&serde_json::Value> = lines.iter().filter(|v| v["event"] == "finished").collect();
+    assert_eq!(finished.len(), 3);
+    assert_eq!(finished[0]["stage"], "clean");
+    assert_eq!(finished[0]["status"], "ran");
+}
+
+#[test]
+fn concurrent_run_waits_or_fails_clearly() {
+    let p = Project::new(
+        "version: 1\nstages:\n  slow:\n    kind: command\n    outputs: [s.txt]\n    with: { run: 'sleep 1; echo done > s.txt' }\n",
+    );
+    let first = p.cmd(&["run"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let r = p.run(&["run", "--no-wait"]);
+    r.code(1);
+    assert!(r.stderr.contains("another artifact run holds the lock"), "{}", r.stderr);
+    let r = p.run(&["run"]);
+    r.code(0);
+    assert!(r.stderr.contains("waiting for another artifact run"), "{}", r.stderr);
+    assert!(r.stdout.contains("cached    slow"), "{}", r.stdout);
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn audit_catches_a_stage_that_writes_a_timestamp() {
+    let p = Project::new(
+        "version: 1\nstages:\n  stamp:\n    kind: command\n    outputs: [t.txt]\n    with: { run: 'date +%s%N > t.txt' }\n  pure:\n    kind: command\n    outputs: [p.txt]\n    with: { run: 'echo $SOURCE_DATE_EPOCH > p.txt' }\n",
+    );
+    let r = p.run(&["run", "--check"]);
+    r.code(6);
+    assert!(r.stdout.contains("audit DIFFERS   stamp: t.txt (cached "), "{}", r.stdout);
+    assert!(r.stdout.contains("audit identical pure"), "{}", r.stdout);
+    assert!(r.stdout.contains("determinism audit: 1 of 2 stages reproduce byte for byte"), "{}", r.stdout);
+}
+
+#[test]
+fn interrupt_stops_cleanly_with_130() {
+    let p = Project::new(
+        "version: 1\nstages:\n  slow:\n    kind: command\n    outputs: [s.txt]\n    with: { run: 'echo partial > s.txt; sleep 5; echo done >> s.txt' }\n",
+    );
+    let child = p.cmd(&["run"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let st = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!p.path("s.txt").exists(), "no half-written output survives");
+}
+
+#[test]
+fn help_lists_exit_codes() {
+    let p = chain();
+    let r = p.run(&["--help"]);
+    r.code(0);
+    assert!(r.stdout.contains("130  interrupted"), "{}", r.stdout);
+    p.run(&["bogus"]).code(2);
+}

@@ -1,0 +1,7 @@
+//! The one integration-test binary (it links polars, so there is only one): each module
+//! drives the real `artifact` binary on a project written into a temporary folder and checks
+//! exact output and exit codes.
+
+mod cli;
+mod fetch;
+mod util;

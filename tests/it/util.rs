@@ -1,0 +1,93 @@
+//! A small builder: write a project into a temp dir, run the binary, capture the result.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Project {
+    pub fn new(pipeline: &str) -> Project {
+        let p = Project {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        p.write("pipeline.yaml", pipeline);
+        p
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, content: &str) -> &Project {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, content).expect("write");
+        self
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_artifact"));
+        c.args(args)
+            .current_dir(self.root())
+            .env_remove("ARTIFACT_MIRROR")
+            .env("NO_COLOR", "1")
+            .env("CI", "1");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.cmd(args).output().expect("spawn artifact");
+        Run::from(out)
+    }
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts the exit code, printing both streams on failure.
+    #[track_caller]
+    pub fn code(&self, want: i32) -> &Run {
+        assert_eq!(
+            self.code, want,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Stage lines of a plain run (`<status> <stage>...`), without timings.
+    pub fn stages(&self) -> Vec<String> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.contains(" stages: ") && !l.starts_with("skipped because") && !l.starts_with(' '))
+            .map(|l| {
+                let mut it = l.split_whitespace();
+                format!("{} {}", it.next().unwrap_or(""), it.next().unwrap_or("").trim_end_matches(':'))
+            })
+            .collect()
+    }
+}
