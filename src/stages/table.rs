@@ -116,8 +116,20 @@ struct Params {
 
 /// Names a template cannot use as variables (tera keywords and loop state).
 const RESERVED: &[&str] = &[
-    "loop", "true", "false", "True", "False", "none", "None", "and", "or", "not", "in", "is",
-    "super", "__tera_context",
+    "loop",
+    "true",
+    "false",
+    "True",
+    "False",
+    "none",
+    "None",
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "super",
+    "__tera_context",
 ];
 
 /// See the module docs.
@@ -155,8 +167,8 @@ impl Kind for TableKind {
         };
         let tpl_rel = normalize(&p.template)?;
         let tpl_path = ctx.declared_input(&tpl_rel)?;
-        let bytes = std::fs::read(&tpl_path)
-            .map_err(|e| format!("cannot read template {tpl_rel}: {e}"))?;
+        let bytes =
+            std::fs::read(&tpl_path).map_err(|e| format!("cannot read template {tpl_rel}: {e}"))?;
         let source = String::from_utf8(bytes)
             .map_err(|e| format!("template {tpl_rel} is not valid UTF-8: {e}"))?;
 
@@ -242,7 +254,9 @@ fn build_context(
         let mut seen = BTreeSet::new();
         for h in &table.header {
             if !seen.insert(h.as_str()) {
-                return Err(format!("data {name:?} ({rel}): column {h:?} appears twice in the header"));
+                return Err(format!(
+                    "data {name:?} ({rel}): column {h:?} appears twice in the header"
+                ));
             }
         }
         let rows: Vec<Value> = table
@@ -251,13 +265,20 @@ fn build_context(
             .map(|r| {
                 let mut m = tera::Map::default();
                 for (h, cell) in table.header.iter().zip(r) {
-                    m.insert(tera::value::Key::from(h.clone()), Value::from(cell.as_str()));
+                    m.insert(
+                        tera::value::Key::from(h.clone()),
+                        Value::from(cell.as_str()),
+                    );
                 }
                 Value::from(m)
             })
             .collect();
         ctx.insert_value(name.clone(), Value::from(rows));
-        let cols: Vec<Value> = table.header.iter().map(|h| Value::from(h.as_str())).collect();
+        let cols: Vec<Value> = table
+            .header
+            .iter()
+            .map(|h| Value::from(h.as_str()))
+            .collect();
         ctx.insert_value(format!("{name}_columns"), Value::from(cols));
     }
     for (k, v) in vars {
@@ -271,7 +292,9 @@ fn build_context(
 /// Normalises a project-relative path the way `pipeline.yaml` paths are (`./a//b` -> `a/b`).
 fn normalize(raw: &str) -> Result<String, String> {
     if raw.starts_with('/') {
-        return Err(format!("path {raw:?} is absolute (paths are relative to the project root)"));
+        return Err(format!(
+            "path {raw:?} is absolute (paths are relative to the project root)"
+        ));
     }
     let mut parts = Vec::new();
     for part in raw.split('/') {
@@ -298,7 +321,10 @@ fn key_loc(with: &Node, path: &[&str]) -> Option<Loc> {
     let mut node = with;
     let mut loc = None;
     for key in path {
-        let (k, v) = node.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key))?;
+        let (k, v) = node
+            .as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))?;
         loc = Some(k.loc);
         node = v;
     }
@@ -309,7 +335,11 @@ fn key_loc(with: &Node, path: &[&str]) -> Option<Loc> {
 fn value_loc(with: &Node, path: &[&str]) -> Option<Loc> {
     let mut node = with;
     for key in path {
-        node = &node.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key))?.1;
+        node = &node
+            .as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))?
+            .1;
     }
     Some(node.loc)
 }
@@ -352,7 +382,10 @@ fn check_params(stage: &StageSpec, p: &Params) -> Vec<Problem> {
         }
         for n in std::iter::once(name.to_string()).chain(also) {
             if RESERVED.contains(&n.as_str()) {
-                v.push(Problem::new(loc, format!("`{section}` name {n:?} is reserved by tera")));
+                v.push(Problem::new(
+                    loc,
+                    format!("`{section}` name {n:?} is reserved by tera"),
+                ));
             } else if let Some(first) = taken.get(&n) {
                 v.push(Problem::new(
                     loc,
@@ -405,7 +438,10 @@ mod tests {
     }
 
     /// A project in a tempdir: `files` written, `pipeline` parsed with the table kind.
-    fn project(files: &[(&str, &str)], pipeline: &str) -> (tempfile::TempDir, engine::spec::Pipeline) {
+    fn project(
+        files: &[(&str, &str)],
+        pipeline: &str,
+    ) -> (tempfile::TempDir, engine::spec::Pipeline) {
         let dir = tempfile::tempdir().unwrap();
         for (rel, text) in files {
             let p = dir.path().join(rel);
@@ -418,7 +454,12 @@ mod tests {
     }
 
     /// Runs stage `name` with outputs under `out` and returns the output file's bytes.
-    fn run_stage(root: &Path, pl: &engine::spec::Pipeline, name: &str, out: &Path) -> Result<Vec<u8>, String> {
+    fn run_stage(
+        root: &Path,
+        pl: &engine::spec::Pipeline,
+        name: &str,
+        out: &Path,
+    ) -> Result<Vec<u8>, String> {
         let stage = pl.stage(name).expect("stage exists");
         let env = RunEnv::default();
         let cancel = AtomicBool::new(false);
@@ -461,7 +502,10 @@ stages:
             &[
                 ("templates/symptoms.tex", &read_fixture("symptoms.tex")),
                 ("templates/engines.tex", &read_fixture("engines.tex")),
-                ("results/symptoms_by_engine.csv", &read_fixture("symptoms_by_engine.csv")),
+                (
+                    "results/symptoms_by_engine.csv",
+                    &read_fixture("symptoms_by_engine.csv"),
+                ),
                 ("results/engines.csv", &read_fixture("engines.csv")),
             ],
             FIXTURE_PIPELINE,
@@ -472,8 +516,16 @@ stages:
     fn renders_fixtures_exactly_and_deterministically() {
         let (dir, pl) = fixture_project();
         for (stage, out, expected) in [
-            ("tab_symptoms", "paper-tables/symptoms.tex", "symptoms.expected.tex"),
-            ("tab_engines", "paper-tables/engines.tex", "engines.expected.tex"),
+            (
+                "tab_symptoms",
+                "paper-tables/symptoms.tex",
+                "symptoms.expected.tex",
+            ),
+            (
+                "tab_engines",
+                "paper-tables/engines.tex",
+                "engines.expected.tex",
+            ),
         ] {
             let out1 = dir.path().join("out1");
             let out2 = dir.path().join("out2");
@@ -484,10 +536,12 @@ stages:
             if std::env::var_os("TABLE_BLESS").is_some() {
                 std::fs::write(fixture(expected), &got).unwrap();
             }
-            assert_eq!(got, read_fixture(expected), "{stage} ({out}) differs from {expected}");
-            assert!(got.starts_with(&header(
-                &pl.stage(stage).unwrap().inputs[0].path
-            )));
+            assert_eq!(
+                got,
+                read_fixture(expected),
+                "{stage} ({out}) differs from {expected}"
+            );
+            assert!(got.starts_with(&header(&pl.stage(stage).unwrap().inputs[0].path)));
             assert!(got.ends_with("\\end{table}\n"));
             assert!(!got.contains('\r'));
         }
@@ -516,17 +570,32 @@ stages:
                 .arg(d)
                 .output()
                 .unwrap();
-            (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+            )
         };
         let tables = out.join("paper-tables");
         let (code, text) = check(&tables);
         assert_eq!(code, Some(0), "{text}");
-        assert!(text.contains("ok      ") && text.contains("2 of 2 table(s) compile"), "{text}");
+        assert!(
+            text.contains("ok      ") && text.contains("2 of 2 table(s) compile"),
+            "{text}"
+        );
 
-        std::fs::write(tables.join("broken.tex"), "a & b_c\n").unwrap();
+        std::fs::write(
+            tables.join("broken.tex"),
+            "ok\n\\begin{tabular}{ll} a & b_c \\end{tabular}\n",
+        )
+        .unwrap();
         let (code, text) = check(&tables);
         assert_eq!(code, Some(1), "{text}");
-        assert!(text.contains("FAILED  ") && text.contains("broken.tex:1: a & b_"), "{text}");
+        assert!(
+            text.contains("FAILED  ")
+                && text.contains("! Missing $ inserted.")
+                && text.contains("broken.tex:2: "),
+            "{text}"
+        );
         assert!(text.contains("2 of 3 table(s) compile"), "{text}");
     }
 
@@ -551,7 +620,8 @@ stages:
             &ctx,
         )
         .unwrap();
-        let esc = r"50\% of \#1 \& \$x\_y \{z\} \textasciitilde{} \textasciicircum{} \textbackslash{}";
+        let esc =
+            r"50\% of \#1 \& \$x\_y \{z\} \textasciitilde{} \textasciicircum{} \textbackslash{}";
         assert_eq!(
             out.lines().nth(1).unwrap(),
             format!(r"\textbf{{50\%}} {esc} | 50% of #1 & $x_y {{z}} ~ ^ \ | {esc}")
@@ -562,7 +632,10 @@ stages:
     fn context_has_rows_columns_and_vars() {
         let (dir, pl) = project(
             &[
-                ("t.tex", "{{ d_columns | join(sep=\",\") }}|{% for r in d %}{{ r.b }}{{ r[\"c d\"] }};{% endfor %}{{ d | length }}|{{ title }}|{{ count + 1 }}|{{ list[1] }}"),
+                (
+                    "t.tex",
+                    "{{ d_columns | join(sep=\",\") }}|{% for r in d %}{{ r.b }}{{ r[\"c d\"] }};{% endfor %}{{ d | length }}|{{ title }}|{{ count + 1 }}|{{ list[1] }}",
+                ),
                 ("d.csv", "a,b,c d\n1,x,y\n2,,z\n"),
             ],
             "version: 1\nstages:\n  t:\n    kind: table\n    inputs: [t.tex, d.csv]\n    outputs: [o.tex]\n    with: {template: t.tex, data: {d: d.csv}, vars: {title: \"T&T\", count: 41, list: [a, b]}}\n",
@@ -584,24 +657,45 @@ stages:
 
     #[test]
     fn syntax_errors_name_the_template_and_line() {
-        let e = run_error("\\begin{tabular}{ll}\n  \\toprule\n{% for r in %}\n{% endfor %}\n", "a\n1\n");
+        let e = run_error(
+            "\\begin{tabular}{ll}\n  \\toprule\n{% for r in %}\n{% endfor %}\n",
+            "a\n1\n",
+        );
         assert!(e.contains("template tpl/t.tex does not compile"), "{e}");
         assert!(e.contains("tpl/t.tex:3:"), "{e}");
         let e = run_error("\\caption{{{ x }}}\n", "a\n1\n");
-        assert!(e.contains("tpl/t.tex:1:") && e.contains("hint: `{{{`"), "{e}");
+        assert!(
+            e.contains("tpl/t.tex:1:") && e.contains("hint: `{{{`"),
+            "{e}"
+        );
         let e = run_error("ok\n{{ d | no_such_filter }}\n", "a\n1\n");
-        assert!(e.contains("Unknown filter `no_such_filter`") && e.contains("tpl/t.tex:2:"), "{e}");
+        assert!(
+            e.contains("Unknown filter `no_such_filter`") && e.contains("tpl/t.tex:2:"),
+            "{e}"
+        );
     }
 
     #[test]
     fn rendering_errors_name_the_column_value_and_line() {
-        let e = run_error("{% for r in d %}\n{{ r.missing }}\n{% endfor %}\n", "a,b\n1,2\n");
-        assert!(e.contains("failed to render") && e.contains("missing"), "{e}");
+        let e = run_error(
+            "{% for r in d %}\n{{ r.missing }}\n{% endfor %}\n",
+            "a,b\n1,2\n",
+        );
+        assert!(
+            e.contains("failed to render") && e.contains("missing"),
+            "{e}"
+        );
         assert!(e.contains("tpl/t.tex:2:"), "{e}");
-        let e = run_error("x\n\n{% for r in d %}{{ r.a | int }}{% endfor %}\n", "a\n12\nabc\n");
+        let e = run_error(
+            "x\n\n{% for r in d %}{{ r.a | int }}{% endfor %}\n",
+            "a\n12\nabc\n",
+        );
         assert!(e.contains(r#"`int`: "abc" is not a number"#), "{e}");
         assert!(e.contains("tpl/t.tex:3:"), "{e}");
-        let e = run_error("{% set p = d | pivot(row=\"a\", col=\"zz\") %}", "a,b\n1,2\n");
+        let e = run_error(
+            "{% set p = d | pivot(row=\"a\", col=\"zz\") %}",
+            "a,b\n1,2\n",
+        );
         assert!(e.contains("no column \"zz\" (columns: a, b)"), "{e}");
         let e = run_error("x", "a,a\n1,2\n");
         assert!(e.contains("column \"a\" appears twice"), "{e}");
@@ -617,11 +711,17 @@ stages:
             description: None,
             inputs: inputs
                 .iter()
-                .map(|p| engine::spec::PathSpec { path: p.to_string(), loc })
+                .map(|p| engine::spec::PathSpec {
+                    path: p.to_string(),
+                    loc,
+                })
                 .collect(),
             outputs: outputs
                 .iter()
-                .map(|p| engine::spec::PathSpec { path: p.to_string(), loc })
+                .map(|p| engine::spec::PathSpec {
+                    path: p.to_string(),
+                    loc,
+                })
                 .collect(),
             with: node,
         };
@@ -653,10 +753,7 @@ stages:
             &["o.tex", "p.tex"],
         );
         let joined = p.join("\n");
-        for needle in [
-            "2:1: unknown key \"foo\"",
-            "10:1: unknown key \"bar\"",
-        ] {
+        for needle in ["2:1: unknown key \"foo\"", "10:1: unknown key \"bar\""] {
             assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
         }
         // Unknown keys stop typed parsing; the rest is checked once they are fixed.
@@ -678,7 +775,10 @@ stages:
             assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
         }
         let p = problems("data: {a: a.csv}\n", &["a.csv"], &["o.tex"]);
-        assert!(p.join("\n").contains("missing required key \"template\""), "{p:?}");
+        assert!(
+            p.join("\n").contains("missing required key \"template\""),
+            "{p:?}"
+        );
         let p = problems("template: ../x.tex\n", &[], &["o.tex"]);
         assert!(p.join("\n").contains("escapes the project root"), "{p:?}");
     }
@@ -696,7 +796,8 @@ stages:
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("pipeline.yaml:9:") && err.contains("`data.d` \"d.csv\" is not among the stage's inputs"),
+            err.contains("pipeline.yaml:9:")
+                && err.contains("`data.d` \"d.csv\" is not among the stage's inputs"),
             "{err}"
         );
     }

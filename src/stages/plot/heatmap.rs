@@ -93,7 +93,7 @@ pub fn layout(grid: &Grid, spec: &HeatSpec<'_>) -> Result<Scene, String> {
         };
     let col_w = max_width(grid.cols.iter().map(String::as_str), TICK_SIZE, false)?;
     let auto_cell_w = (col_w + 12.0).max(val_w + 16.0).clamp(56.0, 150.0);
-    let mut plot_w = plot_len(
+    let plot_w = plot_len(
         "width",
         spec.width,
         left + right,

@@ -52,6 +52,7 @@ pub fn latex_escape(input: &str, out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// [`latex_escape`] into a `String`.
+#[cfg(test)]
 pub fn escape_str(input: &str) -> String {
     let mut v = Vec::with_capacity(input.len());
     // Writing to a Vec cannot fail.
@@ -75,7 +76,7 @@ impl Num {
     }
 
     /// Sum; integers stay integers (overflow is an error), anything else becomes a float.
-    pub fn add(self, other: Num) -> TeraResult<Num> {
+    pub fn plus(self, other: Num) -> TeraResult<Num> {
         match (self, other) {
             (Num::Int(a), Num::Int(b)) => a
                 .checked_add(b)
@@ -135,7 +136,10 @@ pub fn to_num(v: &Value, who: &str) -> TeraResult<Num> {
         return match n {
             Number::Integer(i) => Ok(Num::Int(i)),
             Number::Float(f) if f.is_finite() => Ok(Num::Float(f)),
-            _ => Err(Error::message(format!("`{who}`: {} is not a finite number", show(v)))),
+            _ => Err(Error::message(format!(
+                "`{who}`: {} is not a finite number",
+                show(v)
+            ))),
         };
     }
     if let Some(s) = v.as_str() {
@@ -177,7 +181,9 @@ fn digits_kwarg(who: &str, kw: &Kwargs, default: usize) -> TeraResult<usize> {
     if (0..=12).contains(&d) {
         Ok(d as usize)
     } else {
-        Err(Error::message(format!("`{who}`: digits={d} is out of range 0..=12")))
+        Err(Error::message(format!(
+            "`{who}`: digits={d} is out of range 0..=12"
+        )))
     }
 }
 
@@ -189,7 +195,7 @@ fn group(int_digits: &str, sep: bool) -> String {
     let mut out = String::with_capacity(int_digits.len() * 2);
     let n = int_digits.len();
     for (i, c) in int_digits.chars().enumerate() {
-        if i > 0 && (n - i) % 3 == 0 {
+        if i > 0 && (n - i).is_multiple_of(3) {
             out.push_str(THOUSANDS_SEP);
         }
         out.push(c);
@@ -290,7 +296,10 @@ pub fn pct(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
             x * 100.0 / whole
         }
     };
-    Ok(Value::safe_string(&format!("{}\\%", format_fixed(p, digits, sep))))
+    Ok(Value::safe_string(&format!(
+        "{}\\%",
+        format_fixed(p, digits, sep)
+    )))
 }
 
 /// `num`: a numeric string as a number (for arithmetic, comparisons and sorting).
@@ -318,7 +327,7 @@ pub fn sum(v: &[Value], kw: Kwargs, _: &State) -> TeraResult<Value> {
                 ))
             })?,
         };
-        total = total.add(to_num(x, "sum")?)?;
+        total = total.plus(to_num(x, "sum")?)?;
     }
     Ok(total.to_value())
 }
@@ -332,13 +341,19 @@ fn sorted_pairs(map: &tera::Map) -> Vec<(&tera::value::Key<'static>, &Value)> {
 /// `keys`, sorted (tera's own follows hash order, which changes between runs).
 pub fn keys(m: &tera::Map, kw: Kwargs, _: &State) -> TeraResult<Vec<Value>> {
     only_kwargs("keys", &kw, &[])?;
-    Ok(sorted_pairs(m).into_iter().map(|(k, _)| k.as_value()).collect())
+    Ok(sorted_pairs(m)
+        .into_iter()
+        .map(|(k, _)| k.as_value())
+        .collect())
 }
 
 /// `values`, in key order.
 pub fn values(m: &tera::Map, kw: Kwargs, _: &State) -> TeraResult<Vec<Value>> {
     only_kwargs("values", &kw, &[])?;
-    Ok(sorted_pairs(m).into_iter().map(|(_, v)| v.clone()).collect())
+    Ok(sorted_pairs(m)
+        .into_iter()
+        .map(|(_, v)| v.clone())
+        .collect())
 }
 
 /// `pairs`, in key order.
@@ -499,7 +514,11 @@ mod tests {
             "2,3,1"
         );
         assert_eq!(
-            render("{% for p in m | pairs %}{{ p[0] }}={{ p[1] }};{% endfor %}", &ctx).unwrap(),
+            render(
+                "{% for p in m | pairs %}{{ p[0] }}={{ p[1] }};{% endfor %}",
+                &ctx
+            )
+            .unwrap(),
             "a=2;m=3;z=1;"
         );
     }

@@ -31,7 +31,13 @@ use tera::{Error, Kwargs, State, TeraResult, Value};
 use super::latex::{Num, show, to_num};
 
 const ARGS: &[&str] = &[
-    "row", "col", "value", "row_order", "col_order", "sort_rows", "sort_cols",
+    "row",
+    "col",
+    "value",
+    "row_order",
+    "col_order",
+    "sort_rows",
+    "sort_cols",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -171,7 +177,7 @@ pub fn pivot(data: &[Value], kw: Kwargs, _: &State) -> TeraResult<Value> {
         };
         any_float |= matches!(x, Num::Float(_));
         let cell = cells.entry((r, c)).or_insert(Num::Int(0));
-        *cell = cell.add(x)?;
+        *cell = cell.plus(x)?;
     }
     let zero = if any_float {
         Num::Float(0.0)
@@ -189,16 +195,22 @@ pub fn pivot(data: &[Value], kw: Kwargs, _: &State) -> TeraResult<Value> {
     let mut total = zero;
     for (r, line) in matrix.iter().enumerate() {
         for (c, &v) in line.iter().enumerate() {
-            row_tot[r] = row_tot[r].add(v)?;
-            col_tot[c] = col_tot[c].add(v)?;
-            total = total.add(v)?;
+            row_tot[r] = row_tot[r].plus(v)?;
+            col_tot[c] = col_tot[c].plus(v)?;
+            total = total.plus(v)?;
         }
     }
     let rp = permutation(&rows.list, &row_tot, sort_rows);
     let cp = permutation(&cols.list, &col_tot, sort_cols);
 
-    let col_keys: Vec<Value> = cp.iter().map(|&c| Value::from(cols.list[c].as_str())).collect();
-    let row_keys: Vec<Value> = rp.iter().map(|&r| Value::from(rows.list[r].as_str())).collect();
+    let col_keys: Vec<Value> = cp
+        .iter()
+        .map(|&c| Value::from(cols.list[c].as_str()))
+        .collect();
+    let row_keys: Vec<Value> = rp
+        .iter()
+        .map(|&r| Value::from(rows.list[r].as_str()))
+        .collect();
     let mut out_rows = Vec::with_capacity(nr);
     let mut lookup: BTreeMap<String, Value> = BTreeMap::new();
     for &r in &rp {
@@ -249,7 +261,11 @@ mod tests {
             ("sglang", "crash", "1"),
         ]
         .into_iter()
-        .map(|(e, s, n)| [("engine", e), ("symptom", s), ("n", n)].into_iter().collect())
+        .map(|(e, s, n)| {
+            [("engine", e), ("symptom", s), ("n", n)]
+                .into_iter()
+                .collect()
+        })
         .collect()
     }
 
@@ -322,7 +338,9 @@ mod tests {
         .unwrap();
         let mut ctx = tera::Context::new();
         let rows: Vec<BTreeMap<&str, &str>> = vec![
-            [("a", "r1"), ("b", "c1"), ("x", "1.5")].into_iter().collect(),
+            [("a", "r1"), ("b", "c1"), ("x", "1.5")]
+                .into_iter()
+                .collect(),
             [("a", "r2"), ("b", "c2"), ("x", "2")].into_iter().collect(),
         ];
         ctx.insert("rows", &rows);

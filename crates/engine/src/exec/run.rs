@@ -251,6 +251,16 @@ impl<'a> Engine<'a> {
         on_event(Event::Begin {
             total: selected.len(),
         });
+        if !opts.force
+            && let Some(fresh) = self.all_fresh(&selected)
+        {
+            // Fast path (the common no-op): no thread pool, no cache writes.
+            for r in &fresh {
+                on_event(Event::Finished(r));
+            }
+            let _ = self.stat.save(&self.cache.stat_path());
+            return fresh;
+        }
         let jobs = if opts.jobs == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
@@ -391,6 +401,27 @@ impl<'a> Engine<'a> {
         let mut out = out;
         out.sort_by_key(|r| pos.get(r.stage.as_str()).copied().unwrap_or(usize::MAX));
         out
+    }
+
+    /// Results for `selected` in plan order if every one of them is fresh, else `None`.
+    fn all_fresh(&self, selected: &BTreeSet<usize>) -> Option<Vec<StageResult>> {
+        let mut known = BTreeMap::new();
+        let mut out = Vec::with_capacity(selected.len());
+        for &i in self.plan.order.iter().filter(|i| selected.contains(i)) {
+            let inputs = self.input_digests(i, &known).ok()?;
+            let key = self.key(i, inputs);
+            let kd = key.digest();
+            let Verdict::Fresh(rec) = self.assess(i, &key, &kd, false) else {
+                return None;
+            };
+            known.extend(rec.outputs.clone());
+            out.push(StageResult {
+                status: Status::Fresh,
+                record: Some(rec),
+                ..self.blank(i)
+            });
+        }
+        Some(out)
     }
 
     fn release(

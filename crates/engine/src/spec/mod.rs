@@ -88,6 +88,8 @@ pub fn load(path: &Path, registry: &Registry) -> Result<Pipeline, Diagnostics> {
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
+    // An absolute root keeps every later path operation free of `getcwd` calls.
+    let root = std::path::absolute(&root).unwrap_or(root);
     parse(&text, &file, &root, registry)
 }
 
