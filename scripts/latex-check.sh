@@ -9,6 +9,7 @@
 #                           % \textasciitilde{} are in the LaTeX kernel)
 #   \begin{document}
 #   \input{table}
+#   \mbox{}                 % so that a file of macro definitions (values.tex) makes a page too
 #   \end{document}
 #
 # and compiled with `pdflatex -interaction=nonstopmode -halt-on-error -no-shell-escape`.
@@ -48,6 +49,7 @@ for tex in "$dir"/*.tex; do
 \usepackage{booktabs}
 \begin{document}
 \input{table}
+\mbox{}
 \end{document}
 EOF
     if (cd "$work" && pdflatex -interaction=nonstopmode -halt-on-error -no-shell-escape doc.tex \

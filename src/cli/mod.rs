@@ -2,6 +2,7 @@
 //! the mapping of errors to the named exit codes of [`engine::exit`].
 
 mod check;
+mod claims_map;
 mod clean;
 mod dag;
 mod gc;
@@ -11,6 +12,7 @@ mod project;
 mod report;
 mod run;
 mod status;
+mod synth;
 mod verify;
 mod why;
 
@@ -82,8 +84,13 @@ pub enum Command {
     Check,
     /// Write the reviewer report (REPORT.md and report.html) from the last run.
     Report(report::ReportArgs),
+    /// Print (or update in README.md) the map from each paper claim to its output.
+    ClaimsMap(claims_map::ClaimsMapArgs),
     /// List the stage kinds this binary offers.
     Kinds,
+    /// Write a seeded synthetic dataset with the paper's schema (for benchmarks).
+    #[command(hide = true)]
+    Synth(synth::SynthArgs),
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -111,6 +118,8 @@ pub fn main() -> i32 {
         Command::Gc(a) => gc::run(&cli.global, a),
         Command::Check => check::run(&cli.global),
         Command::Report(a) => report::run(&cli.global, a),
+        Command::Synth(a) => synth::run(&cli.global, a),
+        Command::ClaimsMap(a) => claims_map::run(&cli.global, a),
         Command::Kinds => {
             for k in crate::stages::registry().iter() {
                 println!("{:<10} v{}  {}", k.name(), k.version(), k.about());

@@ -101,28 +101,14 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
             verified,
         });
     }
-    let mut versions = vec![("artifact".to_string(), env!("CARGO_PKG_VERSION").to_string())];
-    let rustc = std::process::Command::new("rustc")
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "not found on PATH".into());
-    versions.push(("rustc".into(), rustc));
-    if let Ok(lock) = std::fs::read_to_string(root.join("Cargo.lock")) {
-        let wanted = [
-            "polars", "plotters", "tera", "clap", "rayon", "sha2", "serde-saphyr", "ureq", "indicatif",
-        ];
-        let mut name = String::new();
-        for line in lock.lines() {
-            if let Some(n) = line.strip_prefix("name = ") {
-                name = n.trim_matches('"').to_string();
-            } else if let Some(v) = line.strip_prefix("version = ")
-                && wanted.contains(&name.as_str())
-            {
-                versions.push((name.clone(), v.trim_matches('"').to_string()));
-            }
+    // What the running binary was built with (recorded by build.rs).
+    let mut versions = vec![
+        ("artifact".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ("rustc".to_string(), env!("ARTIFACT_RUSTC_VERSION").to_string()),
+    ];
+    for kv in env!("ARTIFACT_CRATE_VERSIONS").split(',').filter(|s| !s.is_empty()) {
+        if let Some((k, v)) = kv.split_once('=') {
+            versions.push((k.to_string(), v.to_string()));
         }
     }
     let outputs_of = |kind: &str, ext: &str| -> Vec<String> {

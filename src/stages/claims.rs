@@ -10,7 +10,11 @@
 //!
 //! `result` keys: `file` (a declared input CSV), `where` (column -> value filters, all must
 //! match), `column`, and `agg`: `value` (exactly one matching row; default), `sum`, `count`
-//! (matching rows), `distinct` (distinct values of `column` among matching rows), `min`, `max`.
+//! (matching rows), `distinct` (distinct values of `column` among matching rows), `min`, `max`;
+//! and `percent_of` (another query, same keys, `file` defaulting to this one's): the result is
+//! then 100 x this / that, computed from unrounded counts (rounding an already-rounded
+//! percentage twice can flip the last digit). `reason` explains a claim (required with
+//! `expect: mismatch`); documented mismatches get no macro.
 //!
 //! Outputs (declared, in this order): a CSV with one row per claim (`id, source, printed,
 //! computed, rule, status, expected, note`; status is `PASS`, `MISMATCH` or `NEEDS INPUT`), and
@@ -73,13 +77,19 @@ pub struct Claim {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
-    pub file: String,
+    /// Required at the top level; inside `percent_of` it defaults to the outer query's file.
+    #[serde(default)]
+    pub file: Option<String>,
     #[serde(default, rename = "where")]
     pub filter: BTreeMap<String, String>,
     #[serde(default)]
     pub column: Option<String>,
     #[serde(default)]
     pub agg: Agg,
+    /// When set, the result is 100 * (this query) / (that query): a percentage computed from
+    /// unrounded counts, never from an already-rounded percentage column.
+    #[serde(default)]
+    pub percent_of: Option<Box<Query>>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -184,17 +194,46 @@ pub struct Outcome {
     pub note: String,
 }
 
-fn lookup(q: &Query, tables: &mut BTreeMap<String, Table>, ctx: &StageCtx<'_>) -> anyhow::Result<f64> {
-    if !tables.contains_key(&q.file) {
-        let path = ctx
-            .declared_input(&q.file)
-            .map_err(|e| anyhow!("{e}"))?;
-        tables.insert(q.file.clone(), Table::read(&path)?);
+fn lookup(
+    q: &Query,
+    default_file: Option<&str>,
+    tables: &mut BTreeMap<String, Table>,
+    ctx: &StageCtx<'_>,
+) -> anyhow::Result<f64> {
+    let file = q
+        .file
+        .as_deref()
+        .or(default_file)
+        .ok_or_else(|| anyhow!("`result` needs a `file`"))?
+        .to_string();
+    let value = lookup_one(q, &file, tables, ctx)?;
+    match &q.percent_of {
+        None => Ok(value),
+        Some(d) => {
+            let whole = lookup(d, Some(&file), tables, ctx)?;
+            if whole == 0.0 {
+                bail!("{file}: percent_of is zero");
+            }
+            Ok(100.0 * value / whole)
+        }
     }
-    let t = &tables[&q.file];
+}
+
+fn lookup_one(
+    q: &Query,
+    file: &str,
+    tables: &mut BTreeMap<String, Table>,
+    ctx: &StageCtx<'_>,
+) -> anyhow::Result<f64> {
+    if !tables.contains_key(file) {
+        let path = ctx.declared_input(file).map_err(|e| anyhow!("{e}"))?;
+        tables.insert(file.to_string(), Table::read(&path)?);
+    }
+    let q_file = file;
+    let t = &tables[file];
     let mut filters = Vec::new();
     for (c, v) in &q.filter {
-        filters.push((t.col(c).with_context(|| q.file.clone())?, v));
+        filters.push((t.col(c).with_context(|| q_file.to_string())?, v));
     }
     let rows: Vec<&Vec<String>> = t
         .rows
@@ -204,12 +243,12 @@ fn lookup(q: &Query, tables: &mut BTreeMap<String, Table>, ctx: &StageCtx<'_>) -
     let col = match (&q.column, q.agg) {
         (None, Agg::Count) => None,
         (None, _) => bail!("`column` is required unless agg is count"),
-        (Some(c), _) => Some(t.col(c).with_context(|| q.file.clone())?),
+        (Some(c), _) => Some(t.col(c).with_context(|| q_file.to_string())?),
     };
     let num = |r: &Vec<String>, i: usize| -> anyhow::Result<f64> {
         r[i].trim()
             .parse::<f64>()
-            .map_err(|_| anyhow!("{}: value {:?} in column {:?} is not a number", q.file, r[i], t.header[i]))
+            .map_err(|_| anyhow!("{}: value {:?} in column {:?} is not a number", q_file, r[i], t.header[i]))
     };
     Ok(match q.agg {
         Agg::Count => rows.len() as f64,
@@ -222,7 +261,7 @@ fn lookup(q: &Query, tables: &mut BTreeMap<String, Table>, ctx: &StageCtx<'_>) -
             if rows.len() != 1 {
                 bail!(
                     "{}: {} rows match {:?} (expected exactly one)",
-                    q.file,
+                    q_file,
                     rows.len(),
                     q.filter
                 );
@@ -233,7 +272,7 @@ fn lookup(q: &Query, tables: &mut BTreeMap<String, Table>, ctx: &StageCtx<'_>) -
             let i = col.expect("checked");
             let vals = rows.iter().map(|r| num(r, i)).collect::<anyhow::Result<Vec<f64>>>()?;
             if vals.is_empty() {
-                bail!("{}: no rows match {:?}", q.file, q.filter);
+                bail!("{}: no rows match {:?}", q_file, q.filter);
             }
             match q.agg {
                 Agg::Sum => vals.iter().sum(),
@@ -262,7 +301,7 @@ pub fn evaluate(file: &ClaimsFile, ctx: &StageCtx<'_>) -> anyhow::Result<Vec<Out
             note: c.reason.clone().or_else(|| c.needs.clone().map(|n| format!("needs {n}"))).unwrap_or_default(),
         };
         if let Some(q) = &c.result {
-            let v = lookup(q, &mut tables, ctx).with_context(|| format!("claim {}", c.id))?;
+            let v = lookup(q, None, &mut tables, ctx).with_context(|| format!("claim {}", c.id))?;
             let ok = match c.rule {
                 Rule::Exact => (v - printed.value).abs() < 1e-9,
                 Rule::Rounded => format_like(v, &printed, false) == format_like(printed.value, &printed, false),
@@ -306,7 +345,13 @@ fn csv_out(outcomes: &[Outcome], file: &ClaimsFile) -> Vec<u8> {
     };
     for (o, c) in outcomes.iter().zip(&file.claims) {
         let computed = match (o.computed, parse_printed(&c.printed)) {
-            (Some(v), Some(p)) => format_like(v, &Printed { decimals: p.decimals.max(1).min(4), thousands: false, ..p }, false),
+            // Integers as integers; otherwise two more digits than printed, to show the rounding.
+            (Some(v), Some(p)) if v.fract() == 0.0 => {
+                format_like(v, &Printed { decimals: 0, thousands: false, ..p }, false)
+            }
+            (Some(v), Some(p)) => {
+                format_like(v, &Printed { decimals: (p.decimals + 2).min(6), thousands: false, ..p }, false)
+            }
             _ => String::new(),
         };
         t.rows.push(vec![
@@ -335,6 +380,10 @@ fn values_tex(outcomes: &[Outcome], file: &ClaimsFile, claims_path: &str) -> Str
         let (Some(v), Some(p)) = (o.computed, parse_printed(&c.printed)) else {
             continue;
         };
+        if o.expected_mismatch {
+            // A documented paper error: the number is the one its twin claim already defines.
+            continue;
+        }
         let name = c.macro_name.clone().unwrap_or_else(|| macro_from_id(&c.id));
         let _ = writeln!(s, "\\newcommand{{\\{name}}}{{{}}}", format_like(v, &p, true));
     }
@@ -368,6 +417,9 @@ pub fn read_claims(path: &std::path::Path) -> anyhow::Result<ClaimsFile> {
         if parse_printed(&c.printed).is_none() {
             problems.push(format!("claim {}: printed value {:?} is not a number", c.id, c.printed));
         }
+        if c.result.as_ref().is_some_and(|q| q.file.is_none()) {
+            problems.push(format!("claim {}: `result` needs a `file`", c.id));
+        }
         match (&c.result, &c.needs) {
             (None, None) => problems.push(format!("claim {}: give either `result` or `needs`", c.id)),
             (Some(_), Some(_)) => problems.push(format!("claim {}: `result` and `needs` exclude each other", c.id)),
@@ -380,7 +432,7 @@ pub fn read_claims(path: &std::path::Path) -> anyhow::Result<ClaimsFile> {
         if m.is_empty() || !m.chars().all(|ch| ch.is_ascii_alphabetic()) {
             problems.push(format!("claim {}: macro name {m:?} must be letters only", c.id));
         }
-        if c.result.is_some() && !macros.insert(m.clone()) {
+        if c.result.is_some() && c.expect == Expect::Pass && !macros.insert(m.clone()) {
             problems.push(format!("claim {}: macro name {m:?} is used twice", c.id));
         }
     }

@@ -477,8 +477,9 @@ fn one_of(v: &[&str]) -> String {
 struct Rules<'a> {
     tax: &'a Taxonomy,
     aliases: HashMap<Field, HashMap<&'a str, &'a str>>,
-    vocab: HashMap<Field, HashSet<&'a str>>,
-    expected: HashMap<Field, String>,
+    /// Accepted values and the message listing them, indexed by `Field as usize`.
+    vocab: [PlHashSet<&'a str>; 7],
+    expected: [String; 7],
     /// lower-case `owner/name` -> engine label
     repo_engine: HashMap<String, &'a str>,
     /// engine label -> (current repo, accepted lower-case repos)
@@ -498,12 +499,12 @@ impl<'a> Rules<'a> {
             Field::Component,
             Field::RootCause,
         ];
-        let mut vocab = HashMap::new();
-        let mut expected = HashMap::new();
+        let mut vocab: [PlHashSet<&str>; 7] = Default::default();
+        let mut expected: [String; 7] = Default::default();
         for f in fields {
             let v = tax.vocabulary(f);
-            expected.insert(f, one_of(&v));
-            vocab.insert(f, v.into_iter().collect::<HashSet<_>>());
+            expected[f as usize] = one_of(&v);
+            vocab[f as usize] = v.into_iter().collect();
         }
         let mut aliases: HashMap<Field, HashMap<&str, &str>> = HashMap::new();
         if use_aliases {
@@ -555,9 +556,8 @@ impl<'a> Rules<'a> {
             .unwrap_or(v)
     }
 
-    /// Splits an issue URL into (lower-case repo, issue number).
-    fn parse_url(&self, url: &str) -> Option<(String, u64)> {
-        let u = url.to_lowercase();
+    /// Splits a lower-cased issue URL into (repo, issue number).
+    fn parse_url<'u>(&self, u: &'u str) -> Option<(&'u str, u64)> {
         let rest = u
             .strip_prefix(&self.url_prefix)?
             .strip_suffix(&self.url_suffix)?;
@@ -566,7 +566,7 @@ impl<'a> Rules<'a> {
         if repo.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) || num.is_empty() {
             return None;
         }
-        Some((repo.to_string(), num.parse().ok()?))
+        Some((repo, num.parse().ok()?))
     }
 
     fn url_form(&self, repo: &str) -> String {
@@ -636,7 +636,7 @@ pub fn validate(
     );
     let rows = raw.height();
     let mut problems = Vec::new();
-    let mut seen_urls: HashMap<String, u64> = HashMap::with_capacity(rows);
+    let mut seen_urls: PlHashMap<String, u64> = PlHashMap::with_capacity(rows);
     let mut numbers: Vec<u64> = Vec::with_capacity(rows);
     // Canonical (alias-rewritten) cells, only built when aliases are enabled.
     let mut canon: Option<[Vec<Option<String>>; 6]> =
@@ -651,6 +651,8 @@ pub fn validate(
         .zip(comp_c.iter())
         .zip(rc_c.iter())
         .zip(row_idx.iter());
+    // Reused per row: the cell's values after splitting (and aliasing).
+    let (mut syms, mut comps, mut rcs): (Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
     for (((((((url, engine), phase), sym), tok), comp), rc), row) in it {
         let row = u64::from(row.unwrap_or(0));
         let url = url.unwrap_or("");
@@ -672,7 +674,7 @@ pub fn validate(
             });
         };
         let check_one = |f: Field, v: &str, push: &mut dyn FnMut(Field, &str, String, String)| {
-            if !rules.vocab[&f].contains(v) {
+            if !rules.vocab[f as usize].contains(v) {
                 let msg = if v.is_empty() {
                     "empty value".to_string()
                 } else if v.trim() != v {
@@ -680,7 +682,7 @@ pub fn validate(
                 } else {
                     "unknown value".to_string()
                 };
-                push(f, v, msg, rules.expected[&f].clone());
+                push(f, v, msg, rules.expected[f as usize].clone());
                 false
             } else {
                 true
@@ -691,7 +693,8 @@ pub fn validate(
         let engine_ok = check_one(Field::Engine, engine, &mut push);
         // url: form, repo of the row's engine, uniqueness
         let mut number = 0;
-        match rules.parse_url(url) {
+        let lower = url.to_ascii_lowercase();
+        match rules.parse_url(&lower) {
             None => {
                 let form = match rules.engine_repos.get(engine) {
                     Some((repo, _)) => rules.url_form(repo),
@@ -708,8 +711,8 @@ pub fn validate(
                 number = n;
                 if engine_ok {
                     let (current, accepted) = &rules.engine_repos[engine];
-                    if !accepted.contains(&repo) {
-                        let msg = match rules.repo_engine.get(&repo) {
+                    if !accepted.iter().any(|a| a == repo) {
+                        let msg = match rules.repo_engine.get(repo) {
                             Some(other) => format!(
                                 "URL of engine {other:?}, but the row's engine is {engine:?}:"
                             ),
@@ -721,7 +724,7 @@ pub fn validate(
             }
         }
         if !url.is_empty() {
-            if let Some(first) = seen_urls.get(&url.to_lowercase()) {
+            if let Some(first) = seen_urls.get(&lower) {
                 push(
                     Field::Url,
                     url,
@@ -729,7 +732,7 @@ pub fn validate(
                     "unique issue URLs".to_string(),
                 );
             } else {
-                seen_urls.insert(url.to_lowercase(), row);
+                seen_urls.insert(lower, row);
             }
         }
         numbers.push(number);
@@ -737,14 +740,14 @@ pub fn validate(
         let phase = rules.canon(Field::Phase, phase.unwrap_or(""));
         check_one(Field::Phase, phase, &mut push);
         // symptoms
-        let syms: Vec<&str> = sym
-            .unwrap_or("")
-            .split(sep)
-            .map(|s| rules.canon(Field::Symptom, s))
-            .collect();
-        let mut seen = HashSet::new();
-        for s in &syms {
-            if check_one(Field::Symptom, s, &mut push) && !seen.insert(*s) {
+        syms.clear();
+        syms.extend(
+            sym.unwrap_or("")
+                .split(sep)
+                .map(|s| rules.canon(Field::Symptom, s)),
+        );
+        for (i, s) in syms.iter().enumerate() {
+            if check_one(Field::Symptom, s, &mut push) && syms[..i].contains(s) {
                 push(
                     Field::Symptom,
                     s,
@@ -773,16 +776,18 @@ pub fn validate(
             );
         }
         // components and root causes: parallel lists
-        let comps: Vec<&str> = comp
-            .unwrap_or("")
-            .split(sep)
-            .map(|s| rules.canon(Field::Component, s))
-            .collect();
-        let rcs: Vec<&str> = rc
-            .unwrap_or("")
-            .split(sep)
-            .map(|s| rules.canon(Field::RootCause, s))
-            .collect();
+        comps.clear();
+        comps.extend(
+            comp.unwrap_or("")
+                .split(sep)
+                .map(|s| rules.canon(Field::Component, s)),
+        );
+        rcs.clear();
+        rcs.extend(
+            rc.unwrap_or("")
+                .split(sep)
+                .map(|s| rules.canon(Field::RootCause, s)),
+        );
         for c in &comps {
             check_one(Field::Component, c, &mut push);
         }
@@ -943,8 +948,16 @@ pub fn tables(
     );
     let wide = base
         .with_columns([
-            split("symptoms").list().len().alias("symptom_count"),
-            split("root_causes").list().len().alias("root_cause_count"),
+            split("symptoms").alias("symptom_list"),
+            split("root_causes").alias("root_cause_list"),
+            split("components").alias("component_list"),
+        ])
+        .with_columns([
+            col("symptom_list").list().len().alias("symptom_count"),
+            col("root_cause_list")
+                .list()
+                .len()
+                .alias("root_cause_count"),
         ])
         .sort(
             ["engine_rank", "issue_number"],
@@ -977,7 +990,7 @@ pub fn tables(
     let symptoms = wide
         .clone()
         .lazy()
-        .select([col("bug"), split("symptoms").alias("symptom")])
+        .select([col("bug"), col("symptom_list").alias("symptom")])
         .explode(cols(["symptom"]), explode);
     let symptoms = left_join(
         symptoms,
@@ -992,14 +1005,17 @@ pub fn tables(
         .lazy()
         .select([
             col("bug"),
-            split("root_causes").alias("root_cause"),
-            split("components").alias("component"),
+            col("root_cause_list").alias("root_cause"),
+            col("component_list").alias("component"),
+            int_ranges(
+                lit(1u32),
+                col("root_cause_list").list().len() + lit(1u32),
+                lit(1u32),
+                DataType::UInt32,
+            )
+            .alias("position"),
         ])
-        .explode(cols(["root_cause", "component"]), explode)
-        .with_columns([col("bug")
-            .cum_count(false)
-            .over([col("bug")])?
-            .alias("position")]);
+        .explode(cols(["root_cause", "component", "position"]), explode);
     let rc = left_join(
         rc,
         &out["root_cause_types"],

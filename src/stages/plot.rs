@@ -4,7 +4,7 @@
 //! This module owns the kind's parameters, their validation and the run; the submodules own the
 //! CSV-to-grid step ([`data`]), the scales, palette and colour maps ([`scale`]), the layouts
 //! ([`bars`], [`heatmap`], shared bits in [`frame`]) and the rendering with plotters and the
-//! embedded DejaVu Sans font ([`scene`]).
+//! embedded DejaVu Sans font ([`scene`], with glyph placement from [`ttf`]).
 //!
 //! ```yaml
 //! fig_symptoms_by_engine:
@@ -65,10 +65,21 @@
 //!
 //! Series use Okabe & Ito's colour-blind-safe palette (orange, sky blue, bluish green, yellow,
 //! blue, vermillion, reddish purple, black), then Paul Tol's "muted" colours; after 17 series the
-//! colours repeat. Margins are measured from the labels; when `width`/`height` are omitted the
-//! canvas is sized from the data (slots per category, cells per heatmap row). A given `width` or
-//! `height` that leaves no room for the plot, or whose labels would be cut, is an error naming
+//! colours repeat. In a vertical stack the first series is on top (so the legend, read top to
+//! bottom, matches the stack); in a horizontal stack it is on the left. Heatmap cells are labelled
+//! in black or white, whichever contrasts more with the cell colour.
+//!
+//! Margins are measured from the labels. Category labels of horizontal bars sit on the left, in
+//! full (wrapped only when a given `width` leaves too little room); under vertical bars they are
+//! wrapped to their slot, or turned vertical when a single word does not fit. The legend sits
+//! right of the plot or below the axis title, never over the bars. When `width`/`height` are
+//! omitted the canvas is sized from the data (a slot per category and bar, a cell height per
+//! heatmap row, cell widths from the labels); a canvas over 10000 px is an error. A given `width`
+//! or `height` that leaves no room for the plot, or whose labels would be cut, is an error naming
 //! the size needed.
+//!
+//! The PNG is drawn at twice its size and box-filtered down, with each glyph placed at its true
+//! outline position, for even letter spacing.
 
 mod bars;
 mod data;
@@ -76,6 +87,7 @@ mod frame;
 mod heatmap;
 mod scale;
 mod scene;
+mod ttf;
 
 use engine::diag::Loc;
 use engine::exec::{Kind, Problem, StageCtx, StageError, params};
@@ -388,22 +400,22 @@ fn validate(p: &Params, stage: &StageSpec) -> Vec<Problem> {
             );
         }
     }
-    if let Some(d) = p.decimals {
-        if d > MAX_DECIMALS {
-            err(
-                "decimals",
-                format!("`decimals: {d}` is too many (0 to {MAX_DECIMALS})"),
-            );
-        }
+    if let Some(d) = p.decimals
+        && d > MAX_DECIMALS
+    {
+        err(
+            "decimals",
+            format!("`decimals: {d}` is too many (0 to {MAX_DECIMALS})"),
+        );
     }
     for (key, val) in [("width", p.width), ("height", p.height)] {
-        if let Some(n) = val {
-            if !(MIN_SIDE..=MAX_SIDE).contains(&n) {
-                err(
-                    key,
-                    format!("`{key}: {n}` is out of range ({MIN_SIDE} to {MAX_SIDE} pixels)"),
-                );
-            }
+        if let Some(n) = val
+            && !(MIN_SIDE..=MAX_SIDE).contains(&n)
+        {
+            err(
+                key,
+                format!("`{key}: {n}` is out of range ({MIN_SIDE} to {MAX_SIDE} pixels)"),
+            );
         }
     }
     v
@@ -411,12 +423,15 @@ fn validate(p: &Params, stage: &StageSpec) -> Vec<Problem> {
 
 /// Reads the grid from `table` and lays out the chart `p` describes.
 fn render(p: &Params, table: &Table, file: &str) -> Result<Scene, String> {
-    let blank = |s: &Option<String>| s.as_deref().filter(|t| !t.trim().is_empty()).map(str::to_string);
+    let blank = |s: &Option<String>| {
+        s.as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .map(str::to_string)
+    };
     let scene = if p.chart == Chart::Heatmap {
-        let y = p
-            .y
-            .as_deref()
-            .ok_or("a heatmap needs `y`: the column whose values label the rows")?;
+        let y =
+            p.y.as_deref()
+                .ok_or("a heatmap needs `y`: the column whose values label the rows")?;
         let grid = data::grid(
             table,
             file,
@@ -473,6 +488,13 @@ fn render(p: &Params, table: &Table, file: &str) -> Result<Scene, String> {
         };
         bars::layout(&grid, &spec)?
     };
+    if scene.width > MAX_SIDE || scene.height > MAX_SIDE {
+        return Err(format!(
+            "the chart would be {}x{} px, more than {MAX_SIDE} px on a side: there are too many \
+             categories for one chart (try `orientation: horizontal`, or aggregate further)",
+            scene.width, scene.height
+        ));
+    }
     check_fits(&scene, p)?;
     Ok(scene)
 }
@@ -649,7 +671,7 @@ stages:
 "#;
         let got = errors(yaml, &[("d.csv", "e,s,n\na,b,1\n")]);
         let want = [
-            r#"pipeline.yaml:6:21: error: in `with` of stage "a" (kind plot): output "a.pdf" has an unsupported extension: the plot kind writes `.svg` and `.png` files"#,
+            r#"pipeline.yaml:6:22: error: in `with` of stage "a" (kind plot): output "a.pdf" has an unsupported extension: the plot kind writes `.svg` and `.png` files"#,
             r#"pipeline.yaml:9:14: error: in `with` of stage "a" (kind plot): unknown variant `bars`, expected one of `grouped`, `stacked`, `stacked100`, `heatmap`"#,
             r#"pipeline.yaml:12:7: error: in `with` of stage "a" (kind plot): unknown key "colour" (expected one of: data, chart, orientation, x, y, series, value, title, x_label, y_label, legend, legend_title, value_labels, decimals, colormap, width, height)"#,
             r#"pipeline.yaml:21:10: error: in `with` of stage "b" (kind plot): `y` is for heatmaps only: a bar chart takes its numbers from `value` and its colours from `series`"#,
@@ -658,7 +680,7 @@ stages:
             r#"pipeline.yaml:31:14: error: in `with` of stage "c" (kind plot): a heatmap needs `y`: the column whose values label the rows"#,
             r#"pipeline.yaml:33:15: error: in `with` of stage "c" (kind plot): `series` is for bar charts; a heatmap takes `x`, `y` and `value` (and labels every cell)"#,
             r#"pipeline.yaml:35:15: error: in `with` of stage "c" (kind plot): a heatmap's colour bar goes `right` or `none` (not `bottom`)"#,
-            r#"pipeline.yaml:43:20: error: in `with` of stage "d" (kind plot): unknown variant `diagonal`, expected one of `vertical`, `horizontal`"#,
+            r#"pipeline.yaml:43:20: error: in `with` of stage "d" (kind plot): unknown variant `diagonal`, expected `vertical` or `horizontal`"#,
         ];
         assert_eq!(got, want, "got:\n{}", got.join("\n"));
 
@@ -670,9 +692,13 @@ stages:
         let got = errors(&yaml, &[("d.csv", "e,s,n\na,b,1\n")]);
         for want in [
             r#"pipeline.yaml:8:13: error: in `with` of stage "a" (kind plot): `data: "other.csv"` is not one of the stage's inputs (d.csv); list it under `inputs` so that it is fingerprinted"#,
-            r#"pipeline.yaml:45:15: error: in `with` of stage "d" (kind plot): `series` and `x` name the same column "e"; use distinct columns"#,
+            r#"pipeline.yaml:44:15: error: in `with` of stage "d" (kind plot): `series` and `x` name the same column "e"; use distinct columns"#,
         ] {
-            assert!(got.iter().any(|g| g == want), "missing {want}\ngot:\n{}", got.join("\n"));
+            assert!(
+                got.iter().any(|g| g == want),
+                "missing {want}\ngot:\n{}",
+                got.join("\n")
+            );
         }
     }
 
@@ -685,16 +711,20 @@ stages:
 
         let svg = std::fs::read_to_string(out.path().join("figures/grouped.svg")).expect("svg");
         assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
+        // plotters writes each text element's content on a line of its own.
         for text in [
-            ">Symptoms by engine<",
-            ">Engine<",
-            ">Bugs<",
-            ">Symptom<",
-            ">llama.cpp<",
-            ">TensorRT-LLM<",
-            ">Abnormal Performance<",
+            "Symptoms by engine",
+            "Engine",
+            "Bugs",
+            "Symptom",
+            "llama.cpp",
+            "TensorRT-LLM",
+            "Abnormal Performance",
         ] {
-            assert!(svg.contains(text), "SVG lacks {text}");
+            assert!(
+                svg.contains(&format!(">\n{text}\n</text>")),
+                "SVG lacks {text}"
+            );
         }
         let png = std::fs::read(out.path().join("figures/grouped.png")).expect("png");
         let scene = scene_of(stage);
@@ -707,7 +737,11 @@ stages:
         assert_eq!(png_size(&png), (900, 520));
         let svg =
             std::fs::read_to_string(out.path().join("figures/grouped_labels.svg")).expect("svg");
-        assert!(svg.starts_with(r#"<svg width="900" height="520""#), "{}", &svg[..80]);
+        assert!(
+            svg.starts_with(r#"<svg width="900" height="520""#),
+            "{}",
+            &svg[..80]
+        );
     }
 
     #[test]
@@ -743,8 +777,8 @@ stages:
             )
         };
         let run = |yaml: &str| {
-            let p = engine::spec::parse(yaml, "pipeline.yaml", dir.path(), &registry())
-                .expect("valid");
+            let p =
+                engine::spec::parse(yaml, "pipeline.yaml", dir.path(), &registry()).expect("valid");
             let out = tempfile::tempdir().expect("tempdir");
             run_stage(&p.stages[0], dir.path(), out.path())
                 .expect_err("must fail")
@@ -788,7 +822,11 @@ stages:
             assert!(texts.contains(&want), "{want} missing from {texts:?}");
         }
         // b has only x: one full bar labelled 100 %, the missing (b, y) pair is 0 and unlabelled.
-        assert_eq!(texts.iter().filter(|t| **t == "100%").count(), 2, "{texts:?}");
+        assert_eq!(
+            texts.iter().filter(|t| **t == "100%").count(),
+            2,
+            "{texts:?}"
+        );
     }
 
     /// The layout rules the pictures rely on: every label inside the canvas, no two labels
@@ -814,12 +852,18 @@ stages:
                     let (a0, a1, a2, a3) = a.bbox();
                     let (b0, b1, b2, b3) = b.bbox();
                     let overlap = a0 < b2 && b0 < a2 && a1 < b3 && b1 < a3;
-                    assert!(!overlap, "{}: {:?} overlaps {:?}", stage.name, a.text, b.text);
+                    assert!(
+                        !overlap,
+                        "{}: {:?} overlaps {:?}",
+                        stage.name, a.text, b.text
+                    );
                 }
             }
             // Labels outside the plot stay off the coloured shapes (bars, cells, swatches are
             // drawn separately from their labels).
-            let dark = |c: scene::Rgb| c != scene::Rgb::WHITE && c != scene::Rgb::GRID && c != scene::Rgb::AXIS;
+            let dark = |c: scene::Rgb| {
+                c != scene::Rgb::WHITE && c != scene::Rgb::GRID && c != scene::Rgb::AXIS
+            };
             for t in texts.iter().filter(|t| t.color == scene::Rgb::TEXT) {
                 let (x0, y0, x1, y1) = t.bbox();
                 for p in &scene.prims {
@@ -827,8 +871,12 @@ stages:
                         if !dark(r.color) {
                             continue;
                         }
-                        let (r0, r1, r2, r3) =
-                            (f64::from(r.x0), f64::from(r.y0), f64::from(r.x1), f64::from(r.y1));
+                        let (r0, r1, r2, r3) = (
+                            f64::from(r.x0),
+                            f64::from(r.y0),
+                            f64::from(r.x1),
+                            f64::from(r.y1),
+                        );
                         let overlap = x0 < r2 && r0 < x1 && y0 < r3 && r1 < y1;
                         // Value labels of grouped bars sit just outside their bar.
                         assert!(
@@ -865,7 +913,10 @@ stages:
             height: Some(200),
         };
         let e = render(&p, &table, "root_causes.csv").expect_err("too small");
-        assert!(e.starts_with("`height: 200` is too small for this chart"), "{e}");
+        assert!(
+            e.starts_with("`height: 200` is too small for this chart"),
+            "{e}"
+        );
         assert!(e.contains("use `height: "), "{e}");
     }
 

@@ -42,7 +42,9 @@
 //! `\textasciitilde{}`, `\textasciicircum{}`, `\textless{}`, `\textgreater{}`, `\textbar{}`;
 //! `--` becomes `-{}-`; line breaks become spaces. Template text is never escaped. `| safe`
 //! prints a value as is (e.g. `\label{ {{- label | safe -}} }`, or a caption holding LaTeX);
-//! the built-in `escape` filter applies the LaTeX escaping explicitly.
+//! the built-in `escape` filter applies the LaTeX escaping explicitly. To join values with
+//! LaTeX text, mark the separator safe: `{{ cols | join(sep=" & " | safe) }}` escapes each
+//! value but not the `&` (with a plain `sep=" & "` the whole result, `&` included, is escaped).
 //!
 //! # Filters (all numeric filters accept numbers and numeric strings; anything else is an error
 //! naming the value and the template line)
@@ -626,6 +628,13 @@ stages:
             out.lines().nth(1).unwrap(),
             format!(r"\textbf{{50\%}} {esc} | 50% of #1 & $x_y {{z}} ~ ^ \ | {esc}")
         );
+        let join = render(
+            "t.tex",
+            r#"{{ ["a&b", "c"] | join(sep=" & " | safe) }} {{ ["a&b", "c"] | join(sep=" & ") }}"#,
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(join.lines().nth(1).unwrap(), r"a\&b & c a\&b \& c");
     }
 
     #[test]

@@ -15,9 +15,7 @@ use super::frame::{
     Title, VALUE_SIZE, canvas_len, plot_len, title_need,
 };
 use super::scale::{Ticks, fmt_num, label_decimals, series_color};
-use super::scene::{
-    ASCENT, Anchor, DESCENT, Rect, Rgb, Scene, Text, max_width, text_width, wrap,
-};
+use super::scene::{ASCENT, Anchor, DESCENT, Rect, Rgb, Scene, Text, max_width, text_width, wrap};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -60,6 +58,8 @@ const MAX_BAR: f64 = 44.0;
 const MAX_STACK: f64 = 72.0;
 /// Fraction of a category slot taken by its bars.
 const GROUP_FILL: f64 = 0.8;
+/// Widest automatic plot area of vertical bars, unless the bars need more.
+const MAX_AUTO_PLOT: f64 = 900.0;
 const STACK_FILL: f64 = 0.62;
 
 /// Baseline that centres a line of glyphs of `size` on `cy`.
@@ -125,7 +125,11 @@ impl Legend {
         let mut w = 0.0;
         for (i, (_, _, tw)) in self.items.iter().enumerate() {
             let iw = SWATCH + SWATCH_GAP + tw;
-            let add = if cur.is_empty() { iw } else { LEGEND_ITEM_GAP + iw };
+            let add = if cur.is_empty() {
+                iw
+            } else {
+                LEGEND_ITEM_GAP + iw
+            };
             if !cur.is_empty() && w + add > max {
                 rows.push(std::mem::take(&mut cur));
                 w = iw;
@@ -276,11 +280,14 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Scene, String> {
         }
         Mode::Stacked => (
             0.0,
-            vals.iter().map(|r| r.iter().sum::<f64>()).fold(0.0, f64::max),
+            vals.iter()
+                .map(|r| r.iter().sum::<f64>())
+                .fold(0.0, f64::max),
         ),
         Mode::Stacked100 => (0.0, 100.0),
     };
     let percent = spec.mode == Mode::Stacked100;
+    let whole = vals.iter().flatten().all(|v| v.fract() == 0.0);
     let decimals = if percent {
         usize::from(spec.decimals.unwrap_or(0))
     } else {
@@ -298,7 +305,7 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Scene, String> {
     let mut ticks = if percent {
         Ticks::fixed(0.0, 100.0, 20.0)
     } else {
-        Ticks::nice(dmin, dmax, 5)
+        Ticks::nice(dmin, dmax, 5, whole)
     };
     let mut geo = geometry(grid, spec, legend.as_ref(), &ticks)?;
 
@@ -338,15 +345,18 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Scene, String> {
         } else {
             VALUE_SIZE + 6.0
         };
-        if len > 2.0 * ext {
-            let k = len / (len - ext);
-            let hi = ticks.lo + (dmax - ticks.lo) * k;
-            let lo = if dmin < 0.0 {
-                ticks.hi - (ticks.hi - dmin) * k
-            } else {
-                dmin
-            };
-            ticks = Ticks::nice(lo.min(dmin), hi.max(dmax), 5);
+        if len > 3.0 * ext {
+            // Widen the value range so that `ext` pixels are left beyond the longest bar on
+            // each side that has bars (positive bars label above, negative ones below).
+            let e = ext / len;
+            let (up, down) = (
+                f64::from(u8::from(dmax > 0.0)),
+                f64::from(u8::from(dmin < 0.0)),
+            );
+            let range = (dmax - dmin) / (1.0 - (up + down) * e);
+            let hi = dmax + up * e * range;
+            let lo = dmin - down * e * range;
+            ticks = Ticks::nice(lo, hi, 5, whole);
             geo = geometry(grid, spec, legend.as_ref(), &ticks)?;
         }
     }
@@ -399,7 +409,7 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Scene, String> {
     }
 
     // Bars.
-    for c in 0..n_cat {
+    for (c, row) in vals.iter().enumerate() {
         let s0 = slot_start(c);
         match spec.mode {
             Mode::Grouped => {
@@ -407,10 +417,9 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Scene, String> {
                 let gw = bw * n_ser as f64;
                 let g0 = s0 + (slot - gw) / 2.0;
                 let zero = vpos(0.0);
-                for s in 0..grid.rows.len() {
+                for (s, &v) in row.iter().enumerate() {
                     let a0 = g0 + s as f64 * bw;
                     let a1 = a0 + bw - if bw >= 6.0 { 1.0 } else { 0.0 };
-                    let v = vals[c][s];
                     scene.rect(rect(a0, a1, zero, vpos(v), series_color(s)));
                 }
             }
@@ -421,7 +430,7 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Scene, String> {
                 let mut acc = 0.0;
                 let mut edges = Vec::new();
                 for s in stack_order(grid.rows.len(), spec.horizontal) {
-                    let v = vals[c][s];
+                    let v = row[s];
                     if v <= 0.0 {
                         continue;
                     }
@@ -453,7 +462,13 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Scene, String> {
         scene.rect(Rect::from_edges(pl, base, pr + 1.0, base + 1.0, Rgb::AXIS));
         for &t in &tick_values {
             let p = vpos(t).round();
-            scene.rect(Rect::from_edges(p, base, p + 1.0, base + TICK_LEN, Rgb::AXIS));
+            scene.rect(Rect::from_edges(
+                p,
+                base,
+                p + 1.0,
+                base + TICK_LEN,
+                Rgb::AXIS,
+            ));
         }
     } else {
         scene.rect(Rect::from_edges(pl, zero, pr, zero + 1.0, Rgb::AXIS));
@@ -461,7 +476,13 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Scene, String> {
         scene.rect(Rect::from_edges(axis - 1.0, pt, axis, pb + 1.0, Rgb::AXIS));
         for &t in &tick_values {
             let p = vpos(t).round();
-            scene.rect(Rect::from_edges(axis - 1.0 - TICK_LEN, p, axis - 1.0, p + 1.0, Rgb::AXIS));
+            scene.rect(Rect::from_edges(
+                axis - 1.0 - TICK_LEN,
+                p,
+                axis - 1.0,
+                p + 1.0,
+                Rgb::AXIS,
+            ));
         }
     }
 
@@ -535,15 +556,14 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Scene, String> {
 
     // Value labels.
     if spec.value_labels {
-        for c in 0..n_cat {
+        for (c, row) in vals.iter().enumerate() {
             let s0 = slot_start(c);
             match spec.mode {
                 Mode::Grouped => {
                     let bw = bar_w(&geo);
                     let g0 = s0 + (slot - bw * n_ser as f64) / 2.0;
                     let rot = rotated_values(&geo);
-                    for s in 0..grid.rows.len() {
-                        let v = vals[c][s];
+                    for (s, &v) in row.iter().enumerate() {
                         let mid = g0 + (s as f64 + 0.5) * bw;
                         let label = label_of(v);
                         let p = vpos(v);
@@ -579,7 +599,7 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Scene, String> {
                     let mid = s0 + slot / 2.0;
                     let mut acc = 0.0;
                     for s in stack_order(grid.rows.len(), spec.horizontal) {
-                        let v = vals[c][s];
+                        let v = row[s];
                         if v <= 0.0 {
                             continue;
                         }
@@ -599,9 +619,21 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Scene, String> {
                         let color = series_color(s).contrasting_text();
                         let vm = (p0 + p1) / 2.0;
                         let t = if spec.horizontal {
-                            Text::new(&label, vm, mid_baseline(mid, VALUE_SIZE), VALUE_SIZE, Anchor::Middle)?
+                            Text::new(
+                                &label,
+                                vm,
+                                mid_baseline(mid, VALUE_SIZE),
+                                VALUE_SIZE,
+                                Anchor::Middle,
+                            )?
                         } else {
-                            Text::new(&label, mid, mid_baseline(vm, VALUE_SIZE), VALUE_SIZE, Anchor::Middle)?
+                            Text::new(
+                                &label,
+                                mid,
+                                mid_baseline(vm, VALUE_SIZE),
+                                VALUE_SIZE,
+                                Anchor::Middle,
+                            )?
                         };
                         scene.text(t.color(color));
                     }
@@ -628,7 +660,16 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Scene, String> {
         scene.text(Text::new(l, plot_mid_x, b, AXIS_SIZE, Anchor::Middle)?);
     }
     if let Some(l) = beside.filter(|l| !l.trim().is_empty()) {
-        scene.text(Text::new(l, MARGIN + ASCENT * AXIS_SIZE, plot_mid_y, AXIS_SIZE, Anchor::Middle)?.vertical());
+        scene.text(
+            Text::new(
+                l,
+                MARGIN + ASCENT * AXIS_SIZE,
+                plot_mid_y,
+                AXIS_SIZE,
+                Anchor::Middle,
+            )?
+            .vertical(),
+        );
     }
 
     // Legend and title.
@@ -637,7 +678,12 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Scene, String> {
             LegendPos::Right => lg.draw_right(&mut scene, pr + LEGEND_GAP, pt)?,
             LegendPos::Bottom => {
                 let max = f64::from(geo.width) - 2.0 * MARGIN;
-                lg.draw_bottom(&mut scene, f64::from(geo.width) / 2.0, geo.legend_bottom_top, max)?;
+                lg.draw_bottom(
+                    &mut scene,
+                    f64::from(geo.width) / 2.0,
+                    geo.legend_bottom_top,
+                    max,
+                )?;
             }
             LegendPos::None => {}
         }
@@ -701,7 +747,11 @@ fn geometry(
     let line_h = TICK_SIZE * LINE;
 
     if spec.horizontal {
-        let beside = if has(spec.cat_label) { AXIS_SIZE + GAP } else { 0.0 };
+        let beside = if has(spec.cat_label) {
+            AXIS_SIZE + GAP
+        } else {
+            0.0
+        };
         let last_tick = tick_labels
             .last()
             .map(|s| text_width(s, TICK_SIZE, false))
@@ -748,7 +798,7 @@ fn geometry(
         let label_slot = max_lines * line_h + 6.0;
         let slot = match spec.mode {
             Mode::Grouped => (n_ser * 14.0 + 8.0).max(24.0),
-            _ => 26.0,
+            _ => 30.0,
         }
         .max(label_slot);
         let mut plot_h = plot_len(
@@ -758,10 +808,10 @@ fn geometry(
             n_cat * slot,
             n_cat * max_lines * TICK_SIZE * 1.05,
         )?;
-        if spec.height.is_none() {
-            if let Some(l) = legend_right {
-                plot_h = plot_h.max(l.right_height());
-            }
+        if spec.height.is_none()
+            && let Some(l) = legend_right
+        {
+            plot_h = plot_h.max(l.right_height());
         }
         let height = canvas_len(spec.height, top + plot_h + bottom);
         Ok(Geo {
@@ -789,11 +839,18 @@ fn geometry(
             _ => 64.0,
         }
         .max((cat_w + 12.0).min(140.0));
+        // Wide slots let labels sit horizontally, but not at any price: past MAX_AUTO_PLOT the
+        // slots shrink (to a minimum per bar) and long labels turn vertical instead.
+        let min_slot = match spec.mode {
+            Mode::Grouped => (n_ser * 10.0 + 8.0).max(24.0),
+            _ => 24.0,
+        };
+        let auto = (n_cat * slot).min((n_cat * min_slot).max(MAX_AUTO_PLOT));
         let mut plot_w = plot_len(
             "width",
             spec.width,
             left + right,
-            (n_cat * slot).max(360.0),
+            auto.max(360.0),
             (n_cat * 6.0).max(80.0),
         )?;
         let content_w = left + plot_w + right;
@@ -834,10 +891,10 @@ fn geometry(
         let bottom = MARGIN + bottom_no_legend + legend_b;
         let top = MARGIN + title.height().max(TICK_SIZE / 2.0);
         let mut plot_h = plot_len("height", spec.height, top + bottom, 320.0, 80.0)?;
-        if spec.height.is_none() {
-            if let Some(l) = legend_right {
-                plot_h = plot_h.max(l.right_height());
-            }
+        if spec.height.is_none()
+            && let Some(l) = legend_right
+        {
+            plot_h = plot_h.max(l.right_height());
         }
         let height = canvas_len(spec.height, top + plot_h + bottom);
         Ok(Geo {

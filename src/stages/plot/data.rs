@@ -72,15 +72,13 @@ pub fn grid(table: &Table, file: &str, cols: &Columns<'_>) -> Result<Grid, Strin
             }
         };
         let raw = cell(vi);
-        let v = parse_number(raw).map_err(|why| {
-            format!("{file}: row {line}, column {:?}: {why}", cols.value)
-        })?;
+        let v = parse_number(raw)
+            .map_err(|why| format!("{file}: row {line}, column {:?}: {why}", cols.value))?;
         if let Some(first) = seen.insert((c, r), line) {
             let what = match cols.row {
-                Some((name, _)) => format!(
-                    "{}={:?}, {name}={:?}",
-                    cols.x, out.cols[c], out.rows[r]
-                ),
+                Some((name, _)) => {
+                    format!("{}={:?}, {name}={:?}", cols.x, out.cols[c], out.rows[r])
+                }
                 None => format!("{}={:?}", cols.x, out.cols[c]),
             };
             return Err(format!(
@@ -156,7 +154,10 @@ mod tests {
             value: "n",
         };
         let e = grid(&t, "f.csv", &cols).unwrap_err();
-        assert!(e.contains("rows 2 and 3 both give a value for e=\"a\""), "{e}");
+        assert!(
+            e.contains("rows 2 and 3 both give a value for e=\"a\""),
+            "{e}"
+        );
 
         let t = table("e,n\na,\n");
         let e = grid(&t, "f.csv", &cols).unwrap_err();

@@ -46,14 +46,22 @@ pub fn layout(grid: &Grid, spec: &HeatSpec<'_>) -> Result<Scene, String> {
         .iter()
         .map(|col| col.iter().map(|v| fmt_num(*v, decimals)).collect())
         .collect();
-    let val_w = max_width(labels.iter().flatten().map(String::as_str), CELL_SIZE, false)?;
+    let val_w = max_width(
+        labels.iter().flatten().map(String::as_str),
+        CELL_SIZE,
+        false,
+    )?;
     let dmin = values().fold(f64::INFINITY, f64::min);
     let dmax = values().fold(f64::NEG_INFINITY, f64::max);
     let (lo, hi) = {
         let lo = if dmin >= 0.0 { 0.0 } else { dmin };
-        if dmax > lo { (lo, dmax) } else { (lo, lo + 1.0) }
+        if dmax > lo {
+            (lo, dmax)
+        } else {
+            (lo, lo + 1.0)
+        }
     };
-    let bar_ticks = Ticks::nice(lo, hi, 4);
+    let bar_ticks = Ticks::nice(lo, hi, 4, values().all(|v| v.fract() == 0.0));
     let bar_tick_values: Vec<f64> = bar_ticks
         .values()
         .into_iter()
@@ -65,7 +73,9 @@ pub fn layout(grid: &Grid, spec: &HeatSpec<'_>) -> Result<Scene, String> {
         .collect();
 
     let has = |l: Option<&str>| l.is_some_and(|l| !l.trim().is_empty());
-    let scale_title = spec.scale_title.filter(|t| !t.trim().is_empty() && spec.colorbar);
+    let scale_title = spec
+        .scale_title
+        .filter(|t| !t.trim().is_empty() && spec.colorbar);
     let line_h = TICK_SIZE * LINE;
 
     // Horizontal extents.
@@ -206,13 +216,23 @@ fn finish(grid: &Grid, spec: &HeatSpec<'_>, f: Frame, s: Shared<'_>) -> Result<S
             CELL_SIZE
         })
         .max(MIN_CELL_SIZE);
-    let gap = if cell_w >= 8.0 && cell_h >= 8.0 { 1.0 } else { 0.0 };
+    let gap = if cell_w >= 8.0 && cell_h >= 8.0 {
+        1.0
+    } else {
+        0.0
+    };
     for (c, col) in grid.cells.iter().enumerate() {
         for (r, v) in col.iter().enumerate() {
             let x0 = pl + c as f64 * cell_w;
             let y0 = pt + r as f64 * cell_h;
             let color = spec.colormap.at((v - s.lo) / (s.hi - s.lo));
-            scene.rect(Rect::from_edges(x0, y0, x0 + cell_w - gap, y0 + cell_h - gap, color));
+            scene.rect(Rect::from_edges(
+                x0,
+                y0,
+                x0 + cell_w - gap,
+                y0 + cell_h - gap,
+                color,
+            ));
             let t = Text::new(
                 &s.labels[c][r],
                 x0 + (cell_w - gap) / 2.0,
@@ -264,8 +284,14 @@ fn finish(grid: &Grid, spec: &HeatSpec<'_>, f: Frame, s: Shared<'_>) -> Result<S
     }
     if let Some(l) = spec.row_label.filter(|l| !l.trim().is_empty()) {
         scene.text(
-            Text::new(l, MARGIN + ASCENT * AXIS_SIZE, (pt + pb) / 2.0, AXIS_SIZE, Anchor::Middle)?
-                .vertical(),
+            Text::new(
+                l,
+                MARGIN + ASCENT * AXIS_SIZE,
+                (pt + pb) / 2.0,
+                AXIS_SIZE,
+                Anchor::Middle,
+            )?
+            .vertical(),
         );
     }
 
@@ -280,16 +306,24 @@ fn finish(grid: &Grid, spec: &HeatSpec<'_>, f: Frame, s: Shared<'_>) -> Result<S
         }
         // Leave half a tick label of room at both ends of the bar.
         let by = by + TICK_SIZE / 2.0;
-        let bar_h = (pb - by - TICK_SIZE / 2.0).min(BAR_MAX_H).max(40.0).round();
+        let bar_h = (pb - by - TICK_SIZE / 2.0).clamp(40.0, BAR_MAX_H).round();
         let by = by.round();
         let steps = bar_h as usize;
         for i in 0..steps {
             let t = 1.0 - (i as f64 + 0.5) / bar_h;
             let y = by + i as f64;
-            scene.rect(Rect::from_edges(bx, y, bx + BAR_W, y + 1.0, spec.colormap.at(t)));
+            scene.rect(Rect::from_edges(
+                bx,
+                y,
+                bx + BAR_W,
+                y + 1.0,
+                spec.colormap.at(t),
+            ));
         }
         for (v, label) in s.bar_tick_values.iter().zip(s.bar_tick_labels) {
-            let y = (by + bar_h * (1.0 - (v - s.lo) / (s.hi - s.lo))).round().min(by + bar_h - 1.0);
+            let y = (by + bar_h * (1.0 - (v - s.lo) / (s.hi - s.lo)))
+                .round()
+                .min(by + bar_h - 1.0);
             scene.rect(Rect::from_edges(
                 bx + BAR_W,
                 y,

@@ -7,7 +7,8 @@ use super::scene::Rgb;
 /// Okabe & Ito's colour-blind-safe palette, then Paul Tol's "muted" scheme for series 9-17;
 /// beyond that the colours repeat.
 const PALETTE: [u32; 17] = [
-    0xE69F00, 0x56B4E9, 0x009E73, 0xF0E442, 0x0072B2, 0xD55E00, 0xCC79A7, 0x000000, // Okabe-Ito
+    0xE69F00, 0x56B4E9, 0x009E73, 0xF0E442, 0x0072B2, 0xD55E00, 0xCC79A7,
+    0x000000, // Okabe-Ito
     0x332288, 0x88CCEE, 0x44AA99, 0x117733, 0x999933, 0xDDCC77, 0xCC6677, 0x882255,
     0xAA4499, // Tol muted
 ];
@@ -16,9 +17,6 @@ const PALETTE: [u32; 17] = [
 pub fn series_color(i: usize) -> Rgb {
     Rgb::hex(PALETTE[i % PALETTE.len()])
 }
-
-/// Number of distinct series colours before they repeat.
-pub const PALETTE_LEN: usize = PALETTE.len();
 
 /// viridis, 10 evenly spaced samples (as in R's `viridis(10)`).
 const VIRIDIS: [u32; 10] = [
@@ -57,7 +55,11 @@ impl ColorMap {
 
     /// Colour at `t` in 0..=1 (clamped), linearly interpolated between the stops.
     pub fn at(self, t: f64) -> Rgb {
-        let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+        let t = if t.is_finite() {
+            t.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let t = if self.reversed { 1.0 - t } else { t };
         let n = self.stops.len() - 1;
         let pos = t * n as f64;
@@ -82,8 +84,8 @@ pub struct Ticks {
 impl Ticks {
     /// "Nice" ticks (1, 2 or 5 times a power of ten) covering `min..=max` with about
     /// `target` intervals. The range always includes `min` and `max`; an empty range becomes
-    /// `0..1`.
-    pub fn nice(min: f64, max: f64, target: usize) -> Ticks {
+    /// `0..1`. With `whole`, the step is at least 1 (for counts).
+    pub fn nice(min: f64, max: f64, target: usize, whole: bool) -> Ticks {
         let (mut min, mut max) = (min.min(max), min.max(max));
         if !(min.is_finite() && max.is_finite()) {
             (min, max) = (0.0, 1.0);
@@ -97,15 +99,28 @@ impl Ticks {
                 max = 0.0;
             }
         }
-        let raw = (max - min) / target.max(1) as f64;
+        // Among 1, 2 and 5 times a power of ten, the step whose interval count is closest to
+        // `target` (the larger step on ties).
+        let target = target.max(1) as f64;
+        let raw = (max - min) / target;
         let mag = 10f64.powi(raw.log10().floor() as i32);
-        let step = [1.0, 2.0, 5.0, 10.0]
-            .iter()
-            .map(|m| m * mag)
-            .find(|s| *s >= raw * (1.0 - 1e-9))
-            .unwrap_or(10.0 * mag);
-        let lo = (min / step - 1e-9).floor() * step;
-        let hi = (max / step + 1e-9).ceil() * step;
+        let intervals = |step: f64| (max / step - 1e-9).ceil() - (min / step + 1e-9).floor();
+        let mut step = if whole {
+            (10.0 * mag).max(1.0)
+        } else {
+            10.0 * mag
+        };
+        for m in [5.0, 2.0, 1.0, 0.5] {
+            let s = m * mag;
+            if whole && s < 1.0 {
+                break;
+            }
+            if (intervals(s) - target).abs() < (intervals(step) - target).abs() {
+                step = s;
+            }
+        }
+        let lo = (min / step + 1e-9).floor() * step;
+        let hi = (max / step - 1e-9).ceil() * step;
         let decimals = decimals_for(step);
         Ticks {
             lo: clean(lo),
@@ -189,22 +204,30 @@ mod tests {
 
     #[test]
     fn nice_ticks() {
-        let t = Ticks::nice(0.0, 93.0, 5);
+        let t = Ticks::nice(0.0, 93.0, 5, false);
         assert_eq!((t.lo, t.hi, t.step, t.decimals), (0.0, 100.0, 20.0, 0));
         assert_eq!(t.values(), vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]);
-        let t = Ticks::nice(0.0, 0.7, 5);
+        let t = Ticks::nice(0.0, 0.7, 5, false);
         assert_eq!((t.lo, t.hi, t.step, t.decimals), (0.0, 0.8, 0.2, 1));
         assert_eq!(t.values(), vec![0.0, 0.2, 0.4, 0.6, 0.8]);
-        let t = Ticks::nice(-12.0, 30.0, 5);
+        let t = Ticks::nice(-12.0, 30.0, 5, false);
         assert_eq!((t.lo, t.hi, t.step), (-20.0, 30.0, 10.0));
-        let t = Ticks::nice(0.0, 0.0, 5);
+        let t = Ticks::nice(0.0, 0.0, 5, false);
         assert_eq!((t.lo, t.hi), (0.0, 1.0));
-        let t = Ticks::nice(0.0, 40.0, 5);
+        let t = Ticks::nice(0.0, 40.0, 5, false);
         assert_eq!((t.lo, t.hi, t.step), (0.0, 40.0, 10.0));
-        let t = Ticks::nice(0.0, 9.0, 5);
+        let t = Ticks::nice(0.0, 9.0, 5, false);
         assert_eq!((t.lo, t.hi, t.step, t.decimals), (0.0, 10.0, 2.0, 0));
-        let t = Ticks::nice(0.0, 12.0, 5);
-        assert_eq!((t.lo, t.hi, t.step, t.decimals), (0.0, 15.0, 5.0, 0));
+        let t = Ticks::nice(0.0, 12.0, 5, false);
+        assert_eq!((t.lo, t.hi, t.step, t.decimals), (0.0, 12.0, 2.0, 0));
+        let t = Ticks::nice(0.0, 273.0, 5, false);
+        assert_eq!((t.lo, t.hi, t.step), (0.0, 300.0, 50.0));
+        let t = Ticks::nice(0.0, 30.0, 4, false);
+        assert_eq!((t.lo, t.hi, t.step), (0.0, 30.0, 10.0));
+        let t = Ticks::nice(0.0, 3.0, 5, true);
+        assert_eq!((t.lo, t.hi, t.step, t.decimals), (0.0, 3.0, 1.0, 0));
+        let t = Ticks::nice(0.0, 0.0, 5, true);
+        assert_eq!((t.lo, t.hi, t.step), (0.0, 1.0, 1.0));
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use plotters::backend::{BitMapBackend, DrawingBackend, SVGBackend};
+
+use super::ttf::Face;
 use plotters::drawing::{DrawingArea, IntoDrawingArea};
 use plotters::element::Rectangle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -23,6 +25,12 @@ static BOLD: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf")
 
 /// The font family every text primitive uses (also what the SVG names).
 const FAMILY: &str = "sans-serif";
+
+/// Glyph tables of the embedded fonts (regular, bold), for placing PNG glyphs.
+fn faces() -> &'static (Option<Face>, Option<Face>) {
+    static FACES: OnceLock<(Option<Face>, Option<Face>)> = OnceLock::new();
+    FACES.get_or_init(|| (Face::parse(REGULAR), Face::parse(BOLD)))
+}
 
 /// Registers the embedded fonts with plotters, once per process.
 pub fn ensure_fonts() -> Result<(), String> {
@@ -256,28 +264,77 @@ impl Scene {
     pub fn write_svg(&self, path: &Path) -> Result<(), String> {
         let mut buf = String::new();
         {
-            let area = SVGBackend::with_string(&mut buf, (self.width, self.height))
-                .into_drawing_area();
-            self.draw(&area, SVG_TOP)?;
-            area.present().map_err(|e| format!("cannot render the SVG: {e}"))?;
+            let area =
+                SVGBackend::with_string(&mut buf, (self.width, self.height)).into_drawing_area();
+            self.draw(&area, SVG_TOP, false)?;
+            area.present()
+                .map_err(|e| format!("cannot render the SVG: {e}"))?;
         }
         std::fs::write(path, buf).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     /// Writes the scene as a PNG image of exactly `width` x `height` pixels.
+    ///
+    /// The scene is drawn at [`SUPERSAMPLE`] times the size and box-filtered down: the
+    /// rasteriser places each glyph on a whole pixel, which at 1x makes letter spacing uneven.
     pub fn write_png(&self, path: &Path) -> Result<(), String> {
-        let area = BitMapBackend::new(path, (self.width, self.height)).into_drawing_area();
-        self.draw(&area, PNG_TOP)?;
-        area.present()
+        let (w, h) = (self.width, self.height);
+        let k = SUPERSAMPLE;
+        let mut big = vec![0u8; (w * k) as usize * (h * k) as usize * 3];
+        {
+            let area = BitMapBackend::with_buffer(&mut big, (w * k, h * k)).into_drawing_area();
+            self.scaled(f64::from(k)).draw(&area, PNG_TOP, true)?;
+            area.present()
+                .map_err(|e| format!("cannot render the PNG: {e}"))?;
+        }
+        let small = downsample(&big, w as usize, h as usize, k as usize);
+        let mut backend = BitMapBackend::new(path, (w, h));
+        backend
+            .blit_bitmap((0, 0), (w, h), &small)
+            .map_err(|e| format!("cannot render the PNG: {e}"))?;
+        backend
+            .present()
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
+    /// The scene with every coordinate and font size multiplied by `k`.
+    fn scaled(&self, k: f64) -> Scene {
+        let ki = k as i32;
+        let prims = self
+            .prims
+            .iter()
+            .map(|p| match p {
+                Prim::Rect(r) => Prim::Rect(Rect {
+                    x0: r.x0 * ki,
+                    y0: r.y0 * ki,
+                    x1: r.x1 * ki,
+                    y1: r.y1 * ki,
+                    color: r.color,
+                }),
+                Prim::Text(t) => Prim::Text(Text {
+                    x: t.x * k,
+                    y: t.y * k,
+                    size: t.size * k,
+                    width: t.width * k,
+                    ..t.clone()
+                }),
+            })
+            .collect();
+        Scene {
+            width: self.width * ki as u32,
+            height: self.height * ki as u32,
+            prims,
+        }
+    }
+
     /// Draws every primitive; `top` is where each backend puts the baseline below a text's
-    /// anchor point with `VPos::Top`, as a fraction of the font size.
+    /// anchor point with `VPos::Top`, as a fraction of the font size. With `per_glyph`, text is
+    /// drawn one glyph at a time at its true outline position (see [`super::ttf`]).
     fn draw<DB: DrawingBackend>(
         &self,
         area: &DrawingArea<DB, plotters::coord::Shift>,
         top: f64,
+        per_glyph: bool,
     ) -> Result<(), String> {
         ensure_fonts()?;
         let err = |e: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| {
@@ -287,35 +344,97 @@ impl Scene {
         for p in &self.prims {
             match p {
                 Prim::Rect(r) => {
-                    let rect = Rectangle::new(
-                        [(r.x0, r.y0), (r.x1, r.y1)],
-                        r.color.plotters().filled(),
-                    );
+                    let rect =
+                        Rectangle::new([(r.x0, r.y0), (r.x1, r.y1)], r.color.plotters().filled());
                     area.draw(&rect).map_err(err)?;
                 }
                 Prim::Text(t) => {
                     let color = t.color.plotters();
-                    let hpos = match t.anchor {
-                        Anchor::Start => HPos::Left,
-                        Anchor::Middle => HPos::Center,
-                        Anchor::End => HPos::Right,
+                    let face = if t.bold { &faces().1 } else { &faces().0 };
+                    let glyphs = if per_glyph { face.as_ref() } else { None };
+                    let hpos = match (glyphs.is_some(), t.anchor) {
+                        (true, _) | (false, Anchor::Start) => HPos::Left,
+                        (false, Anchor::Middle) => HPos::Center,
+                        (false, Anchor::End) => HPos::Right,
                     };
                     let mut style: TextStyle = (FAMILY, t.size, font_style(t.bold))
                         .into_font()
                         .color(&color)
                         .pos(Pos::new(hpos, VPos::Top));
-                    let pos = if t.vertical {
+                    if t.vertical {
                         style = style.transform(FontTransform::Rotate270);
-                        ((t.x - top * t.size).round() as i32, t.y.round() as i32)
+                    }
+                    // Position across the line (from the baseline) and along it.
+                    let across = if t.vertical {
+                        (t.x - top * t.size).round() as i32
                     } else {
-                        (t.x.round() as i32, (t.y - top * t.size).round() as i32)
+                        (t.y - top * t.size).round() as i32
                     };
-                    area.draw_text(&t.text, &style, pos).map_err(err)?;
+                    let along = if t.vertical { t.y } else { t.x };
+                    let at = |a: f64| {
+                        if t.vertical {
+                            (across, (along - a).round() as i32)
+                        } else {
+                            (across, (along + a).round() as i32)
+                        }
+                    };
+                    let pos = |(c, a): (i32, i32)| if t.vertical { (c, a) } else { (a, c) };
+                    let Some(face) = glyphs else {
+                        area.draw_text(&t.text, &style, pos(at(0.0))).map_err(err)?;
+                        continue;
+                    };
+                    let width = text_width(&t.text, t.size, t.bold)?;
+                    let start = match t.anchor {
+                        Anchor::Start => 0.0,
+                        Anchor::Middle => -width / 2.0,
+                        Anchor::End => -width,
+                    };
+                    let scale = t.size / face.height;
+                    for (i, c) in t.text.char_indices() {
+                        let Some(x_min) = face.x_min(c) else { continue };
+                        // Pen position of `c`: the line up to and including `c` (so the
+                        // kerning with the previous glyph counts) minus `c`'s own advance.
+                        let end = i + c.len_utf8();
+                        let pen = start + text_width(&t.text[..end], t.size, t.bold)?
+                            - text_width(&t.text[i..end], t.size, t.bold)?;
+                        let bearing = (f64::from(x_min) * scale).floor() as i32;
+                        let (cross, a) = at(pen);
+                        let a = if t.vertical { a - bearing } else { a + bearing };
+                        let glyph = &t.text[i..end];
+                        area.draw_text(glyph, &style, pos((cross, a)))
+                            .map_err(err)?;
+                    }
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Linear supersampling factor of the PNG renderer.
+const SUPERSAMPLE: u32 = 2;
+
+/// Box filter: each `k` x `k` block of the RGB image `big` (`w * k` x `h * k`) becomes one
+/// pixel, rounded to nearest.
+fn downsample(big: &[u8], w: usize, h: usize, k: usize) -> Vec<u8> {
+    let bw = w * k;
+    let n = (k * k) as u32;
+    let mut out = vec![0u8; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                let mut sum = 0u32;
+                for dy in 0..k {
+                    let row = (y * k + dy) * bw;
+                    for dx in 0..k {
+                        sum += u32::from(big[(row + x * k + dx) * 3 + c]);
+                    }
+                }
+                out[(y * w + x) * 3 + c] = ((sum + n / 2) / n) as u8;
+            }
+        }
+    }
+    out
 }
 
 /// The SVG backend writes `dy="0.76em"` with `font-size = size / 1.24`.

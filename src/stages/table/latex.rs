@@ -256,6 +256,12 @@ pub fn int(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
     let i = match to_num(v, "int")? {
         Num::Int(i) => i,
         Num::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => f as i128,
+        Num::Float(f) if f.fract() == 0.0 => {
+            return Err(Error::message(format!(
+                "`int`: {} is too large to print exactly as an integer",
+                show(v)
+            )));
+        }
         Num::Float(_) => {
             return Err(Error::message(format!(
                 "`int`: {} is not a whole number (use `fixed` or `pct`)",
