@@ -22,7 +22,15 @@ fn main() {
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=ARTIFACT_RUSTC_VERSION={version}");
     let wanted = [
-        "polars", "plotters", "tera", "clap", "rayon", "sha2", "serde-saphyr", "ureq", "indicatif",
+        "polars",
+        "plotters",
+        "tera",
+        "clap",
+        "rayon",
+        "sha2",
+        "serde-saphyr",
+        "ureq",
+        "indicatif",
     ];
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
     let mut name = String::new();
@@ -37,7 +45,10 @@ fn main() {
         }
     }
     found.sort();
-    println!("cargo:rustc-env=ARTIFACT_CRATE_VERSIONS={}", found.join(","));
+    println!(
+        "cargo:rustc-env=ARTIFACT_CRATE_VERSIONS={}",
+        found.join(",")
+    );
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=Cargo.lock");
 }

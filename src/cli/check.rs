@@ -76,7 +76,10 @@ pub fn bring_up_to_date(p: &Project, mirrors: Vec<std::path::PathBuf>) -> anyhow
         .map(|(i, _)| i)
         .collect();
     if targets.is_empty() {
-        return Err(fail(exit::PLAN, "error: the pipeline has no stage of kind `claims`"));
+        return Err(fail(
+            exit::PLAN,
+            "error: the pipeline has no stage of kind `claims`",
+        ));
     }
     let env = RunEnv {
         mirrors,
@@ -89,7 +92,10 @@ pub fn bring_up_to_date(p: &Project, mirrors: Vec<std::path::PathBuf>) -> anyhow
     if let Some(r) = res.iter().find(|r| !r.status.ok()) {
         return Err(fail(
             exit::STAGE_FAILED,
-            format!("error: stage {} did not succeed: {:?} (run `artifact run` for details)", r.stage, r.status),
+            format!(
+                "error: stage {} did not succeed: {:?} (run `artifact run` for details)",
+                r.stage, r.status
+            ),
         ));
     }
     Ok(())
@@ -118,8 +124,16 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
             };
             let detail = match v.status.as_str() {
                 "NEEDS INPUT" => v.note.clone(),
-                "MISMATCH" => format!("printed {}, computed {}{}", v.printed, v.computed,
-                    if v.note.is_empty() { String::new() } else { format!(" ({})", v.note) }),
+                "MISMATCH" => format!(
+                    "printed {}, computed {}{}",
+                    v.printed,
+                    v.computed,
+                    if v.note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", v.note)
+                    }
+                ),
                 _ => format!("{} = {}", v.printed, v.computed),
             };
             println!("{label:<22} {:<34} {detail}  [{}]", v.id, v.source);
@@ -128,10 +142,17 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
             "claims: {} pass, {} mismatch ({} documented), {} need input; {} unexpected",
             count("PASS"),
             count("MISMATCH"),
-            verdicts.iter().filter(|v| v.status == "MISMATCH" && v.expected_mismatch).count(),
+            verdicts
+                .iter()
+                .filter(|v| v.status == "MISMATCH" && v.expected_mismatch)
+                .count(),
             count("NEEDS INPUT"),
             unexpected
         );
     }
-    Ok(if unexpected == 0 { exit::OK } else { exit::MISMATCH })
+    Ok(if unexpected == 0 {
+        exit::OK
+    } else {
+        exit::MISMATCH
+    })
 }

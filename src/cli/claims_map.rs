@@ -56,23 +56,38 @@ pub fn render(p: &Project) -> anyhow::Result<String> {
         "| claim | printed | where printed | checked against | rule |\n|---|---|---|---|---|\n",
     );
     for st in p.pipeline.stages.iter().filter(|s| s.kind == "claims") {
-        let file = st.with.to_json()["claims"].as_str().unwrap_or_default().to_string();
+        let file = st.with.to_json()["claims"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let claims = read_claims(&p.pipeline.root.join(&file))?;
         for c in &claims.claims {
             let (target, rule) = match (&c.result, &c.needs) {
                 (Some(q), _) => {
                     let rule = match (c.rule, c.expect) {
-                        (_, crate::stages::claims::Expect::Mismatch) => "documented mismatch".to_string(),
+                        (_, crate::stages::claims::Expect::Mismatch) => {
+                            "documented mismatch".to_string()
+                        }
                         (crate::stages::claims::Rule::Exact, _) => "exact".to_string(),
-                        (crate::stages::claims::Rule::Rounded, _) => "rounded to printed precision".to_string(),
+                        (crate::stages::claims::Rule::Rounded, _) => {
+                            "rounded to printed precision".to_string()
+                        }
                     };
                     (describe(q), rule)
                 }
                 (None, Some(n)) => (format!("needs input: {n}"), "-".to_string()),
                 (None, None) => (String::new(), String::new()),
             };
-            let what = if c.what.is_empty() { c.id.clone() } else { format!("{} (`{}`)", c.what, c.id) };
-            let _ = writeln!(s, "| {what} | {} | {} | {target} | {rule} |", c.printed, c.source);
+            let what = if c.what.is_empty() {
+                c.id.clone()
+            } else {
+                format!("{} (`{}`)", c.what, c.id)
+            };
+            let _ = writeln!(
+                s,
+                "| {what} | {} | {} | {target} | {rule} |",
+                c.printed, c.source
+            );
         }
     }
     Ok(s)
@@ -97,7 +112,13 @@ pub fn run(g: &Global, a: &ClaimsMapArgs) -> anyhow::Result<i32> {
     };
     let text = std::fs::read_to_string(path)?;
     let new = splice(&text, &map).ok_or_else(|| {
-        fail(exit::INTERNAL, format!("error: {} has no `{BEGIN}` ... `{END}` section", path.display()))
+        fail(
+            exit::INTERNAL,
+            format!(
+                "error: {} has no `{BEGIN}` ... `{END}` section",
+                path.display()
+            ),
+        )
     })?;
     if a.update.is_some() {
         engine::fsutil::write_if_changed(path, new.as_bytes())?;

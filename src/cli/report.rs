@@ -61,7 +61,12 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
     let last: serde_json::Value = std::fs::read(cache.dir.join("last-run.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| fail(exit::INTERNAL, "error: no recorded run (run `artifact run` first)"))?;
+        .ok_or_else(|| {
+            fail(
+                exit::INTERNAL,
+                "error: no recorded run (run `artifact run` first)",
+            )
+        })?;
     let mut stages = Vec::new();
     for s in last["stages"].as_array().into_iter().flatten() {
         let name = s["stage"].as_str().unwrap_or("").to_string();
@@ -103,10 +108,19 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
     }
     // What the running binary was built with (recorded by build.rs).
     let mut versions = vec![
-        ("artifact".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-        ("rustc".to_string(), env!("ARTIFACT_RUSTC_VERSION").to_string()),
+        (
+            "artifact".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        (
+            "rustc".to_string(),
+            env!("ARTIFACT_RUSTC_VERSION").to_string(),
+        ),
     ];
-    for kv in env!("ARTIFACT_CRATE_VERSIONS").split(',').filter(|s| !s.is_empty()) {
+    for kv in env!("ARTIFACT_CRATE_VERSIONS")
+        .split(',')
+        .filter(|s| !s.is_empty())
+    {
         if let Some((k, v)) = kv.split_once('=') {
             versions.push((k.to_string(), v.to_string()));
         }
@@ -150,12 +164,22 @@ fn mark(ok: bool) -> &'static str {
 
 fn markdown(d: &Data, doi: &str) -> String {
     let mut s = String::new();
-    let checkable: Vec<&Verdict> = d.verdicts.iter().filter(|v| v.status != "NEEDS INPUT").collect();
+    let checkable: Vec<&Verdict> = d
+        .verdicts
+        .iter()
+        .filter(|v| v.status != "NEEDS INPUT")
+        .collect();
     let pass = checkable.iter().filter(|v| v.status == "PASS").count();
-    let documented = checkable.iter().filter(|v| v.status == "MISMATCH" && v.expected_mismatch).count();
+    let documented = checkable
+        .iter()
+        .filter(|v| v.status == "MISMATCH" && v.expected_mismatch)
+        .count();
     let unexpected = d.verdicts.iter().filter(|v| v.unexpected()).count();
     let needs = d.verdicts.len() - checkable.len();
-    let all_ok = d.stages.iter().all(|r| matches!(r.status.as_str(), "ran" | "cached" | "restored"));
+    let all_ok = d
+        .stages
+        .iter()
+        .all(|r| matches!(r.status.as_str(), "ran" | "cached" | "restored"));
     let file_ok = |f: &str| d.files.iter().any(|(n, e)| n == f && *e);
     let _ = writeln!(s, "# Reviewer report\n");
     let _ = writeln!(
@@ -163,48 +187,139 @@ fn markdown(d: &Data, doi: &str) -> String {
         "**Verdict: {}.** {pass} of {} checkable claims reproduce exactly as printed; {documented} \
          documented paper-vs-data discrepanc{}; {needs} claim(s) need inputs the public data does not \
          have; {unexpected} unexpected mismatch(es).\n",
-        if unexpected == 0 && all_ok { "results reproduced" } else { "NOT reproduced" },
+        if unexpected == 0 && all_ok {
+            "results reproduced"
+        } else {
+            "NOT reproduced"
+        },
         checkable.len(),
         if documented == 1 { "y" } else { "ies" },
     );
     let _ = writeln!(s, "## Badge checklist\n");
     let _ = writeln!(s, "| badge | check | evidence |\n|---|---|---|");
     let pins_ok = !d.pins.is_empty() && d.pins.iter().all(|p| p.verified);
-    let _ = writeln!(s, "| Available | code licence | `LICENSE`: {} |", mark(file_ok("LICENSE")));
-    let _ = writeln!(s, "| Available | dataset licence (MIT notice) | `data/LICENSE-dataset`: {} |", mark(file_ok("data/LICENSE-dataset")));
-    let _ = writeln!(s, "| Available | data pinned by URL + sha256 and verified | {} pin(s), all verified: {} |", d.pins.len(), mark(pins_ok));
-    let _ = writeln!(s, "| Available | DOI | {doi} (`CITATION.cff`: {}) |", mark(file_ok("CITATION.cff")));
-    let _ = writeln!(s, "| Functional | every stage ran or was cached | {} of {} stages succeeded in the last run ({:.2} s): {} |",
-        d.stages.iter().filter(|r| matches!(r.status.as_str(), "ran" | "cached" | "restored")).count(), d.stages.len(), d.run_wall_ms as f64 / 1000.0, mark(all_ok));
-    let _ = writeln!(s, "| Functional | test command | `make test` (fmt, clippy, all tests, LaTeX compile, determinism audit) |");
+    let _ = writeln!(
+        s,
+        "| Available | code licence | `LICENSE`: {} |",
+        mark(file_ok("LICENSE"))
+    );
+    let _ = writeln!(
+        s,
+        "| Available | dataset licence (MIT notice) | `data/LICENSE-dataset`: {} |",
+        mark(file_ok("data/LICENSE-dataset"))
+    );
+    let _ = writeln!(
+        s,
+        "| Available | data pinned by URL + sha256 and verified | {} pin(s), all verified: {} |",
+        d.pins.len(),
+        mark(pins_ok)
+    );
+    let _ = writeln!(
+        s,
+        "| Available | DOI | {doi} (`CITATION.cff`: {}) |",
+        mark(file_ok("CITATION.cff"))
+    );
+    let _ = writeln!(
+        s,
+        "| Functional | every stage ran or was cached | {} of {} stages succeeded in the last run ({:.2} s): {} |",
+        d.stages
+            .iter()
+            .filter(|r| matches!(r.status.as_str(), "ran" | "cached" | "restored"))
+            .count(),
+        d.stages.len(),
+        d.run_wall_ms as f64 / 1000.0,
+        mark(all_ok)
+    );
+    let _ = writeln!(
+        s,
+        "| Functional | test command | `make test` (fmt, clippy, all tests, LaTeX compile, determinism audit) |"
+    );
     if let Some((same, n, _)) = &d.audit {
-        let _ = writeln!(s, "| Functional | determinism audit (`artifact run --check`) | {same} of {n} stages reproduce byte for byte: {} |", mark(same == n));
+        let _ = writeln!(
+            s,
+            "| Functional | determinism audit (`artifact run --check`) | {same} of {n} stages reproduce byte for byte: {} |",
+            mark(same == n)
+        );
     }
-    let _ = writeln!(s, "| Reusable | documented pipeline format | `docs/pipeline.md`: {} |", mark(file_ok("docs/pipeline.md")));
-    let _ = writeln!(s, "| Reusable | engine usable for another study | `examples/minimal/pipeline.yaml`, run by `make test`: {} |", mark(file_ok("examples/minimal/pipeline.yaml")));
-    let _ = writeln!(s, "| Results Reproduced | claims | {pass} of {} checkable claims pass; {documented} documented mismatch(es); {unexpected} unexpected: {} |", checkable.len(), mark(unexpected == 0));
-    let _ = writeln!(s, "\n## Claims\n\n| id | where printed | printed | computed | verdict | note |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| Reusable | documented pipeline format | `docs/pipeline.md`: {} |",
+        mark(file_ok("docs/pipeline.md"))
+    );
+    let _ = writeln!(
+        s,
+        "| Reusable | engine usable for another study | `examples/minimal/pipeline.yaml`, run by `make test`: {} |",
+        mark(file_ok("examples/minimal/pipeline.yaml"))
+    );
+    let _ = writeln!(
+        s,
+        "| Results Reproduced | claims | {pass} of {} checkable claims pass; {documented} documented mismatch(es); {unexpected} unexpected: {} |",
+        checkable.len(),
+        mark(unexpected == 0)
+    );
+    let _ = writeln!(
+        s,
+        "\n## Claims\n\n| id | where printed | printed | computed | verdict | note |\n|---|---|---|---|---|---|"
+    );
     for v in &d.verdicts {
         let verdict = match (v.status.as_str(), v.expected_mismatch) {
             ("MISMATCH", true) => "MISMATCH (documented)".to_string(),
             ("PASS", true) => "PASS (expected mismatch!)".to_string(),
             (x, _) => x.to_string(),
         };
-        let _ = writeln!(s, "| `{}` | {} | {} | {} | {verdict} | {} |", v.id, v.source, v.printed, v.computed, v.note.replace('|', "\\|"));
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {} | {verdict} | {} |",
+            v.id,
+            v.source,
+            v.printed,
+            v.computed,
+            v.note.replace('|', "\\|")
+        );
     }
     let _ = writeln!(s, "\n## Not reproducible from the public data\n");
     for v in d.verdicts.iter().filter(|v| v.status == "NEEDS INPUT") {
-        let _ = writeln!(s, "- `{}` ({}, printed {}): {}", v.id, v.source, v.printed, v.note);
+        let _ = writeln!(
+            s,
+            "- `{}` ({}, printed {}): {}",
+            v.id, v.source, v.printed, v.note
+        );
     }
-    let _ = writeln!(s, "\n## Stages (last run)\n\n| stage | kind | this run | time this run | time when made | peak RSS (process) |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "\n## Stages (last run)\n\n| stage | kind | this run | time this run | time when made | peak RSS (process) |\n|---|---|---|---|---|---|"
+    );
     for r in &d.stages {
-        let _ = writeln!(s, "| {} | {} | {} | {:.3} s | {:.3} s | {} |", r.name, r.kind, r.status, r.millis as f64 / 1000.0, r.made_millis as f64 / 1000.0,
-            r.peak_kib.map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.3} s | {:.3} s | {} |",
+            r.name,
+            r.kind,
+            r.status,
+            r.millis as f64 / 1000.0,
+            r.made_millis as f64 / 1000.0,
+            r.peak_kib
+                .map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+        );
     }
-    let _ = writeln!(s, "\nPeak RSS is the process's high-water mark when the stage finished (exact per stage with `-j 1`).");
-    let _ = writeln!(s, "\n## Input pins\n\n| stage | file | url | sha256 | verified |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "\nPeak RSS is the process's high-water mark when the stage finished (exact per stage with `-j 1`)."
+    );
+    let _ = writeln!(
+        s,
+        "\n## Input pins\n\n| stage | file | url | sha256 | verified |\n|---|---|---|---|---|"
+    );
     for p in &d.pins {
-        let _ = writeln!(s, "| {} | `{}` | {} | `{}` | {} |", p.stage, p.path, p.url, p.sha256, mark(p.verified));
+        let _ = writeln!(
+            s,
+            "| {} | `{}` | {} | `{}` | {} |",
+            p.stage,
+            p.path,
+            p.url,
+            p.sha256,
+            mark(p.verified)
+        );
     }
     let _ = writeln!(s, "\n## Versions\n\n| tool / crate | version |\n|---|---|");
     for (n, v) in &d.versions {
@@ -222,14 +337,19 @@ fn markdown(d: &Data, doi: &str) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for k in 0..4 {
             if k <= c.len() {
                 s.push(T[(n >> (18 - 6 * k) & 63) as usize] as char);
@@ -284,7 +404,12 @@ fn html(md: &str, root: &Path) -> String {
             let path = img.1.trim_end_matches(')');
             match std::fs::read(root.join(path)) {
                 Ok(bytes) => {
-                    let _ = writeln!(out, "<figure><img alt=\"{0}\" src=\"data:image/png;base64,{1}\"><figcaption>{0}</figcaption></figure>", esc(path), base64(&bytes));
+                    let _ = writeln!(
+                        out,
+                        "<figure><img alt=\"{0}\" src=\"data:image/png;base64,{1}\"><figcaption>{0}</figcaption></figure>",
+                        esc(path),
+                        base64(&bytes)
+                    );
                 }
                 Err(_) => {
                     let _ = writeln!(out, "<p>missing figure {}</p>", esc(path));
@@ -337,8 +462,11 @@ fn doi(root: &Path) -> String {
     std::fs::read_to_string(root.join("CITATION.cff"))
         .ok()
         .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.trim().strip_prefix("doi:").map(|d| d.trim().trim_matches('"').to_string()))
+            t.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("doi:")
+                    .map(|d| d.trim().trim_matches('"').to_string())
+            })
         })
         .unwrap_or_else(|| "no DOI in CITATION.cff".into())
 }
@@ -370,6 +498,9 @@ mod tests {
 
     #[test]
     fn inline_markdown() {
-        assert_eq!(inline("a `b<c` **d** [e](f.tex)"), "a <code>b&lt;c</code> <b>d</b> <a href=\"f.tex\">e</a>");
+        assert_eq!(
+            inline("a `b<c` **d** [e](f.tex)"),
+            "a <code>b&lt;c</code> <b>d</b> <a href=\"f.tex\">e</a>"
+        );
     }
 }

@@ -83,7 +83,10 @@ pub fn run(_g: &Global, a: &SynthArgs) -> anyhow::Result<i32> {
     let phases = labels(&tax["phases"]);
     let symptoms = labels(&tax["symptoms"]);
     let subtypes = labels(&tax["token_subtypes"]["values"]);
-    let needs = tax["token_subtypes"]["requires_symptom"].as_str().unwrap_or_default().to_string();
+    let needs = tax["token_subtypes"]["requires_symptom"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let components = labels(&tax["components"]);
     let causes: Vec<String> = tax["root_causes"]
         .as_array()
@@ -91,12 +94,23 @@ pub fn run(_g: &Global, a: &SynthArgs) -> anyhow::Result<i32> {
         .flatten()
         .flat_map(|c| labels(&c["leaves"]))
         .collect();
-    if engines.is_empty() || phases.is_empty() || symptoms.is_empty() || components.is_empty() || causes.is_empty() {
-        return Err(anyhow!("{}: missing engines, phases, symptoms, components or root causes", a.taxonomy.display()));
+    if engines.is_empty()
+        || phases.is_empty()
+        || symptoms.is_empty()
+        || components.is_empty()
+        || causes.is_empty()
+    {
+        return Err(anyhow!(
+            "{}: missing engines, phases, symptoms, components or root causes",
+            a.taxonomy.display()
+        ));
     }
-    let f = std::fs::File::create(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    let f = std::fs::File::create(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
     let mut w = std::io::BufWriter::new(f);
-    w.write_all(b"\xEF\xBB\xBFURL,repo,Phase,Symptom(s),Unexpected Tokens,Component,Root Cause(s)\n")?;
+    w.write_all(
+        b"\xEF\xBB\xBFURL,repo,Phase,Symptom(s),Unexpected Tokens,Component,Root Cause(s)\n",
+    )?;
     let mut rng = Rng(a.seed);
     for i in 0..a.rows {
         let (label, repo) = &engines[rng.below(engines.len())];

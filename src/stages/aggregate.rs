@@ -303,10 +303,10 @@ pub mod testkit {
                 .as_map()
                 .and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some("kind")))
                 .and_then(|(_, v)| v.as_str());
-            if let Some(k) = kind {
-                if r.get(k).is_none() {
-                    r.add(Box::new(Stub(Box::leak(k.to_string().into_boxed_str()))));
-                }
+            if let Some(k) = kind
+                && r.get(k).is_none()
+            {
+                r.add(Box::new(Stub(Box::leak(k.to_string().into_boxed_str()))));
             }
         }
         r
@@ -550,9 +550,6 @@ stages:
             }
         }
         let again = run();
-        for c in &checked {
-            let _ = c;
-        }
         for s in p
             .stages
             .iter()

@@ -161,7 +161,7 @@ pub fn format_like(v: f64, like: &Printed, latex: bool) -> String {
         let digits: Vec<char> = int.trim_start_matches('-').chars().collect();
         let mut out = String::new();
         for (k, c) in digits.iter().enumerate() {
-            if k > 0 && (digits.len() - k) % 3 == 0 {
+            if k > 0 && (digits.len() - k).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(*c);
@@ -246,15 +246,21 @@ fn lookup_one(
         (Some(c), _) => Some(t.col(c).with_context(|| q_file.to_string())?),
     };
     let num = |r: &Vec<String>, i: usize| -> anyhow::Result<f64> {
-        r[i].trim()
-            .parse::<f64>()
-            .map_err(|_| anyhow!("{}: value {:?} in column {:?} is not a number", q_file, r[i], t.header[i]))
+        r[i].trim().parse::<f64>().map_err(|_| {
+            anyhow!(
+                "{}: value {:?} in column {:?} is not a number",
+                q_file,
+                r[i],
+                t.header[i]
+            )
+        })
     };
     Ok(match q.agg {
         Agg::Count => rows.len() as f64,
         Agg::Distinct => {
             let i = col.expect("checked");
-            let set: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[i].as_str()).collect();
+            let set: std::collections::BTreeSet<&str> =
+                rows.iter().map(|r| r[i].as_str()).collect();
             set.len() as f64
         }
         Agg::Value => {
@@ -270,7 +276,10 @@ fn lookup_one(
         }
         Agg::Sum | Agg::Min | Agg::Max => {
             let i = col.expect("checked");
-            let vals = rows.iter().map(|r| num(r, i)).collect::<anyhow::Result<Vec<f64>>>()?;
+            let vals = rows
+                .iter()
+                .map(|r| num(r, i))
+                .collect::<anyhow::Result<Vec<f64>>>()?;
             if vals.is_empty() {
                 bail!("{}: no rows match {:?}", q_file, q.filter);
             }
@@ -288,8 +297,13 @@ pub fn evaluate(file: &ClaimsFile, ctx: &StageCtx<'_>) -> anyhow::Result<Vec<Out
     let mut tables = BTreeMap::new();
     let mut out = Vec::new();
     for c in &file.claims {
-        let printed = parse_printed(&c.printed)
-            .ok_or_else(|| anyhow!("claim {}: printed value {:?} is not a number", c.id, c.printed))?;
+        let printed = parse_printed(&c.printed).ok_or_else(|| {
+            anyhow!(
+                "claim {}: printed value {:?} is not a number",
+                c.id,
+                c.printed
+            )
+        })?;
         let mut o = Outcome {
             id: c.id.clone(),
             source: c.source.clone(),
@@ -298,13 +312,19 @@ pub fn evaluate(file: &ClaimsFile, ctx: &StageCtx<'_>) -> anyhow::Result<Vec<Out
             rule: c.rule,
             status: "NEEDS INPUT",
             expected_mismatch: c.expect == Expect::Mismatch,
-            note: c.reason.clone().or_else(|| c.needs.clone().map(|n| format!("needs {n}"))).unwrap_or_default(),
+            note: c
+                .reason
+                .clone()
+                .or_else(|| c.needs.clone().map(|n| format!("needs {n}")))
+                .unwrap_or_default(),
         };
         if let Some(q) = &c.result {
             let v = lookup(q, None, &mut tables, ctx).with_context(|| format!("claim {}", c.id))?;
             let ok = match c.rule {
                 Rule::Exact => (v - printed.value).abs() < 1e-9,
-                Rule::Rounded => format_like(v, &printed, false) == format_like(printed.value, &printed, false),
+                Rule::Rounded => {
+                    format_like(v, &printed, false) == format_like(printed.value, &printed, false)
+                }
             };
             o.computed = Some(v);
             o.status = if ok { "PASS" } else { "MISMATCH" };
@@ -317,7 +337,9 @@ pub fn evaluate(file: &ClaimsFile, ctx: &StageCtx<'_>) -> anyhow::Result<Vec<Out
 /// Macro name from an id: `bugs_total` -> `BugsTotal`; digits spelled out (LaTeX macro names
 /// are letters only).
 pub fn macro_from_id(id: &str) -> String {
-    const DIGITS: [&str; 10] = ["Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine"];
+    const DIGITS: [&str; 10] = [
+        "Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine",
+    ];
     let mut s = String::new();
     for part in id.split(|c: char| !c.is_ascii_alphanumeric()) {
         let mut first = true;
@@ -338,20 +360,34 @@ pub fn macro_from_id(id: &str) -> String {
 
 fn csv_out(outcomes: &[Outcome], file: &ClaimsFile) -> Vec<u8> {
     let mut t = Table {
-        header: ["id", "source", "printed", "computed", "rule", "status", "expected", "note"]
-            .map(String::from)
-            .to_vec(),
+        header: [
+            "id", "source", "printed", "computed", "rule", "status", "expected", "note",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows: Vec::new(),
     };
     for (o, c) in outcomes.iter().zip(&file.claims) {
         let computed = match (o.computed, parse_printed(&c.printed)) {
             // Integers as integers; otherwise two more digits than printed, to show the rounding.
-            (Some(v), Some(p)) if v.fract() == 0.0 => {
-                format_like(v, &Printed { decimals: 0, thousands: false, ..p }, false)
-            }
-            (Some(v), Some(p)) => {
-                format_like(v, &Printed { decimals: (p.decimals + 2).min(6), thousands: false, ..p }, false)
-            }
+            (Some(v), Some(p)) if v.fract() == 0.0 => format_like(
+                v,
+                &Printed {
+                    decimals: 0,
+                    thousands: false,
+                    ..p
+                },
+                false,
+            ),
+            (Some(v), Some(p)) => format_like(
+                v,
+                &Printed {
+                    decimals: (p.decimals + 2).min(6),
+                    thousands: false,
+                    ..p
+                },
+                false,
+            ),
             _ => String::new(),
         };
         t.rows.push(vec![
@@ -364,7 +400,11 @@ fn csv_out(outcomes: &[Outcome], file: &ClaimsFile) -> Vec<u8> {
                 Rule::Rounded => "rounded".into(),
             },
             o.status.into(),
-            if o.expected_mismatch { "mismatch".into() } else { "pass".into() },
+            if o.expected_mismatch {
+                "mismatch".into()
+            } else {
+                "pass".into()
+            },
             o.note.clone(),
         ]);
     }
@@ -385,21 +425,33 @@ fn values_tex(outcomes: &[Outcome], file: &ClaimsFile, claims_path: &str) -> Str
             continue;
         }
         let name = c.macro_name.clone().unwrap_or_else(|| macro_from_id(&c.id));
-        let _ = writeln!(s, "\\newcommand{{\\{name}}}{{{}}}", format_like(v, &p, true));
+        let _ = writeln!(
+            s,
+            "\\newcommand{{\\{name}}}{{{}}}",
+            format_like(v, &p, true)
+        );
     }
     s
 }
 
 /// Reads and validates a claims file, with located errors.
 pub fn read_claims(path: &std::path::Path) -> anyhow::Result<ClaimsFile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let node = Node::parse(&text).map_err(|(l, m)| anyhow!("{}:{}:{}: {m}", path.display(), l.line, l.col))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let node = Node::parse(&text)
+        .map_err(|(l, m)| anyhow!("{}:{}:{}: {m}", path.display(), l.line, l.col))?;
     let f: ClaimsFile = from_node(&node).map_err(|errs| {
         let lines: Vec<String> = errs
             .iter()
             .map(|e| {
                 let l = e.loc.unwrap_or_default();
-                format!("{}:{}:{}: error: {}", path.display(), l.line, l.col, e.message)
+                format!(
+                    "{}:{}:{}: error: {}",
+                    path.display(),
+                    l.line,
+                    l.col,
+                    e.message
+                )
             })
             .collect();
         anyhow!("{}", lines.join("\n"))
@@ -415,22 +467,36 @@ pub fn read_claims(path: &std::path::Path) -> anyhow::Result<ClaimsFile> {
             problems.push(format!("claim {}: duplicate id", c.id));
         }
         if parse_printed(&c.printed).is_none() {
-            problems.push(format!("claim {}: printed value {:?} is not a number", c.id, c.printed));
+            problems.push(format!(
+                "claim {}: printed value {:?} is not a number",
+                c.id, c.printed
+            ));
         }
         if c.result.as_ref().is_some_and(|q| q.file.is_none()) {
             problems.push(format!("claim {}: `result` needs a `file`", c.id));
         }
         match (&c.result, &c.needs) {
-            (None, None) => problems.push(format!("claim {}: give either `result` or `needs`", c.id)),
-            (Some(_), Some(_)) => problems.push(format!("claim {}: `result` and `needs` exclude each other", c.id)),
+            (None, None) => {
+                problems.push(format!("claim {}: give either `result` or `needs`", c.id))
+            }
+            (Some(_), Some(_)) => problems.push(format!(
+                "claim {}: `result` and `needs` exclude each other",
+                c.id
+            )),
             _ => {}
         }
         if c.expect == Expect::Mismatch && c.reason.is_none() {
-            problems.push(format!("claim {}: `expect: mismatch` needs a `reason`", c.id));
+            problems.push(format!(
+                "claim {}: `expect: mismatch` needs a `reason`",
+                c.id
+            ));
         }
         let m = c.macro_name.clone().unwrap_or_else(|| macro_from_id(&c.id));
         if m.is_empty() || !m.chars().all(|ch| ch.is_ascii_alphabetic()) {
-            problems.push(format!("claim {}: macro name {m:?} must be letters only", c.id));
+            problems.push(format!(
+                "claim {}: macro name {m:?} must be letters only",
+                c.id
+            ));
         }
         if c.result.is_some() && c.expect == Expect::Pass && !macros.insert(m.clone()) {
             problems.push(format!("claim {}: macro name {m:?} is used twice", c.id));
@@ -462,11 +528,21 @@ impl Kind for ClaimsKind {
         };
         let mut v = Vec::new();
         if !stage.inputs.iter().any(|i| i.path == p.claims) {
-            v.push(Problem::new(None, format!("`claims` ({}) must be one of the stage's inputs", p.claims)));
+            v.push(Problem::new(
+                None,
+                format!("`claims` ({}) must be one of the stage's inputs", p.claims),
+            ));
         }
-        let exts: Vec<&str> = stage.outputs.iter().map(|o| o.path.rsplit('.').next().unwrap_or("")).collect();
+        let exts: Vec<&str> = stage
+            .outputs
+            .iter()
+            .map(|o| o.path.rsplit('.').next().unwrap_or(""))
+            .collect();
         if exts != ["csv", "tex"] {
-            v.push(Problem::new(None, "outputs must be a .csv (verdicts) and a .tex (macros), in that order"));
+            v.push(Problem::new(
+                None,
+                "outputs must be a .csv (verdicts) and a .tex (macros), in that order",
+            ));
         }
         v
     }
@@ -474,7 +550,10 @@ impl Kind for ClaimsKind {
         let p: Params = params(ctx.stage).map_err(|e| format!("{e:?}"))?;
         let file = read_claims(&ctx.declared_input(&p.claims)?)?;
         let outcomes = evaluate(&file, ctx)?;
-        std::fs::write(ctx.output(&ctx.stage.outputs[0].path)?, csv_out(&outcomes, &file))?;
+        std::fs::write(
+            ctx.output(&ctx.stage.outputs[0].path)?,
+            csv_out(&outcomes, &file),
+        )?;
         std::fs::write(
             ctx.output(&ctx.stage.outputs[1].path)?,
             values_tex(&outcomes, &file, &p.claims),
@@ -490,14 +569,20 @@ mod tests {
     #[test]
     fn printed_numbers() {
         let p = parse_printed("1,053").unwrap();
-        assert_eq!((p.value, p.decimals, p.percent, p.thousands), (1053.0, 0, false, true));
+        assert_eq!(
+            (p.value, p.decimals, p.percent, p.thousands),
+            (1053.0, 0, false, true)
+        );
         let p = parse_printed("65%").unwrap();
         assert_eq!((p.value, p.decimals, p.percent), (65.0, 0, true));
         assert_eq!(format_like(64.91, &p, false), "65%");
         assert_eq!(format_like(64.91, &p, true), "65\\%");
         let p = parse_printed("0.927").unwrap();
         assert_eq!(format_like(0.9271, &p, false), "0.927");
-        assert_eq!(format_like(12345.0, &parse_printed("1,000").unwrap(), false), "12,345");
+        assert_eq!(
+            format_like(12345.0, &parse_printed("1,000").unwrap(), false),
+            "12,345"
+        );
         assert!(parse_printed("n/a").is_none());
     }
 

@@ -24,7 +24,8 @@ stages:
 
 fn chain() -> Project {
     let p = Project::new(CHAIN);
-    p.write("data/raw.csv", "a,b\n1,2\n").write("data/other.txt", "x\n");
+    p.write("data/raw.csv", "a,b\n1,2\n")
+        .write("data/other.txt", "x\n");
     std::fs::create_dir_all(p.path("out")).unwrap();
     p
 }
@@ -39,12 +40,20 @@ fn run_then_noop_then_edit() {
     let r = p.run(&["run"]);
     r.code(0);
     assert_eq!(r.stages(), ["cached clean", "cached count", "cached side"]);
-    assert!(r.stdout.contains("3 stages: 0 ran, 0 restored, 3 cached"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("3 stages: 0 ran, 0 restored, 3 cached"),
+        "{}",
+        r.stdout
+    );
     p.write("data/raw.csv", "a,b\n1,2\n3,4\n");
     let r = p.run(&["run", "-j", "1"]);
     r.code(0);
     assert_eq!(r.stages(), ["ran clean", "ran count", "cached side"]);
-    assert!(r.stdout.contains("ran       clean (") && r.stdout.contains("input data/raw.csv changed: "), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("ran       clean (") && r.stdout.contains("input data/raw.csv changed: "),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -63,13 +72,27 @@ fn plan_and_why_explain_reruns() {
     p.write("data/other.txt", "y\n");
     let r = p.run(&["plan"]);
     assert!(r.stdout.contains("cached   clean\n"), "{}", r.stdout);
-    assert!(r.stdout.contains("run      side: input data/other.txt changed: "), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("run      side: input data/other.txt changed: "),
+        "{}",
+        r.stdout
+    );
     let r = p.run(&["why", "side"]);
     r.code(0);
-    assert!(r.stdout.contains("  - input data/other.txt changed: "), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("  - input data/other.txt changed: "),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("  => would run"), "{}", r.stdout);
     let r = p.run(&["why", "clean"]);
-    assert!(r.stdout.contains("same key as the last successful run") && r.stdout.contains("=> up to date"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("same key as the last successful run")
+            && r.stdout.contains("=> up to date"),
+        "{}",
+        r.stdout
+    );
     let r = p.run(&["why", "nope"]);
     r.code(4);
     assert!(r.stderr.contains("no stage named \"nope\""), "{}", r.stderr);
@@ -112,20 +135,40 @@ fn cycle_exits_4_naming_the_cycle() {
     );
     let r = p.run(&["plan"]);
     r.code(4);
-    assert_eq!(r.stderr, "pipeline.yaml: error: the stages form a cycle: x -> y -> x\n");
+    assert_eq!(
+        r.stderr,
+        "pipeline.yaml: error: the stages form a cycle: x -> y -> x\n"
+    );
 }
 
 #[test]
 fn failure_exits_5_and_lists_skipped() {
     let p = chain();
     p.run(&["run"]).code(0);
-    p.write("pipeline.yaml", &CHAIN.replace("cat data/raw.csv > out/clean.csv", "echo oops >&2; exit 7"));
+    p.write(
+        "pipeline.yaml",
+        &CHAIN.replace("cat data/raw.csv > out/clean.csv", "echo oops >&2; exit 7"),
+    );
     let r = p.run(&["run", "-j", "1"]);
     r.code(5);
     assert_eq!(r.stages(), ["FAILED clean", "skipped count", "cached side"]);
-    assert!(r.stdout.contains("skipped because an upstream stage failed: count"), "{}", r.stdout);
-    assert!(r.stderr.contains("stage clean failed: command failed with exit code 7:\noops"), "{}", r.stderr);
-    assert_eq!(p.read("out/clean.csv"), "a,b\n1,2\n", "previous output stays");
+    assert!(
+        r.stdout
+            .contains("skipped because an upstream stage failed: count"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .contains("stage clean failed: command failed with exit code 7:\noops"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        p.read("out/clean.csv"),
+        "a,b\n1,2\n",
+        "previous output stays"
+    );
 }
 
 #[test]
@@ -136,16 +179,27 @@ fn restore_verify_and_clean() {
     p.write("out/count.txt", "999\n");
     let r = p.run(&["verify"]);
     r.code(6);
-    assert!(r.stdout.contains("MISMATCH out/count.txt (stage count)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("MISMATCH out/count.txt (stage count)"),
+        "{}",
+        r.stdout
+    );
     let r = p.run(&["run"]);
     r.code(0);
     assert!(r.stdout.contains("restored  count"), "{}", r.stdout);
-    assert!(r.stdout.contains("output out/count.txt altered"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("output out/count.txt altered"),
+        "{}",
+        r.stdout
+    );
     p.run(&["verify"]).code(0);
     p.run(&["clean"]).code(0);
     assert!(!p.path("out/clean.csv").exists());
     let r = p.run(&["run", "-j", "1"]);
-    assert_eq!(r.stages(), ["restored clean", "restored count", "restored side"]);
+    assert_eq!(
+        r.stages(),
+        ["restored clean", "restored count", "restored side"]
+    );
 }
 
 #[test]
@@ -163,7 +217,11 @@ fn touch_and_fresh_clone_run_nothing() {
     assert!(status.success());
     let r = q.run(&["run"]);
     r.code(0);
-    assert!(r.stdout.contains("0 ran, 0 restored, 3 cached"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("0 ran, 0 restored, 3 cached"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -182,9 +240,14 @@ fn json_events() {
     let p = chain();
     let r = p.run(&["--json", "run", "-j", "1"]);
     r.code(0);
-    let lines: Vec<serde_json::Value> = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines[0]["event"], "begin");
-    let finished: Vec<&serde_json::Value> = lines.iter().filter(|v| v["event"] == "finished").collect();
+    let finished: Vec<&serde_json::Value> =
+        lines.iter().filter(|v| v["event"] == "finished").collect();
     assert_eq!(finished.len(), 3);
     assert_eq!(finished[0]["stage"], "clean");
     assert_eq!(finished[0]["status"], "ran");
@@ -199,10 +262,18 @@ fn concurrent_run_waits_or_fails_clearly() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     let r = p.run(&["run", "--no-wait"]);
     r.code(1);
-    assert!(r.stderr.contains("another artifact run holds the lock"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("another artifact run holds the lock"),
+        "{}",
+        r.stderr
+    );
     let r = p.run(&["run"]);
     r.code(0);
-    assert!(r.stderr.contains("waiting for another artifact run"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("waiting for another artifact run"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stdout.contains("cached    slow"), "{}", r.stdout);
     let out = first.wait_with_output().unwrap();
     assert!(out.status.success());
@@ -215,9 +286,18 @@ fn audit_catches_a_stage_that_writes_a_timestamp() {
     );
     let r = p.run(&["run", "--check"]);
     r.code(6);
-    assert!(r.stdout.contains("audit DIFFERS   stamp: t.txt (cached "), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("audit DIFFERS   stamp: t.txt (cached "),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("audit identical pure"), "{}", r.stdout);
-    assert!(r.stdout.contains("determinism audit: 1 of 2 stages reproduce byte for byte"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("determinism audit: 1 of 2 stages reproduce byte for byte"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -227,10 +307,18 @@ fn interrupt_stops_cleanly_with_130() {
     );
     let child = p.cmd(&["run"]).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let st = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let st = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!p.path("s.txt").exists(), "no half-written output survives");
 }
 

@@ -44,7 +44,10 @@ fn pipeline(url: &str, sha: &str) -> String {
 #[test]
 fn downloads_verifies_and_caches() {
     let port = serve(BODY, 1);
-    let p = Project::new(&pipeline(&format!("http://127.0.0.1:{port}/dataset.csv"), &sha(BODY)));
+    let p = Project::new(&pipeline(
+        &format!("http://127.0.0.1:{port}/dataset.csv"),
+        &sha(BODY),
+    ));
     p.run(&["run"]).code(0);
     assert_eq!(p.read("data/raw/dataset.csv"), BODY);
     // Second run: cached, no request made (the server accepted only one).
@@ -57,10 +60,20 @@ fn downloads_verifies_and_caches() {
 fn hash_mismatch_is_a_clear_error() {
     let port = serve("tampered\n", 1);
     let want = sha(BODY);
-    let p = Project::new(&pipeline(&format!("http://127.0.0.1:{port}/dataset.csv"), &want));
+    let p = Project::new(&pipeline(
+        &format!("http://127.0.0.1:{port}/dataset.csv"),
+        &want,
+    ));
     let r = p.run(&["run"]);
     r.code(5);
-    assert!(r.stderr.contains(&format!("has sha256 {}, expected {want}", sha("tampered\n"))), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "has sha256 {}, expected {want}",
+            sha("tampered\n")
+        )),
+        "{}",
+        r.stderr
+    );
     assert!(!p.path("data/raw/dataset.csv").exists());
 }
 
@@ -71,13 +84,30 @@ fn mirror_first_and_offline_errors() {
     let p = Project::new(&pipeline("http://127.0.0.1:9/dataset.csv", &want));
     let r = p.run(&["run", "--offline"]);
     r.code(5);
-    assert!(r.stderr.contains("offline mode and no mirror holds the pinned file"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("offline mode and no mirror holds the pinned file"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("--mirror DIR"), "{}", r.stderr);
     let mirror = tempfile::tempdir().unwrap();
     std::fs::write(mirror.path().join("dataset.csv"), "wrong\n").unwrap();
-    let r = p.run(&["run", "--offline", "--mirror", mirror.path().to_str().unwrap()]);
+    let r = p.run(&[
+        "run",
+        "--offline",
+        "--mirror",
+        mirror.path().to_str().unwrap(),
+    ]);
     r.code(5);
-    assert!(r.stderr.contains(&format!("dataset.csv has sha256 {}, expected {want}", sha("wrong\n"))), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "dataset.csv has sha256 {}, expected {want}",
+            sha("wrong\n")
+        )),
+        "{}",
+        r.stderr
+    );
     std::fs::write(mirror.path().join("dataset.csv"), BODY).unwrap();
     let r = p
         .cmd(&["run", "--offline"])
@@ -93,5 +123,9 @@ fn non_https_url_is_rejected_at_validation() {
     let p = Project::new(&pipeline("http://example.org/dataset.csv", &sha(BODY)));
     let r = p.run(&["plan"]);
     r.code(3);
-    assert!(r.stderr.contains("`url` must start with https://"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`url` must start with https://"),
+        "{}",
+        r.stderr
+    );
 }

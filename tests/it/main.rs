@@ -4,5 +4,6 @@
 
 mod cli;
 mod fetch;
+mod paper;
 mod reviewer;
 mod util;

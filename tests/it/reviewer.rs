@@ -58,22 +58,45 @@ fn claims_pass_mismatch_and_need_input() {
          claims: 2 pass, 2 mismatch (1 documented), 1 need input; 1 unexpected\n"
     );
     assert_eq!(
-        p.read("paper-tables/values.tex").lines().skip(2).collect::<Vec<_>>(),
-        ["\\newcommand{\\RowsTotal}{4}", "\\newcommand{\\AShare}{50\\%}", "\\newcommand{\\BCount}{4}"]
+        p.read("paper-tables/values.tex")
+            .lines()
+            .skip(2)
+            .collect::<Vec<_>>(),
+        [
+            "\\newcommand{\\RowsTotal}{4}",
+            "\\newcommand{\\AShare}{50\\%}",
+            "\\newcommand{\\BCount}{4}"
+        ]
     );
     // Fix the data: the undocumented mismatch goes away and check passes.
     p.write("data/t.csv", "kind,n\na,3\na,2\nb,5\n");
     let r = p.run(&["check"]);
-    assert!(r.stdout.contains("MISMATCH               rows_total                         printed 4, computed 3"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "MISMATCH               rows_total                         printed 4, computed 3"
+        ),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
 fn a_documented_mismatch_that_disappears_is_flagged() {
     let p = claims_project();
-    p.write("data/claims.yaml", &CLAIMS.replace("printed: \"11\"", "printed: \"10\"").replace("printed: \"5\"", "printed: \"4\""));
+    p.write(
+        "data/claims.yaml",
+        &CLAIMS
+            .replace("printed: \"11\"", "printed: \"10\"")
+            .replace("printed: \"5\"", "printed: \"4\""),
+    );
     let r = p.run(&["check"]);
     r.code(6);
-    assert!(r.stdout.contains("PASS (documented mismatch no longer occurs!) typo_total"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("PASS (documented mismatch no longer occurs!) typo_total"),
+        "{}",
+        r.stdout
+    );
 }
 
 /// Replaces the volatile cells of a report (times, memory, compiler version) with placeholders.
@@ -87,9 +110,15 @@ fn normalise(report: &str) -> String {
                 .map(|c| {
                     let c0 = c.trim_end_matches(" |");
                     let tail = if c.ends_with(" |") { " |" } else { "" };
-                    if c0.strip_suffix(" s").is_some_and(|n| n.parse::<f64>().is_ok()) {
+                    if c0
+                        .strip_suffix(" s")
+                        .is_some_and(|n| n.parse::<f64>().is_ok())
+                    {
                         format!("T s{tail}")
-                    } else if c0.strip_suffix(" MiB").is_some_and(|n| n.parse::<f64>().is_ok()) {
+                    } else if c0
+                        .strip_suffix(" MiB")
+                        .is_some_and(|n| n.parse::<f64>().is_ok())
+                    {
                         format!("M MiB{tail}")
                     } else {
                         c.to_string()
@@ -120,11 +149,15 @@ fn report_snapshot() {
     let md = normalise(&p.read("REPORT.md"));
     let html = p.read("report.html");
     assert!(html.starts_with("<!doctype html>") && html.contains("<h2>Claims</h2>"));
-    let expected_path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/report/REPORT.expected.md");
+    let expected_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/report/REPORT.expected.md"
+    );
     if std::env::var_os("REPORT_BLESS").is_some() {
         std::fs::write(expected_path, &md).unwrap();
     }
-    let expected = std::fs::read_to_string(expected_path).expect("snapshot (REPORT_BLESS=1 writes it)");
+    let expected =
+        std::fs::read_to_string(expected_path).expect("snapshot (REPORT_BLESS=1 writes it)");
     assert_eq!(md, expected);
 }
 
@@ -136,7 +169,11 @@ fn readme_claims_map_is_current() {
         .current_dir(root)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -150,7 +187,10 @@ fn the_example_study_runs() {
     r.code(0);
     assert!(r.stdout.contains("4 stages: 4 ran"), "{}", r.stdout);
     assert_eq!(p.read("out/rows.txt").trim(), "12");
-    assert!(p.read("out/by_cause.csv").starts_with("project,cause,tests,median_days\nalpha,network,1,2.0\n"));
+    assert!(
+        p.read("out/by_cause.csv")
+            .starts_with("project,cause,tests,median_days\nalpha,network,1,2.0\n")
+    );
     assert!(p.read("out/by_cause.tex").contains("\\toprule"));
     assert!(p.path("out/by_cause.png").exists());
     p.run(&["run", "--check"]).code(0);

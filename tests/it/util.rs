@@ -83,10 +83,16 @@ impl Run {
     pub fn stages(&self) -> Vec<String> {
         self.stdout
             .lines()
-            .filter(|l| !l.contains(" stages: ") && !l.starts_with("skipped because") && !l.starts_with(' '))
+            .filter(|l| {
+                !l.contains(" stages: ") && !l.starts_with("skipped because") && !l.starts_with(' ')
+            })
             .map(|l| {
                 let mut it = l.split_whitespace();
-                format!("{} {}", it.next().unwrap_or(""), it.next().unwrap_or("").trim_end_matches(':'))
+                format!(
+                    "{} {}",
+                    it.next().unwrap_or(""),
+                    it.next().unwrap_or("").trim_end_matches(':')
+                )
             })
             .collect()
     }

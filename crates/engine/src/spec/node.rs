@@ -264,7 +264,9 @@ pub fn from_node<T: de::DeserializeOwned>(node: &Node) -> Result<T, Vec<NodeErro
                     .iter()
                     .any(|k| e.message == format!("missing required key {k:?}"));
                 let removed = match e.loc {
-                    Some(l) if e.unknown_field.is_some() => remove_key_at(&mut node, l).map(|_| None),
+                    Some(l) if e.unknown_field.is_some() => {
+                        remove_key_at(&mut node, l).map(|_| None)
+                    }
                     Some(l) => remove_entry_at(&mut node, l),
                     None => None,
                 };
