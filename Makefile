@@ -42,7 +42,7 @@ latex-check: latex-deps
 
 # Rerun every stage of the real pipeline ignoring the cache and compare bytes.
 audit: build
-	$(BIN) run --check --quiet
+	$(BIN) run --check
 
 test: latex-deps lint unit audit latex-check
 	@echo "make test: all checks passed"

@@ -2,16 +2,12 @@
 //! prints each claim's verdict: PASS, MISMATCH (printed vs computed) or NEEDS INPUT. Exit 6 on
 //! any mismatch not documented with `expect: mismatch`, or a documented one that now passes.
 
-use std::sync::atomic::AtomicBool;
-
-use engine::exec::{Engine, Options, RunEnv};
+use engine::exec::{Options, RunEnv};
 use engine::exit;
 
 use super::Global;
 use super::project::{Project, fail};
 use crate::stages::csvtab::Table;
-
-static NO_CANCEL: AtomicBool = AtomicBool::new(false);
 
 /// One claim row from a claims stage's verdict CSV.
 pub struct Verdict {
@@ -85,7 +81,7 @@ pub fn bring_up_to_date(p: &Project, mirrors: Vec<std::path::PathBuf>) -> anyhow
         mirrors,
         offline: false,
     };
-    let engine = Engine::new(&p.pipeline, &p.plan, &p.registry, env, &NO_CANCEL);
+    let engine = p.engine(env);
     let _lock = engine.cache.lock(true, || {})?;
     let res = engine.run(&targets, &Options::default(), &mut |_| {});
     engine.update_lock(&p.lock_path(), &res)?;

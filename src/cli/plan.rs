@@ -2,7 +2,7 @@
 //! stay cached. Nothing is executed or written (but the stat cache).
 
 use clap::Args;
-use engine::exec::{Engine, RunEnv, Verdict};
+use engine::exec::{RunEnv, Verdict};
 use engine::exit;
 
 use super::Global;
@@ -14,18 +14,10 @@ pub struct PlanArgs {
     pub stages: Vec<String>,
 }
 
-static NO_CANCEL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 pub fn run(g: &Global, a: &PlanArgs) -> anyhow::Result<i32> {
     let p = Project::load(g)?;
     let targets = p.resolve(&a.stages)?;
-    let engine = Engine::new(
-        &p.pipeline,
-        &p.plan,
-        &p.registry,
-        RunEnv::default(),
-        &NO_CANCEL,
-    );
+    let engine = p.engine(RunEnv::default());
     let verdicts = engine.plan_verdicts(&targets);
     let mut counts = [0usize; 4];
     for (i, v) in &verdicts {

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use engine::exec::{Engine, RunEnv};
 use engine::exit;
 use engine::plan::Plan;
 use engine::spec::Pipeline;
@@ -91,6 +92,19 @@ impl Project {
             }
         }
         Ok(v)
+    }
+
+    /// An engine for commands that are never interrupted midway (plan, status, why, check).
+    pub fn engine(&self, env: RunEnv) -> Engine<'_> {
+        static NEVER_CANCELLED: std::sync::atomic::AtomicBool =
+            std::sync::atomic::AtomicBool::new(false);
+        Engine::new(
+            &self.pipeline,
+            &self.plan,
+            &self.registry,
+            env,
+            &NEVER_CANCELLED,
+        )
     }
 
     pub fn lock_path(&self) -> PathBuf {

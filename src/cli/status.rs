@@ -1,23 +1,15 @@
 //! `artifact status`: one line per stage, in run order: up to date, or stale and why, with
 //! the time its outputs took to make.
 
-use engine::exec::{Engine, RunEnv, Verdict};
+use engine::exec::{RunEnv, Verdict};
 use engine::exit;
 
 use super::Global;
 use super::project::Project;
 
-static NO_CANCEL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 pub fn run(g: &Global) -> anyhow::Result<i32> {
     let p = Project::load(g)?;
-    let engine = Engine::new(
-        &p.pipeline,
-        &p.plan,
-        &p.registry,
-        RunEnv::default(),
-        &NO_CANCEL,
-    );
+    let engine = p.engine(RunEnv::default());
     let mut stale = 0;
     for (i, v) in engine.plan_verdicts(&[]) {
         let s = &p.pipeline.stages[i];

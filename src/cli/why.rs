@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use clap::Args;
-use engine::exec::{Engine, RunEnv, Verdict};
+use engine::exec::{RunEnv, Verdict};
 use engine::exit;
 
 use super::Global;
@@ -19,18 +19,10 @@ pub struct WhyArgs {
     pub key: bool,
 }
 
-static NO_CANCEL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 pub fn run(g: &Global, a: &WhyArgs) -> anyhow::Result<i32> {
     let p = Project::load(g)?;
     let i = p.resolve(std::slice::from_ref(&a.stage))?[0];
-    let engine = Engine::new(
-        &p.pipeline,
-        &p.plan,
-        &p.registry,
-        RunEnv::default(),
-        &NO_CANCEL,
-    );
+    let engine = p.engine(RunEnv::default());
     // Upstream outputs are taken as they are on disk now.
     let inputs = engine
         .input_digests(i, &BTreeMap::new())

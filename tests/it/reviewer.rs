@@ -195,3 +195,50 @@ fn the_example_study_runs() {
     assert!(p.path("out/by_cause.png").exists());
     p.run(&["run", "--check"]).code(0);
 }
+
+/// The real pipeline on an edited copy of the real dataset (its last bug removed): the claims
+/// that depend on the bug count turn into MISMATCH, showing the printed and computed values.
+#[test]
+fn an_edited_dataset_turns_claims_into_mismatches() {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let mirror = std::env::var("ARTIFACT_MIRROR")
+        .unwrap_or_else(|_| format!("{repo}/../shared/upstream/bugs-in-LLM-inference-engines"));
+    let raw = std::fs::read_to_string(format!("{mirror}/dataset.csv"))
+        .expect("the real dataset in the mirror folder (set ARTIFACT_MIRROR)");
+    let mut lines: Vec<&str> = raw.lines().collect();
+    let dropped = lines.pop().expect("rows");
+    assert!(dropped.contains("github.com"));
+    let pipeline = std::fs::read_to_string(format!("{repo}/pipeline.yaml")).unwrap();
+    let start = pipeline.find("  fetch_dataset:\n").expect("fetch stage");
+    let end = start + pipeline[start..].find("\n  clean:\n").expect("clean stage");
+    let local = "  fetch_dataset:\n    kind: command\n    inputs: [data/edited.csv]\n    outputs: [data/raw/dataset.csv]\n    with: { run: 'mkdir -p data/raw && cp data/edited.csv data/raw/dataset.csv' }\n";
+    let p = Project::new(&format!(
+        "{}{local}{}",
+        &pipeline[..start],
+        &pipeline[end..]
+    ));
+    p.write("data/edited.csv", &(lines.join("\n") + "\n"));
+    for f in ["data/taxonomy.yaml", "data/claims.yaml"] {
+        p.write(f, &std::fs::read_to_string(format!("{repo}/{f}")).unwrap());
+    }
+    for e in std::fs::read_dir(format!("{repo}/templates")).unwrap() {
+        let e = e.unwrap();
+        let name = format!("templates/{}", e.file_name().to_string_lossy());
+        p.write(&name, &std::fs::read_to_string(e.path()).unwrap());
+    }
+    let r = p.run(&["check"]);
+    r.code(6);
+    assert!(
+        r.stdout.contains(
+            "MISMATCH               bugs_total                         printed 929, computed 928"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("PASS                   uo_x_functionality"),
+        "{}",
+        r.stdout
+    );
+}
