@@ -70,13 +70,13 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
     let mut stages = Vec::new();
     for s in last["stages"].as_array().into_iter().flatten() {
         let name = s["stage"].as_str().unwrap_or("").to_string();
-        let made = cache.last(&name).map(|r| r.millis).unwrap_or(0);
+        let rec = cache.last(&name);
         stages.push(StageRow {
             kind: s["kind"].as_str().unwrap_or("").to_string(),
             status: s["status"].as_str().unwrap_or("").to_string(),
             millis: s["millis"].as_u64().unwrap_or(0),
-            made_millis: made,
-            peak_kib: s["peak_rss_kib"].as_u64(),
+            made_millis: rec.as_ref().map_or(0, |r| r.millis),
+            peak_kib: rec.and_then(|r| r.peak_rss_kib),
             name,
         });
     }
@@ -287,7 +287,7 @@ fn markdown(d: &Data, doi: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "\n## Stages (last run)\n\n| stage | kind | this run | time this run | time when made | peak RSS (process) |\n|---|---|---|---|---|---|"
+        "\n## Stages (last run)\n\n| stage | kind | this run | time this run | time when made | peak RSS when made |\n|---|---|---|---|---|---|"
     );
     for r in &d.stages {
         let _ = writeln!(
@@ -304,7 +304,7 @@ fn markdown(d: &Data, doi: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "\nPeak RSS is the process's high-water mark when the stage finished (exact per stage with `-j 1`)."
+        "\n\"When made\" is the run that produced the current outputs (a cached stage keeps the figures of the run that made it). Peak RSS is the process's high-water mark when the stage finished; with `-j 1` it is the stage's own peak."
     );
     let _ = writeln!(
         s,

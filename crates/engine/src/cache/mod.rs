@@ -32,6 +32,9 @@ pub struct Record {
     /// Wall time of the run that produced these outputs, in milliseconds.
     #[serde(default)]
     pub millis: u64,
+    /// Process peak resident memory (KiB) when that run finished, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_kib: Option<u64>,
 }
 
 /// Handle on a project's cache folder.

@@ -561,6 +561,7 @@ impl<'a> Engine<'a> {
                     key,
                     outputs,
                     millis: start.elapsed().as_millis() as u64,
+                    peak_rss_kib: super::peak_rss_kib(),
                 };
                 if let Err(e) = self.cache.save(&rec) {
                     return self.failed(i, format!("cannot write the stage record: {e}"));
