@@ -330,3 +330,27 @@ fn help_lists_exit_codes() {
     assert!(r.stdout.contains("130  interrupted"), "{}", r.stdout);
     p.run(&["bogus"]).code(2);
 }
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let p = chain();
+    let mut child = p
+        .cmd(&["dag", "--format", "mermaid"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
