@@ -22,6 +22,9 @@ struct Entry {
 pub struct StatCache {
     entries: Mutex<BTreeMap<String, Entry>>,
     dirty: Mutex<bool>,
+    /// Paths already checked against the disk in this process: the engine is the only writer
+    /// of outputs during a run (and records what it writes), so one `stat` per path suffices.
+    checked: Mutex<std::collections::BTreeSet<String>>,
 }
 
 #[cfg(unix)]
@@ -56,6 +59,7 @@ impl StatCache {
         StatCache {
             entries: Mutex::new(entries),
             dirty: Mutex::new(false),
+            checked: Mutex::new(Default::default()),
         }
     }
 
@@ -74,6 +78,11 @@ impl StatCache {
     /// Digest of `root/rel`, from the cache when size, mtime, ctime and inode all match.
     /// `Ok(None)` when the file does not exist.
     pub fn digest(&self, root: &Path, rel: &str) -> std::io::Result<Option<String>> {
+        // One lock at a time (never nested), so no lock-order deadlock is possible.
+        let checked = self.checked.lock().unwrap().contains(rel);
+        if checked && let Some(d) = self.cached_digest(rel) {
+            return Ok(Some(d));
+        }
         let full = root.join(rel);
         let meta = match std::fs::metadata(&full) {
             Ok(m) if m.is_file() => m,
@@ -82,16 +91,22 @@ impl StatCache {
             Err(e) => return Err(e),
         };
         let (size, mtime_ns, ctime_ns, ino) = stamp(&meta);
-        if let Some(e) = self.entries.lock().unwrap().get(rel)
-            && e.size == size
-            && e.mtime_ns == mtime_ns
-            && e.ctime_ns == ctime_ns
-            && e.ino == ino
-        {
-            return Ok(Some(e.digest.clone()));
+        let hit = self
+            .entries
+            .lock()
+            .unwrap()
+            .get(rel)
+            .filter(|e| {
+                e.size == size && e.mtime_ns == mtime_ns && e.ctime_ns == ctime_ns && e.ino == ino
+            })
+            .map(|e| e.digest.clone());
+        if let Some(d) = hit {
+            self.checked.lock().unwrap().insert(rel.to_string());
+            return Ok(Some(d));
         }
         let digest = super::sha256_file(&full)?;
         self.record_meta(rel, &meta, &digest);
+        self.checked.lock().unwrap().insert(rel.to_string());
         Ok(Some(digest))
     }
 
@@ -99,7 +114,16 @@ impl StatCache {
     pub fn record(&self, root: &Path, rel: &str, digest: &str) {
         if let Ok(meta) = std::fs::metadata(root.join(rel)) {
             self.record_meta(rel, &meta, digest);
+            self.checked.lock().unwrap().insert(rel.to_string());
         }
+    }
+
+    fn cached_digest(&self, rel: &str) -> Option<String> {
+        self.entries
+            .lock()
+            .unwrap()
+            .get(rel)
+            .map(|e| e.digest.clone())
     }
 
     fn record_meta(&self, rel: &str, meta: &std::fs::Metadata, digest: &str) {
@@ -120,6 +144,7 @@ impl StatCache {
 
     /// Forgets a path (e.g. after it was deleted).
     pub fn forget(&self, rel: &str) {
+        self.checked.lock().unwrap().remove(rel);
         if self.entries.lock().unwrap().remove(rel).is_some() {
             *self.dirty.lock().unwrap() = true;
         }

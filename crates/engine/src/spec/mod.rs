@@ -106,6 +106,7 @@ pub fn parse(
         file,
         root,
         root_canon: std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
+        canon: std::collections::HashMap::new(),
         diags: Vec::new(),
     };
     let stages = v.document(&doc, registry);
@@ -124,6 +125,9 @@ struct Validator<'a> {
     file: &'a str,
     root: &'a Path,
     root_canon: PathBuf,
+    /// Resolved paths by path (`None`: does not exist), so that the symlink check costs one
+    /// `lstat` per path and one `realpath` per symlink, not one `realpath` per path.
+    canon: std::collections::HashMap<PathBuf, Option<PathBuf>>,
     diags: Vec<Diagnostic>,
 }
 
@@ -395,7 +399,24 @@ impl Validator<'_> {
     }
 
     /// Normalises a project-relative path, refusing anything that escapes the project root.
-    fn normalize(&self, raw: &str) -> Result<String, String> {
+    /// Where `p` really is (symlinks resolved), or `None` when it does not exist.
+    fn resolve(&mut self, p: &Path) -> Option<PathBuf> {
+        if let Some(c) = self.canon.get(p) {
+            return c.clone();
+        }
+        let c = match std::fs::symlink_metadata(p) {
+            Err(_) => None,
+            Ok(m) if m.file_type().is_symlink() || p == self.root => std::fs::canonicalize(p).ok(),
+            Ok(_) => match (p.parent(), p.file_name()) {
+                (Some(parent), Some(name)) => self.resolve(parent).map(|c| c.join(name)),
+                _ => std::fs::canonicalize(p).ok(),
+            },
+        };
+        self.canon.insert(p.to_path_buf(), c.clone());
+        c
+    }
+
+    fn normalize(&mut self, raw: &str) -> Result<String, String> {
         if raw.is_empty() {
             return Err("is empty".into());
         }
@@ -423,10 +444,8 @@ impl Validator<'_> {
         // Symlinks: the deepest existing ancestor must resolve inside the root.
         let mut probe = self.root.join(&norm);
         loop {
-            if std::fs::symlink_metadata(&probe).is_ok() {
-                if let Ok(c) = std::fs::canonicalize(&probe)
-                    && !c.starts_with(&self.root_canon)
-                {
+            if let Some(c) = self.resolve(&probe) {
+                if !c.starts_with(&self.root_canon) {
                     return Err(format!(
                         "escapes the project root through a symlink (resolves to {})",
                         c.display()
