@@ -221,7 +221,7 @@ fn markdown(d: &Data, doi: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "| Functional | every stage ran or was cached | {} of {} stages succeeded in the last run ({:.2} s): {} |",
+        "| Functional | every stage ran or was cached | {} of {} stages succeeded in the last run that did work ({:.2} s): {} |",
         d.stages
             .iter()
             .filter(|r| matches!(r.status.as_str(), "ran" | "cached" | "restored"))
@@ -287,7 +287,7 @@ fn markdown(d: &Data, doi: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "\n## Stages (last run)\n\n| stage | kind | this run | time this run | time when made | peak RSS when made |\n|---|---|---|---|---|---|"
+        "\n## Stages (last run that did any work)\n\n| stage | kind | this run | time this run | time when made | peak RSS when made |\n|---|---|---|---|---|---|"
     );
     for r in &d.stages {
         let _ = writeln!(

@@ -97,7 +97,11 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
             format!("error: cannot write the lock file: {e}"),
         )
     })?;
-    save_last_run(&engine, &results, wall.as_millis() as u64, a.jobs);
+    // The report describes the last run that did any work; a pure no-op leaves it alone (and
+    // saves the no-op a file write and rename).
+    if results.iter().any(|r| !matches!(r.status, Status::Fresh)) {
+        save_last_run(&engine, &results, wall.as_millis() as u64, a.jobs);
+    }
 
     let count = |f: fn(&Status) -> bool| results.iter().filter(|r| f(&r.status)).count();
     let (ran, restored, cached) = (

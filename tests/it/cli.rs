@@ -256,10 +256,11 @@ fn json_events() {
 #[test]
 fn concurrent_run_waits_or_fails_clearly() {
     let p = Project::new(
-        "version: 1\nstages:\n  slow:\n    kind: command\n    outputs: [s.txt]\n    with: { run: 'sleep 1; echo done > s.txt' }\n",
+        "version: 1\nstages:\n  slow:\n    kind: command\n    outputs: [s.txt]\n    with: { run: 'touch started; sleep 1; echo done > s.txt' }\n",
     );
     let first = p.cmd(&["run"]).spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The stage runs only once the first run holds the lock.
+    wait_for(&p.path("started"));
     let r = p.run(&["run", "--no-wait"]);
     r.code(1);
     assert!(
@@ -303,10 +304,10 @@ fn audit_catches_a_stage_that_writes_a_timestamp() {
 #[test]
 fn interrupt_stops_cleanly_with_130() {
     let p = Project::new(
-        "version: 1\nstages:\n  slow:\n    kind: command\n    outputs: [s.txt]\n    with: { run: 'echo partial > s.txt; sleep 5; echo done >> s.txt' }\n",
+        "version: 1\nstages:\n  slow:\n    kind: command\n    outputs: [s.txt]\n    with: { run: 'echo partial > s.txt; touch started; sleep 5; echo done >> s.txt' }\n",
     );
     let child = p.cmd(&["run"]).spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    wait_for(&p.path("started"));
     let st = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -353,4 +354,15 @@ fn a_closed_pipe_is_not_an_error() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Polls until `path` exists (10 s at most).
+fn wait_for(path: &std::path::Path) {
+    for _ in 0..1000 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{} never appeared", path.display());
 }

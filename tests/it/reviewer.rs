@@ -130,9 +130,9 @@ fn normalise(report: &str) -> String {
         if l.starts_with("| rustc |") {
             l = "| rustc | RUSTC |".into();
         }
-        if let Some(i) = l.find("in the last run (") {
+        if let Some(i) = l.find("in the last run that did work (") {
             let j = l[i..].find(')').map_or(l.len(), |j| i + j + 1);
-            l = format!("{}in the last run (T){}", &l[..i], &l[j..]);
+            l = format!("{}in the last run that did work (T){}", &l[..i], &l[j..]);
         }
         out.push_str(&l);
         out.push('\n');
