@@ -8,6 +8,10 @@ BIN=${1:-${CARGO_TARGET_DIR:-target}/debug/artifact}
 BIN=$(realpath "$BIN")
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 ROWS=${ROWS:-"10000 100000 1000000"}
+# Like the Makefile: the shared mirror beside the checkout, when no mirror is given.
+if [ -z "${ARTIFACT_MIRROR:-}" ] && [ -d "$REPO/../shared/upstream/bugs-in-LLM-inference-engines" ]; then
+  export ARTIFACT_MIRROR="$REPO/../shared/upstream/bugs-in-LLM-inference-engines"
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -51,10 +55,11 @@ open(p, "w").write(s)
 PY
   mkdir -p "$d/data/raw"
   "$BIN" synth --taxonomy "$d/data/taxonomy.yaml" --rows "$n" --seed 7 -o "$d/data/raw/dataset.csv"
-  s=$(now)
-  (cd "$d" && /usr/bin/env time -f '%M' -o "$d/maxrss" "$BIN" --json run -j 1 > "$d/events.jsonl")
-  e=$(now)
-  echo "## Synthetic, $n rows: cold $(secs $((e - s))) s, process peak RSS $(awk '{printf "%.0f", $1/1024}' "$d/maxrss") MiB"
+  # Cold wall time at the default parallelism, then a second cold run with -j 1, where each
+  # stage's peak resident memory is its own (the engine resets the high-water mark per stage).
+  s=$(now); (cd "$d" && "$BIN" run -q); e=$(now)
+  (cd "$d" && rm -rf .artifact results figures paper-tables pipeline.lock && "$BIN" --json run -j 1 > "$d/events.jsonl")
+  echo "## Synthetic, $n rows: cold $(secs $((e - s))) s at -j $(nproc)"
   echo
   python3 - "$d/events.jsonl" <<'PY'
 import json, sys
@@ -67,6 +72,7 @@ for r in sorted(rows, key=lambda r: -r["millis"])[:8]:
     print(f"| {r['stage']} | {r['kind']} | {r['millis'] / 1000:.3f} s | {rss / 1024:.0f} MiB |" if rss else f"| {r['stage']} | {r['kind']} | {r['millis'] / 1000:.3f} s | - |")
 bad = [r["stage"] for r in rows if r["status"] not in ("ran", "cached", "restored")]
 total = sum(r["millis"] for r in rows) / 1000
-print(f"\n(8 slowest of {len(rows)} stages; sum of stage times {total:.2f} s{'; FAILED: ' + ', '.join(bad) if bad else ''})\n")
+peak = max((r.get("peak_rss_kib") or 0) for r in rows) / 1024
+print(f"\n(8 slowest of {len(rows)} stages at -j 1; sum of stage times {total:.2f} s; largest stage peak {peak:.0f} MiB{'; FAILED: ' + ', '.join(bad) if bad else ''})\n")
 PY
 done
