@@ -47,8 +47,9 @@ audit: build
 test: latex-deps lint unit audit latex-check
 	@echo "make test: all checks passed"
 
-artifact: build
-	@bash scripts/artifact.sh $(BIN)
+# scripts/artifact.sh builds first itself, so that the total time it prints includes the build.
+artifact:
+	@bash scripts/artifact.sh
 
 bench: build
 	bash bench/engine.sh
