@@ -28,7 +28,7 @@ pub fn run(g: &Global, a: &GcArgs) -> anyhow::Result<i32> {
         p.pipeline.stages.iter().map(|s| s.name.as_str()).collect();
     for s in cache.recorded_stages() {
         if !names.contains(s.as_str()) {
-            cache.forget_stage(&s);
+            cache.forget_stage(&s)?;
         }
     }
     if !a.keep_runs {

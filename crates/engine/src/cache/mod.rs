@@ -4,8 +4,11 @@
 //! .artifact/
 //!   lock                 OS file lock held by a running `artifact` (released on exit or kill)
 //!   objects/ab/cdef...   content-addressed store: one file per distinct output content
-//!   stages/NAME.json     the last successful run of each stage: its key and output digests
-//!   runs/KEYDIGEST.json  every successful run by key, so an old state restores without running
+//!   stages.json          the last successful run of each stage: its key and output digests
+//!                        (one file, read once and written once per run)
+//!   runs/KEYDIGEST.json  every successful run by key, written as each stage finishes; an old
+//!                        state restores from here without running, and a run killed before
+//!                        `stages.json` was written loses nothing
 //!   stat.json            the stat cache
 //!   tmp/                 scratch folders of running stages
 //! ```
@@ -41,7 +44,12 @@ pub struct Record {
 #[derive(Clone, Debug)]
 pub struct Cache {
     pub dir: PathBuf,
+    /// `stages.json`, loaded on first use.
+    index: std::sync::Arc<std::sync::Mutex<Option<Index>>>,
 }
+
+/// The stage index in memory, and whether it changed since it was loaded.
+type Index = (BTreeMap<String, Record>, bool);
 
 /// Why an object could not be restored.
 #[derive(Debug)]
@@ -55,11 +63,12 @@ impl Cache {
     pub fn new(root: &Path) -> Cache {
         Cache {
             dir: root.join(crate::spec::CACHE_DIR),
+            index: Default::default(),
         }
     }
 
     pub fn init(&self) -> std::io::Result<()> {
-        for sub in ["objects", "stages", "runs", "tmp"] {
+        for sub in ["objects", "runs", "tmp"] {
             std::fs::create_dir_all(self.dir.join(sub))?;
         }
         Ok(())
@@ -105,17 +114,25 @@ impl Cache {
         self.object_path(digest).exists()
     }
 
-    fn stage_path(&self, stage: &str) -> PathBuf {
-        self.dir.join("stages").join(format!("{stage}.json"))
+    fn index_path(&self) -> PathBuf {
+        self.dir.join("stages.json")
     }
 
     fn run_path(&self, key_digest: &str) -> PathBuf {
         self.dir.join("runs").join(format!("{key_digest}.json"))
     }
 
-    /// The last successful run of `stage`, if any (an unreadable record counts as none).
+    /// Runs `f` on the stage index, loading it first if needed.
+    fn with_index<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Record>, &mut bool) -> T) -> T {
+        let mut guard = self.index.lock().unwrap();
+        let (map, dirty) =
+            guard.get_or_insert_with(|| (read_json(&self.index_path()).unwrap_or_default(), false));
+        f(map, dirty)
+    }
+
+    /// The last successful run of `stage`, if any (an unreadable index counts as empty).
     pub fn last(&self, stage: &str) -> Option<Record> {
-        read_json(&self.stage_path(stage))
+        self.with_index(|m, _| m.get(stage).cloned())
     }
 
     /// A successful run with exactly this key, from any stage name.
@@ -123,42 +140,49 @@ impl Cache {
         read_json(&self.run_path(key_digest))
     }
 
+    /// Records a successful run: its run record is written now (atomically); the stage index
+    /// in memory, and on disk at the next [`Cache::flush`].
     pub fn save(&self, rec: &Record) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(rec)?;
         fsutil::write_atomic(&self.run_path(&rec.key_digest), &bytes)?;
-        fsutil::write_atomic(&self.stage_path(&rec.stage), &bytes)
+        self.with_index(|m, dirty| {
+            m.insert(rec.stage.clone(), rec.clone());
+            *dirty = true;
+        });
+        Ok(())
     }
 
-    /// Removes the stage record of a stage that is no longer in the pipeline.
-    pub fn forget_stage(&self, stage: &str) {
-        let _ = std::fs::remove_file(self.stage_path(stage));
+    /// Writes the stage index if it changed (atomically).
+    pub fn flush(&self) -> std::io::Result<()> {
+        let mut guard = self.index.lock().unwrap();
+        if let Some((map, dirty)) = guard.as_mut()
+            && *dirty
+        {
+            fsutil::write_atomic(&self.index_path(), &serde_json::to_vec(map)?)?;
+            *dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Removes the record of a stage that is no longer in the pipeline.
+    pub fn forget_stage(&self, stage: &str) -> std::io::Result<()> {
+        self.with_index(|m, dirty| {
+            if m.remove(stage).is_some() {
+                *dirty = true;
+            }
+        });
+        self.flush()
     }
 
     /// Names of stages with a record.
     pub fn recorded_stages(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.dir.join("stages"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".json"))
-                    .map(str::to_string)
-            })
-            .collect();
-        v.sort();
-        v
+        self.with_index(|m, _| m.keys().cloned().collect())
     }
 
     /// Deletes run records whose key is not the current record of any stage.
     pub fn drop_old_runs(&self) -> std::io::Result<()> {
-        let current: std::collections::BTreeSet<String> = self
-            .recorded_stages()
-            .iter()
-            .filter_map(|s| self.last(s))
-            .map(|r| r.key_digest)
-            .collect();
+        let current: std::collections::BTreeSet<String> =
+            self.with_index(|m, _| m.values().map(|r| r.key_digest.clone()).collect());
         for e in std::fs::read_dir(self.dir.join("runs"))
             .into_iter()
             .flatten()
@@ -183,18 +207,20 @@ impl Cache {
     /// Deletes objects referenced by no record in `runs/` or `stages/`, and stale scratch
     /// folders. Returns (objects removed, bytes freed).
     pub fn gc(&self) -> std::io::Result<(usize, u64)> {
-        let mut live = std::collections::BTreeSet::new();
-        for sub in ["runs", "stages"] {
-            for e in std::fs::read_dir(self.dir.join(sub))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                if let Some(r) = read_json::<Record>(&e.path()) {
-                    live.extend(r.outputs.into_values());
-                } else {
-                    let _ = std::fs::remove_file(e.path());
-                }
+        let mut live: std::collections::BTreeSet<String> = self.with_index(|m, _| {
+            m.values()
+                .flat_map(|r| r.outputs.values().cloned())
+                .collect()
+        });
+        for e in std::fs::read_dir(self.dir.join("runs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Some(r) = read_json::<Record>(&e.path()) {
+                live.extend(r.outputs.into_values());
+            } else {
+                let _ = std::fs::remove_file(e.path());
             }
         }
         let (mut n, mut bytes) = (0, 0);

@@ -88,27 +88,39 @@ impl Kind for CommandKind {
                 cmd.env(k, v);
             }
         }
+        // Its own process group, so that an interrupt can stop the command and everything it
+        // started (`kill -- -PGID`).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().map_err(|e| format!("cannot start sh: {e}"))?;
-        let mut stderr = child.stderr.take().expect("piped");
-        let reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
+        let pid = child.id();
+        // One helper thread reads stderr to its end and then reaps the child, so the command's
+        // end is seen at once; this thread only watches for Ctrl-C meanwhile.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            let _ = tx.send(child.wait().map(|st| (st, err)));
         });
-        let mut wait = Duration::from_micros(200);
-        let status = loop {
-            if let Some(st) = child.try_wait()? {
-                break st;
+        let (status, err) = loop {
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(res) => break res?,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if ctx.cancelled() => {
+                    let _ = Command::new("kill")
+                        .args(["-TERM", "--", &format!("-{pid}")])
+                        .stderr(Stdio::null())
+                        .status();
+                    let _ = rx.recv();
+                    return Err("interrupted".into());
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("lost track of the command".into());
+                }
             }
-            if ctx.cancelled() {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err("interrupted".into());
-            }
-            std::thread::sleep(wait);
-            wait = (wait * 2).min(Duration::from_millis(20));
         };
-        let err = reader.join().unwrap_or_default();
         if status.success() {
             return Ok(());
         }

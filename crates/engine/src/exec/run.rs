@@ -389,6 +389,11 @@ impl<'a> Engine<'a> {
             }
         });
         let _ = self.stat.save(&self.cache.stat_path());
+        if let Err(e) = self.cache.flush() {
+            eprintln!(
+                "warning: cannot write the stage index (the run records keep the results): {e}"
+            );
+        }
         let out: Vec<StageResult> = results.into_values().collect();
         // Keep the order of execution readable: topological order.
         let pos: BTreeMap<&str, usize> = self

@@ -329,3 +329,16 @@ fn gc_drops_unreferenced_objects_only() {
     let (log, _) = p.run_with(&Options::default(), &[]);
     assert!(log.is_empty(), "current outputs still restore");
 }
+
+#[test]
+fn a_lost_stage_index_loses_nothing() {
+    // As if the previous run was killed after its stages finished but before the index was
+    // written: the run records still say what each key produced.
+    let p = diamond();
+    p.run();
+    std::fs::remove_file(p.root().join(".artifact/stages.json")).unwrap();
+    let (log, res) = p.run_with(&Options::default(), &[]);
+    assert!(log.is_empty(), "nothing reruns, got {log:?}");
+    assert!(res.iter().all(|r| r.status == Status::Restored));
+    assert!(p.run().is_empty());
+}
