@@ -4,6 +4,7 @@
 # Each aggregate also reads a small parameter file, so "one-input edit" edits one of those
 # (3 stages rerun) as well as the source (all 61 rerun).
 # Usage: bench/engine.sh [ARTIFACT_BIN] ; prints a Markdown table. Needs GNU make.
+# Each timed run is preceded (untimed) by its preparation and a `sync`.
 set -euo pipefail
 BIN=${1:-${CARGO_TARGET_DIR:-target}/debug/artifact}
 BIN=$(realpath "$BIN")
@@ -92,6 +93,9 @@ measure() {
   local dir=$1 prep=$2 cmd=$3 runs=$4 t=()
   for _ in $(seq 1 "$runs"); do
     (cd "$dir" && eval "$prep") >/dev/null 2>&1
+    # Flush dirty pages left by the previous iteration (untimed, for every tool alike), so that
+    # background writeback does not land inside the next timed run.
+    sync
     local s e
     s=$(date +%s%N)
     (cd "$dir" && eval "$cmd") >/dev/null 2>&1

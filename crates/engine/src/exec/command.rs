@@ -71,7 +71,9 @@ impl Kind for CommandKind {
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
         let p: Params = params(ctx.stage).map_err(|e| format!("{e:?}"))?;
-        let mut cmd = Command::new("sh");
+        // An absolute path: with a PATH of its own in the child, a bare `sh` would make std fall
+        // back from posix_spawn to fork + exec, which copies this (large) process every time.
+        let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c")
             .arg(&p.run)
             .current_dir(ctx.root)
