@@ -89,6 +89,13 @@ pub fn render(p: &Project) -> anyhow::Result<String> {
                 c.printed, c.source
             );
         }
+        for u in &claims.unsupported {
+            let _ = writeln!(
+                s,
+                "| {} | - | {} | needs input: {} | - |",
+                u.what, u.source, u.needs
+            );
+        }
     }
     Ok(s)
 }

@@ -44,6 +44,7 @@ struct Pin {
 
 struct Data {
     verdicts: Vec<Verdict>,
+    unsupported: Vec<crate::stages::claims::Unsupported>,
     stages: Vec<StageRow>,
     run_wall_ms: u64,
     audit: Option<(usize, usize, Vec<String>)>,
@@ -58,6 +59,14 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
     let root = &p.pipeline.root;
     let cache = engine::cache::Cache::new(root);
     let verdicts = read_verdicts(p)?;
+    let mut unsupported = Vec::new();
+    for st in p.pipeline.stages.iter().filter(|s| s.kind == "claims") {
+        let file = st.with.to_json()["claims"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        unsupported.extend(crate::stages::claims::read_claims(&root.join(file))?.unsupported);
+    }
     let last: serde_json::Value = std::fs::read(cache.dir.join("last-run.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -147,6 +156,7 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
     .collect();
     Ok(Data {
         verdicts,
+        unsupported,
         stages,
         run_wall_ms: last["wall_millis"].as_u64().unwrap_or(0),
         audit,
@@ -284,6 +294,9 @@ fn markdown(d: &Data, doi: &str) -> String {
             "- `{}` ({}, printed {}): {}",
             v.id, v.source, v.printed, v.note
         );
+    }
+    for u in &d.unsupported {
+        let _ = writeln!(s, "- {} ({}): needs {}", u.what, u.source, u.needs);
     }
     let _ = writeln!(
         s,

@@ -45,6 +45,18 @@ struct Params {
 pub struct ClaimsFile {
     pub version: u32,
     pub claims: Vec<Claim>,
+    /// Analyses of the paper that print no single checkable number but cannot be redone from
+    /// the public data either; the report lists them with the input each needs.
+    #[serde(default)]
+    pub unsupported: Vec<Unsupported>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unsupported {
+    pub what: String,
+    pub source: String,
+    pub needs: String,
 }
 
 #[derive(Debug, Deserialize)]
