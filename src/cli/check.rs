@@ -81,16 +81,36 @@ pub fn bring_up_to_date(p: &Project, mirrors: Vec<std::path::PathBuf>) -> anyhow
         mirrors,
         offline: false,
     };
+    super::interrupt::install();
     let engine = p.engine(env);
-    let _lock = engine.cache.lock(true, || {})?;
+    let _lock = engine.cache.lock(true, || {}).map_err(|e| {
+        fail(
+            exit::INTERNAL,
+            format!("error: cannot lock {}: {e}", engine.cache.dir.display()),
+        )
+    })?;
     let res = engine.run(&targets, &Options::default(), &mut |_| {});
-    engine.update_lock(&p.lock_path(), &res)?;
+    let lock_path = p.lock_path();
+    engine.update_lock(&lock_path, &res).map_err(|e| {
+        fail(
+            exit::INTERNAL,
+            format!("error: cannot write {}: {e}", lock_path.display()),
+        )
+    })?;
+    if super::interrupt::cancelled() {
+        return Err(fail(exit::INTERRUPTED, "interrupted"));
+    }
     if let Some(r) = res.iter().find(|r| !r.status.ok()) {
+        let why = match &r.status {
+            engine::exec::Status::Failed(m) | engine::exec::Status::Skipped(m) => m.clone(),
+            other => other.label().to_string(),
+        };
         return Err(fail(
             exit::STAGE_FAILED,
             format!(
-                "error: stage {} did not succeed: {:?} (run `artifact run` for details)",
-                r.stage, r.status
+                "error: stage {} did not succeed: {why}
+(`artifact run` shows every stage)",
+                r.stage
             ),
         ));
     }

@@ -39,10 +39,11 @@ pub fn run(g: &Global, a: &CleanArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    drop(lock);
     if a.cache {
+        // Still holding the lock, so that no waiting run starts on a cache being deleted.
         std::fs::remove_dir_all(&cache.dir).ok();
     }
+    drop(lock);
     if !g.quiet {
         println!(
             "removed {n} output file(s){}",

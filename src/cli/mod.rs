@@ -6,6 +6,7 @@ mod claims_map;
 mod clean;
 mod dag;
 mod gc;
+mod interrupt;
 mod output;
 mod plan;
 mod project;

@@ -43,17 +43,18 @@ pub struct Project {
 impl Project {
     pub fn load(g: &Global) -> anyhow::Result<Project> {
         let registry = crate::stages::registry();
-        let pipeline = engine::spec::load(&g.file, &registry).map_err(|d| {
-            let n = d.0.len();
-            fail(
-                exit::INVALID,
-                format!(
-                    "{d}\n{n} problem{} in {}",
-                    if n == 1 { "" } else { "s" },
-                    g.file.display()
-                ),
-            )
-        })?;
+        let pipeline = engine::spec::load_as(&g.file, &g.file.display().to_string(), &registry)
+            .map_err(|d| {
+                let n = d.0.len();
+                fail(
+                    exit::INVALID,
+                    format!(
+                        "{d}\n{n} problem{} in {}",
+                        if n == 1 { "" } else { "s" },
+                        g.file.display()
+                    ),
+                )
+            })?;
         let plan = Plan::new(&pipeline)
             .map_err(|e| fail(exit::PLAN, format!("{}: error: {e}", g.file.display())))?;
         Ok(Project {
@@ -94,16 +95,14 @@ impl Project {
         Ok(v)
     }
 
-    /// An engine for commands that are never interrupted midway (plan, status, why, check).
+    /// An engine over this project that watches the process's Ctrl-C flag.
     pub fn engine(&self, env: RunEnv) -> Engine<'_> {
-        static NEVER_CANCELLED: std::sync::atomic::AtomicBool =
-            std::sync::atomic::AtomicBool::new(false);
         Engine::new(
             &self.pipeline,
             &self.plan,
             &self.registry,
             env,
-            &NEVER_CANCELLED,
+            &super::interrupt::CANCEL,
         )
     }
 

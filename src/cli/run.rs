@@ -2,7 +2,6 @@
 //! the run for the report, and optionally audit determinism (`--check`).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::Args;
@@ -39,32 +38,16 @@ pub struct RunArgs {
     pub no_wait: bool,
 }
 
-static CANCEL: AtomicBool = AtomicBool::new(false);
-
-fn install_ctrlc() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            if CANCEL.swap(true, Ordering::SeqCst) {
-                // Second Ctrl-C: stop now. Outputs are only ever renamed into place, so
-                // nothing half-written is left behind.
-                std::process::exit(exit::INTERRUPTED);
-            }
-            eprintln!("\ninterrupted: finishing running stages, starting no new ones (Ctrl-C again to stop now)");
-        });
-    });
-}
-
 pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let p = Project::load(g)?;
     let targets = p.resolve(&a.stages)?;
-    install_ctrlc();
+    super::interrupt::install();
     let env = RunEnv {
         mirrors: crate::stages::fetch::mirrors(&a.mirror),
         offline: a.offline,
     };
-    let engine = Engine::new(&p.pipeline, &p.plan, &p.registry, env, &CANCEL);
+    let engine = p.engine(env);
     let quiet = g.quiet || g.json;
     let _lock = engine
         .cache
@@ -117,7 +100,7 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
         .iter()
         .filter(|r| matches!(r.status, Status::Skipped(_)))
         .collect();
-    let cancelled = CANCEL.load(Ordering::SeqCst);
+    let cancelled = super::interrupt::cancelled();
     if !quiet {
         let color = color_enabled();
         let mut line = format!(
@@ -160,6 +143,10 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
 
 fn audit(engine: &Engine<'_>, targets: &[usize], jobs: usize, g: &Global) -> anyhow::Result<i32> {
     let res = engine.audit(targets, jobs);
+    if super::interrupt::cancelled() {
+        eprintln!("interrupted");
+        return Ok(exit::INTERRUPTED);
+    }
     let mut bad = 0;
     for r in &res {
         let ok = r.differences.is_empty() && r.error.is_none();

@@ -1,8 +1,6 @@
 //! `artifact why STAGE`: the structured difference between the stage's current cache key and
 //! the key of its last successful run (which input, parameter or version changed).
 
-use std::collections::BTreeMap;
-
 use clap::Args;
 use engine::exec::{RunEnv, Verdict};
 use engine::exit;
@@ -23,9 +21,14 @@ pub fn run(g: &Global, a: &WhyArgs) -> anyhow::Result<i32> {
     let p = Project::load(g)?;
     let i = p.resolve(std::slice::from_ref(&a.stage))?[0];
     let engine = p.engine(RunEnv::default());
-    // Upstream outputs are taken as they are on disk now.
+    // Upstream outputs as a run would see them (from the records of up-to-date stages); when
+    // an upstream stage must run first, its outputs as they are on disk now.
+    let (known, note) = match engine.upstream_known(i) {
+        Ok(k) => (k, None),
+        Err(why) => (Default::default(), Some(why)),
+    };
     let inputs = engine
-        .input_digests(i, &BTreeMap::new())
+        .input_digests(i, &known)
         .map_err(|e| fail(exit::STAGE_FAILED, format!("{}: {e}", a.stage)))?;
     let key = engine.key(i, inputs);
     let kd = key.digest();
@@ -56,6 +59,9 @@ pub fn run(g: &Global, a: &WhyArgs) -> anyhow::Result<i32> {
                 println!("  - {c}");
             }
         }
+    }
+    if let Some(n) = &note {
+        println!("  (note: {n}; upstream outputs are compared as they are on disk now)");
     }
     match verdict {
         Verdict::Fresh(_) => println!("  => up to date"),

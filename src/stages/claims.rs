@@ -562,13 +562,16 @@ impl Kind for ClaimsKind {
         let p: Params = params(ctx.stage).map_err(|e| format!("{e:?}"))?;
         let file = read_claims(&ctx.declared_input(&p.claims)?)?;
         let outcomes = evaluate(&file, ctx)?;
-        std::fs::write(
-            ctx.output(&ctx.stage.outputs[0].path)?,
-            csv_out(&outcomes, &file),
-        )?;
-        std::fs::write(
-            ctx.output(&ctx.stage.outputs[1].path)?,
-            values_tex(&outcomes, &file, &p.claims),
+        let write = |rel: &str, bytes: &[u8]| -> Result<(), StageError> {
+            let path = ctx
+                .output(rel)
+                .map_err(|e| format!("cannot create the folder of {rel}: {e}"))?;
+            std::fs::write(&path, bytes).map_err(|e| format!("cannot write {rel}: {e}").into())
+        };
+        write(&ctx.stage.outputs[0].path, &csv_out(&outcomes, &file))?;
+        write(
+            &ctx.stage.outputs[1].path,
+            values_tex(&outcomes, &file, &p.claims).as_bytes(),
         )?;
         Ok(())
     }

@@ -97,7 +97,10 @@ impl Kind for FetchKind {
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
         let p: Params = params(ctx.stage).map_err(|e| format!("{e:?}"))?;
-        let out = ctx.output(&ctx.stage.outputs[0].path)?;
+        let rel = &ctx.stage.outputs[0].path;
+        let out = ctx
+            .output(rel)
+            .map_err(|e| format!("cannot create the folder of {rel}: {e}"))?;
         let name = p.file_name();
         let mut mismatches = Vec::new();
         for dir in &ctx.env.mirrors {
@@ -105,9 +108,11 @@ impl Kind for FetchKind {
             if !cand.is_file() {
                 continue;
             }
-            let got = engine::hash::sha256_file(&cand)?;
+            let got = engine::hash::sha256_file(&cand)
+                .map_err(|e| format!("cannot read {}: {e}", cand.display()))?;
             if got == p.sha256 {
-                engine::fsutil::copy_atomic(&cand, &out)?;
+                engine::fsutil::copy_atomic(&cand, &out)
+                    .map_err(|e| format!("cannot copy {} to {rel}: {e}", cand.display()))?;
                 return Ok(());
             }
             mismatches.push(format!("{} has sha256 {got}", cand.display()));
@@ -155,7 +160,7 @@ impl Kind for FetchKind {
             )
             .into());
         }
-        std::fs::rename(&tmp, &out)?;
+        std::fs::rename(&tmp, &out).map_err(|e| format!("cannot write {rel}: {e}"))?;
         Ok(())
     }
 }
@@ -169,7 +174,8 @@ fn download(url: &str, dst: &Path) -> Result<String, Box<dyn std::error::Error +
         .into();
     let mut resp = agent.get(url).call()?;
     let mut reader = resp.body_mut().as_reader();
-    let mut f = std::fs::File::create(dst)?;
+    let mut f =
+        std::fs::File::create(dst).map_err(|e| format!("cannot create {}: {e}", dst.display()))?;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -195,6 +195,15 @@ fn restore_verify_and_clean() {
     p.run(&["verify"]).code(0);
     p.run(&["clean"]).code(0);
     assert!(!p.path("out/clean.csv").exists());
+    // `why` agrees with `run`: upstream outputs come from the records, not from the disk.
+    let r = p.run(&["why", "count"]);
+    r.code(0);
+    assert!(
+        r.stdout
+            .contains("=> would be restored from the cache (output out/count.txt missing)"),
+        "{}",
+        r.stdout
+    );
     let r = p.run(&["run", "-j", "1"]);
     assert_eq!(
         r.stages(),
@@ -365,4 +374,18 @@ fn wait_for(path: &std::path::Path) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     panic!("{} never appeared", path.display());
+}
+
+#[test]
+fn a_broken_lock_file_is_an_error_not_an_empty_lock() {
+    let p = chain();
+    p.run(&["run"]).code(0);
+    p.write("pipeline.lock", "<<<<<<< HEAD\nversion: 1\n");
+    let r = p.run(&["run", "side"]);
+    r.code(1);
+    assert!(
+        r.stderr.contains("cannot write the lock file") && r.stderr.contains("invalid lock file"),
+        "{}",
+        r.stderr
+    );
 }

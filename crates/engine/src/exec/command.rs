@@ -13,6 +13,29 @@ use serde::Deserialize;
 use super::kind::{Kind, Problem, StageCtx, StageError, params};
 use crate::spec::StageSpec;
 
+/// Process groups of the commands running now, so that an abrupt exit can stop them.
+static RUNNING: std::sync::Mutex<std::collections::BTreeSet<u32>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Sends SIGTERM to every running command's process group (for an exit that cannot wait for
+/// the stages to notice the interrupt, e.g. a second Ctrl-C).
+pub fn kill_running_commands() {
+    let groups: Vec<u32> = RUNNING
+        .lock()
+        .map(|g| g.iter().copied().collect())
+        .unwrap_or_default();
+    for pgid in groups {
+        kill_group(pgid);
+    }
+}
+
+fn kill_group(pgid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// `PATH` given to commands unless `with.env` lists `PATH`.
 pub const FIXED_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
@@ -96,6 +119,9 @@ impl Kind for CommandKind {
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().map_err(|e| format!("cannot start sh: {e}"))?;
         let pid = child.id();
+        if let Ok(mut g) = RUNNING.lock() {
+            g.insert(pid);
+        }
         // One helper thread reads stderr to its end and then reaps the child, so the command's
         // end is seen at once; this thread only watches for Ctrl-C meanwhile.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -106,23 +132,24 @@ impl Kind for CommandKind {
             }
             let _ = tx.send(child.wait().map(|st| (st, err)));
         });
-        let (status, err) = loop {
+        let res = loop {
             match rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(res) => break res?,
+                Ok(res) => break res,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) if ctx.cancelled() => {
-                    let _ = Command::new("kill")
-                        .args(["-TERM", "--", &format!("-{pid}")])
-                        .stderr(Stdio::null())
-                        .status();
+                    kill_group(pid);
                     let _ = rx.recv();
+                    forget_running(pid);
                     return Err("interrupted".into());
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    forget_running(pid);
                     return Err("lost track of the command".into());
                 }
             }
         };
+        forget_running(pid);
+        let (status, err) = res?;
         if status.success() {
             return Ok(());
         }
@@ -142,5 +169,11 @@ impl Kind for CommandKind {
         } else {
             Err(format!("command failed with {code}:\n{}", tail.join("\n")).into())
         }
+    }
+}
+
+fn forget_running(pid: u32) {
+    if let Ok(mut g) = RUNNING.lock() {
+        g.remove(&pid);
     }
 }

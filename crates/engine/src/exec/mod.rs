@@ -10,7 +10,7 @@ mod command;
 mod kind;
 mod run;
 
-pub use command::CommandKind;
+pub use command::{CommandKind, kill_running_commands};
 pub use kind::{Kind, Problem, Registry, RunEnv, StageCtx, StageError, params};
 pub use run::{AuditResult, Engine, Event, Options, Reason, StageResult, Status, Verdict};
 

@@ -47,6 +47,14 @@ impl std::fmt::Display for Reason {
     }
 }
 
+/// Why outputs could not be restored from the store.
+enum RestoreFailure {
+    /// The stored copy is missing or corrupt: the stage must run.
+    Damaged(String),
+    /// Writing the output failed: the stage fails with this message.
+    Io(String),
+}
+
 /// What a stage needs, decided without side effects.
 #[derive(Clone, Debug)]
 pub enum Verdict {
@@ -162,6 +170,38 @@ impl<'a> Engine<'a> {
         &self.pipeline.root
     }
 
+    /// The stages a command acts on: all, or the targets and everything upstream of them.
+    pub fn selected(&self, targets: &[usize]) -> BTreeSet<usize> {
+        if targets.is_empty() {
+            (0..self.pipeline.stages.len()).collect()
+        } else {
+            self.plan.upstream(targets)
+        }
+    }
+
+    /// The output digests of everything upstream of stage `i`, as a run would see them: from
+    /// the records of up-to-date (or restorable) stages. `Err` names an upstream stage that
+    /// would have to run first, or a missing input.
+    pub fn upstream_known(&self, i: usize) -> Result<BTreeMap<String, String>, String> {
+        let mut known = BTreeMap::new();
+        for (j, v) in self.plan_verdicts(&[i]) {
+            if j == i {
+                continue;
+            }
+            match v {
+                Ok(Verdict::Fresh(rec)) | Ok(Verdict::Restore(rec, _)) => known.extend(rec.outputs),
+                Ok(Verdict::Run(_)) => {
+                    return Err(format!(
+                        "upstream stage {} runs first",
+                        self.pipeline.stages[j].name
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(known)
+    }
+
     /// Builds stage `i`'s cache key from its input digests.
     pub fn key(&self, i: usize, inputs: BTreeMap<String, String>) -> CacheKey {
         let s = &self.pipeline.stages[i];
@@ -242,12 +282,7 @@ impl<'a> Engine<'a> {
         opts: &Options,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Vec<StageResult> {
-        let n = self.pipeline.stages.len();
-        let selected: BTreeSet<usize> = if targets.is_empty() {
-            (0..n).collect()
-        } else {
-            self.plan.upstream(targets)
-        };
+        let selected = self.selected(targets);
         on_event(Event::Begin {
             total: selected.len(),
         });
@@ -394,7 +429,7 @@ impl<'a> Engine<'a> {
                 "warning: cannot write the stage index (the run records keep the results): {e}"
             );
         }
-        let out: Vec<StageResult> = results.into_values().collect();
+        let mut out: Vec<StageResult> = results.into_values().collect();
         // Keep the order of execution readable: topological order.
         let pos: BTreeMap<&str, usize> = self
             .plan
@@ -403,7 +438,6 @@ impl<'a> Engine<'a> {
             .enumerate()
             .map(|(k, &i)| (self.pipeline.stages[i].name.as_str(), k))
             .collect();
-        let mut out = out;
         out.sort_by_key(|r| pos.get(r.stage.as_str()).copied().unwrap_or(usize::MAX));
         out
     }
@@ -490,7 +524,10 @@ impl<'a> Engine<'a> {
                         Err(e) => self.failed(i, format!("cannot write the stage record: {e}")),
                     }
                 }
-                Err(p) => self.run_stage(i, key, kd, Reason::CacheDamaged(p)),
+                Err(RestoreFailure::Damaged(p)) => {
+                    self.run_stage(i, key, kd, Reason::CacheDamaged(p))
+                }
+                Err(RestoreFailure::Io(msg)) => self.failed(i, msg),
             },
             Verdict::Run(reason) => self.run_stage(i, key, kd, reason),
         };
@@ -499,17 +536,19 @@ impl<'a> Engine<'a> {
         res
     }
 
-    /// Restores every output of `rec` that is missing or differs. `Err` names the output
-    /// whose stored copy is missing or corrupt.
-    fn restore(&self, rec: &Record) -> Result<(), String> {
+    /// Restores every output of `rec` that is missing or differs.
+    fn restore(&self, rec: &Record) -> Result<(), RestoreFailure> {
         for (p, d) in &rec.outputs {
             if self.stat.digest(self.root(), p).ok().flatten().as_ref() == Some(d) {
                 continue;
             }
             match self.cache.restore(d, &self.root().join(p)) {
                 Ok(()) => self.stat.record(self.root(), p, d),
-                Err(RestoreError::Missing | RestoreError::Corrupt | RestoreError::Io(_)) => {
-                    return Err(p.clone());
+                Err(RestoreError::Missing | RestoreError::Corrupt) => {
+                    return Err(RestoreFailure::Damaged(p.clone()));
+                }
+                Err(RestoreError::Io(e)) => {
+                    return Err(RestoreFailure::Io(format!("cannot restore {p}: {e}")));
                 }
             }
         }
@@ -538,23 +577,13 @@ impl<'a> Engine<'a> {
             key_digest: &kd,
             cancel: self.cancel,
         };
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(&ctx)))
-            .unwrap_or_else(|p| {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(format!("the stage panicked: {msg}").into())
-            })
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                if self.cancel.load(Ordering::SeqCst) {
-                    Err("interrupted".to_string())
-                } else {
-                    self.commit(s, &out_root, in_place)
-                }
-            });
+        let outcome = run_guarded(kind, &ctx).and_then(|()| {
+            if self.cancel.load(Ordering::SeqCst) {
+                Err("interrupted".to_string())
+            } else {
+                self.commit(s, &out_root, in_place)
+            }
+        });
         if let Some(dir) = &scratch {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -578,9 +607,11 @@ impl<'a> Engine<'a> {
                     ..self.blank(i)
                 }
             }
-            Err(msg) => {
-                if in_place {
-                    self.put_back_previous(s);
+            Err(mut msg) => {
+                if in_place && let Err(e) = self.put_back_previous(s) {
+                    msg.push_str(&format!(
+                        "\n(and the previous outputs could not be put back: {e})"
+                    ));
                 }
                 let status = if self.cancel.load(Ordering::SeqCst) {
                     Status::Cancelled
@@ -634,16 +665,24 @@ impl<'a> Engine<'a> {
 
     /// After an in-place stage failed: put its last good outputs back, or, when it never
     /// succeeded, remove what it half wrote.
-    fn put_back_previous(&self, s: &crate::spec::StageSpec) {
+    fn put_back_previous(&self, s: &crate::spec::StageSpec) -> Result<(), String> {
+        // The stage may have rewritten its outputs: look at the files again, not at digests
+        // remembered from before it ran.
+        for o in &s.outputs {
+            self.stat.forget(&o.path);
+        }
         match self.cache.last(&s.name) {
-            Some(rec) => {
-                let _ = self.restore(&rec);
-            }
+            Some(rec) => self.restore(&rec).map_err(|e| match e {
+                RestoreFailure::Damaged(p) => {
+                    format!("the cached copy of {p} is missing or corrupt")
+                }
+                RestoreFailure::Io(m) => m,
+            }),
             None => {
                 for o in &s.outputs {
                     let _ = std::fs::remove_file(self.root().join(&o.path));
-                    self.stat.forget(&o.path);
                 }
+                Ok(())
             }
         }
     }
@@ -651,7 +690,9 @@ impl<'a> Engine<'a> {
     /// Updates the lock file with the successful results and drops stages no longer in the
     /// pipeline. Returns whether the file changed.
     pub fn update_lock(&self, lock_path: &Path, results: &[StageResult]) -> std::io::Result<bool> {
-        let mut lock = LockFile::read(lock_path).ok().flatten().unwrap_or_default();
+        let mut lock = LockFile::read(lock_path)
+            .map_err(std::io::Error::other)?
+            .unwrap_or_default();
         lock.version = 1;
         let names: BTreeSet<&str> = self
             .pipeline
@@ -678,12 +719,7 @@ impl<'a> Engine<'a> {
     /// Dry run: the verdict for every selected stage, in topological order, without running
     /// anything. Stages downstream of one that must run get [`Reason::Upstream`].
     pub fn plan_verdicts(&self, targets: &[usize]) -> Vec<(usize, Result<Verdict, String>)> {
-        let n = self.pipeline.stages.len();
-        let selected: BTreeSet<usize> = if targets.is_empty() {
-            (0..n).collect()
-        } else {
-            self.plan.upstream(targets)
-        };
+        let selected = self.selected(targets);
         let mut known = BTreeMap::new();
         let mut pending: BTreeMap<usize, String> = BTreeMap::new();
         let mut out = Vec::new();
@@ -717,14 +753,9 @@ impl<'a> Engine<'a> {
     /// scratch copy of its inputs, ignoring the cache, and compares output bytes with the
     /// last recorded run.
     pub fn audit(&self, targets: &[usize], jobs: usize) -> Vec<AuditResult> {
-        let n = self.pipeline.stages.len();
-        let selected: Vec<usize> = if targets.is_empty() {
-            (0..n).collect()
-        } else {
-            self.plan.upstream(targets).into_iter().collect()
-        };
+        let selected: Vec<usize> = self.selected(targets).into_iter().collect();
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(if jobs == 0 { 0 } else { jobs })
+            .num_threads(jobs)
             .build()
             .expect("thread pool");
         let mut res: Vec<AuditResult> = pool.install(|| {
@@ -742,6 +773,10 @@ impl<'a> Engine<'a> {
             differences: Vec::new(),
             error: None,
         };
+        if self.cancel.load(Ordering::SeqCst) {
+            r.error = Some("interrupted".into());
+            return r;
+        }
         let Some(rec) = self.cache.last(&s.name) else {
             r.error = Some("no recorded run to compare with (run the pipeline first)".into());
             return r;
@@ -771,7 +806,7 @@ impl<'a> Engine<'a> {
                 key_digest: &rec.key_digest,
                 cancel: self.cancel,
             };
-            kind.run(&ctx).map_err(|e| e.to_string())?;
+            run_guarded(kind, &ctx)?;
             for (p, d) in &rec.outputs {
                 let got = crate::hash::sha256_file(&scratch.join(p))
                     .map_err(|e| format!("rerun did not write {p}: {e}"))?;
@@ -787,4 +822,19 @@ impl<'a> Engine<'a> {
         let _ = std::fs::remove_dir_all(&scratch);
         r
     }
+}
+
+/// Runs a kind, turning a panic into an error so that one broken stage cannot take the whole
+/// run down.
+fn run_guarded(kind: &dyn super::kind::Kind, ctx: &StageCtx<'_>) -> Result<(), String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(ctx)))
+        .unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(format!("the stage panicked: {msg}").into())
+        })
+        .map_err(|e| e.to_string())
 }

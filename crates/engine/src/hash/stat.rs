@@ -21,7 +21,7 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct StatCache {
     entries: Mutex<BTreeMap<String, Entry>>,
-    dirty: Mutex<bool>,
+    dirty: std::sync::atomic::AtomicBool,
     /// Paths already checked against the disk in this process: the engine is the only writer
     /// of outputs during a run (and records what it writes), so one `stat` per path suffices.
     checked: Mutex<std::collections::BTreeSet<String>>,
@@ -58,20 +58,20 @@ impl StatCache {
             .unwrap_or_default();
         StatCache {
             entries: Mutex::new(entries),
-            dirty: Mutex::new(false),
+            dirty: std::sync::atomic::AtomicBool::new(false),
             checked: Mutex::new(Default::default()),
         }
     }
 
     /// Writes the cache atomically if anything changed.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let mut dirty = self.dirty.lock().unwrap();
-        if !*dirty {
+        use std::sync::atomic::Ordering;
+        if !self.dirty.load(Ordering::SeqCst) {
             return Ok(());
         }
         let bytes = serde_json::to_vec(&*self.entries.lock().unwrap())?;
         crate::fsutil::write_atomic(path, &bytes)?;
-        *dirty = false;
+        self.dirty.store(false, Ordering::SeqCst);
         Ok(())
     }
 
@@ -138,7 +138,7 @@ impl StatCache {
         let mut map = self.entries.lock().unwrap();
         if map.get(rel) != Some(&e) {
             map.insert(rel.to_string(), e);
-            *self.dirty.lock().unwrap() = true;
+            self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
@@ -146,7 +146,7 @@ impl StatCache {
     pub fn forget(&self, rel: &str) {
         self.checked.lock().unwrap().remove(rel);
         if self.entries.lock().unwrap().remove(rel).is_some() {
-            *self.dirty.lock().unwrap() = true;
+            self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }

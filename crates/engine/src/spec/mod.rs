@@ -70,15 +70,20 @@ impl Pipeline {
     }
 }
 
-/// Reads and validates the pipeline file at `path`.
+/// Reads and validates the pipeline file at `path`; messages name the file by its file name.
 pub fn load(path: &Path, registry: &Registry) -> Result<Pipeline, Diagnostics> {
     let file = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
+    load_as(path, &file, registry)
+}
+
+/// Like [`load`], naming the file `file` in messages (e.g. the path the user typed).
+pub fn load_as(path: &Path, file: &str, registry: &Registry) -> Result<Pipeline, Diagnostics> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Diagnostics(vec![Diagnostic::new(
-            path.display().to_string(),
+            file,
             Loc::default(),
             format!("cannot read the pipeline file: {e}"),
         )])
@@ -90,7 +95,7 @@ pub fn load(path: &Path, registry: &Registry) -> Result<Pipeline, Diagnostics> {
         .unwrap_or_else(|| PathBuf::from("."));
     // An absolute root keeps every later path operation free of `getcwd` calls.
     let root = std::path::absolute(&root).unwrap_or(root);
-    parse(&text, &file, &root, registry)
+    parse(&text, file, &root, registry)
 }
 
 /// Validates pipeline text; `root` is where relative paths resolve.
@@ -449,6 +454,11 @@ impl Validator<'_> {
                     return Err(format!(
                         "escapes the project root through a symlink (resolves to {})",
                         c.display()
+                    ));
+                }
+                if c.starts_with(self.root_canon.join(CACHE_DIR)) {
+                    return Err(format!(
+                        "leads into the cache folder `{CACHE_DIR}/` through a symlink"
                     ));
                 }
                 break;

@@ -342,3 +342,26 @@ fn a_lost_stage_index_loses_nothing() {
     assert!(res.iter().all(|r| r.status == Status::Restored));
     assert!(p.run().is_empty());
 }
+
+#[test]
+fn a_failed_rerun_after_a_damaged_cache_still_puts_every_output_back() {
+    // b.txt is edited by hand and its stored copy is gone, so the stage must rerun; the rerun
+    // half-writes a.txt and fails: a.txt must get its previous content back even though it was
+    // already hashed (unchanged) earlier in the same run.
+    let yaml = r#"version: 1
+stages:
+  two:
+    kind: command
+    outputs: [a.txt, b.txt]
+    with: { run: "if test -f fail; then printf partial > a.txt; exit 1; fi; printf A > a.txt; printf B > b.txt" }
+"#;
+    let p = Proj::new(yaml, &[]);
+    p.run();
+    let cache = crate::cache::Cache::new(p.root());
+    std::fs::remove_file(cache.object_path(&crate::hash::sha256_bytes(b"B"))).unwrap();
+    p.write("b.txt", "edited");
+    p.write("fail", "");
+    let (_, res) = p.run_with(&Options::default(), &[]);
+    assert!(matches!(status_of(&res, "two"), Status::Failed(_)));
+    assert_eq!(p.read("a.txt"), "A");
+}

@@ -182,3 +182,20 @@ stages:
     let e = Plan::new(&p.pipeline()).unwrap_err();
     assert_eq!(e.to_string(), "the stages form a cycle: a -> b -> c -> a");
 }
+
+#[test]
+fn a_symlink_into_the_cache_folder_is_refused() {
+    let yaml = "version: 1\nstages:\n  a:\n    kind: fake\n    outputs: [c/stages.json]\n";
+    let p = Proj::new(yaml, &[(".artifact/stages.json", "{}")]);
+    std::os::unix::fs::symlink(p.root().join(".artifact"), p.root().join("c")).unwrap();
+    let e = match crate::spec::load(&p.root().join("pipeline.yaml"), &p.registry) {
+        Err(d) => d.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        Ok(_) => panic!("accepted"),
+    };
+    assert_eq!(
+        e,
+        [
+            r#"pipeline.yaml:5:15: error: path "c/stages.json" in `outputs` of stage "a" leads into the cache folder `.artifact/` through a symlink"#
+        ]
+    );
+}
