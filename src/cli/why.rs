@@ -27,12 +27,9 @@ pub fn run(g: &Global, a: &WhyArgs) -> anyhow::Result<i32> {
         Ok(k) => (k, None),
         Err(why) => (Default::default(), Some(why)),
     };
-    let inputs = engine
-        .input_digests(i, &known)
+    let (key, kd, verdict) = engine
+        .evaluate(i, &known, false)
         .map_err(|e| fail(exit::STAGE_FAILED, format!("{}: {e}", a.stage)))?;
-    let key = engine.key(i, inputs);
-    let kd = key.digest();
-    let verdict = engine.assess(i, &key, &kd, false);
     let last = engine.cache.last(&a.stage);
     if g.json {
         let changes: Vec<String> = last

@@ -240,6 +240,20 @@ impl<'a> Engine<'a> {
         Ok(m)
     }
 
+    /// Stage `i`'s key, its digest and its verdict, given the output digests of the stages
+    /// upstream (`known`); `Err` names a missing input.
+    pub fn evaluate(
+        &self,
+        i: usize,
+        known: &BTreeMap<String, String>,
+        force: bool,
+    ) -> Result<(CacheKey, String, Verdict), String> {
+        let key = self.key(i, self.input_digests(i, known)?);
+        let kd = key.digest();
+        let verdict = self.assess(i, &key, &kd, force);
+        Ok((key, kd, verdict))
+    }
+
     /// Decides what stage `i` needs, without touching anything.
     pub fn assess(&self, i: usize, key: &CacheKey, kd: &str, force: bool) -> Verdict {
         let s = &self.pipeline.stages[i];
@@ -366,8 +380,8 @@ impl<'a> Engine<'a> {
                         results.insert(i, res);
                         continue;
                     }
-                    let inputs = match self.input_digests(i, &known) {
-                        Ok(m) => m,
+                    let (key, kd, verdict) = match self.evaluate(i, &known, opts.force) {
+                        Ok(v) => v,
                         Err(e) => {
                             let res = self.failed(i, e);
                             on_event(Event::Finished(&res));
@@ -376,9 +390,6 @@ impl<'a> Engine<'a> {
                             continue;
                         }
                     };
-                    let key = self.key(i, inputs);
-                    let kd = key.digest();
-                    let verdict = self.assess(i, &key, &kd, opts.force);
                     match &verdict {
                         Verdict::Fresh(rec) => {
                             // Fast path on the scheduling thread: nothing to do.
@@ -447,10 +458,7 @@ impl<'a> Engine<'a> {
         let mut known = BTreeMap::new();
         let mut out = Vec::with_capacity(selected.len());
         for &i in self.plan.order.iter().filter(|i| selected.contains(i)) {
-            let inputs = self.input_digests(i, &known).ok()?;
-            let key = self.key(i, inputs);
-            let kd = key.digest();
-            let Verdict::Fresh(rec) = self.assess(i, &key, &kd, false) else {
+            let Ok((_, _, Verdict::Fresh(rec))) = self.evaluate(i, &known, false) else {
                 return None;
             };
             known.extend(rec.outputs.clone());
@@ -730,11 +738,7 @@ impl<'a> Engine<'a> {
                 pending.insert(i, up);
                 continue;
             }
-            let v = self.input_digests(i, &known).map(|inputs| {
-                let key = self.key(i, inputs);
-                let kd = key.digest();
-                self.assess(i, &key, &kd, false)
-            });
+            let v = self.evaluate(i, &known, false).map(|(_, _, v)| v);
             match &v {
                 Ok(Verdict::Fresh(rec)) | Ok(Verdict::Restore(rec, _)) => {
                     known.extend(rec.outputs.clone())
