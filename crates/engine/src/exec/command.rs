@@ -1,4 +1,4 @@
-//! The `command` kind: runs `with.run` through `sh -c` in the project root, in a fixed
+//! The `command` kind: runs `with.run` through `/bin/sh -c` in the project root, in a fixed
 //! environment (`TZ=UTC`, `LC_ALL=C`, a fixed `PATH`, `SOURCE_DATE_EPOCH` derived from the cache
 //! key); other variables pass through only when listed in `with.env`, and their values then
 //! join the cache key.
@@ -58,7 +58,7 @@ impl Kind for CommandKind {
         1
     }
     fn about(&self) -> &'static str {
-        "run a shell command (sh -c) in the project root with a fixed environment"
+        "run a shell command (/bin/sh -c) in the project root with a fixed environment"
     }
     fn in_place(&self) -> bool {
         true
