@@ -232,12 +232,7 @@ impl Kind for AggregateKind {
         v
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = params(ctx.stage).map_err(|e| {
-            e.iter()
-                .map(|p| p.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+        let p: Params = ctx.params()?;
         let mut tables = Vec::new();
         for (name, rel) in &p.tables {
             tables.push((name.clone(), ctx.declared_input(rel)?));

@@ -559,7 +559,7 @@ impl Kind for ClaimsKind {
         v
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = params(ctx.stage).map_err(|e| format!("{e:?}"))?;
+        let p: Params = ctx.params()?;
         let file = read_claims(&ctx.declared_input(&p.claims)?)?;
         let outcomes = evaluate(&file, ctx)?;
         let write = |rel: &str, bytes: &[u8]| -> Result<(), StageError> {

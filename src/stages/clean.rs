@@ -1138,12 +1138,7 @@ impl Kind for CleanKind {
         v
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = params(ctx.stage).map_err(|e| {
-            e.iter()
-                .map(|p| p.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+        let p: Params = ctx.params()?;
         let input = ctx.declared_input(&p.input)?;
         let tax = Taxonomy::load(&ctx.declared_input(&p.taxonomy)?)?;
         let validated = validate(&input, &tax, &p.columns, &p.separator, p.aliases)

@@ -96,7 +96,7 @@ impl Kind for FetchKind {
         v
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = params(ctx.stage).map_err(|e| format!("{e:?}"))?;
+        let p: Params = ctx.params()?;
         let rel = &ctx.stage.outputs[0].path;
         let out = ctx
             .output(rel)

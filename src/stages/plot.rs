@@ -257,12 +257,7 @@ impl Kind for PlotKind {
         problems
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = params(ctx.stage).map_err(|e| {
-            e.iter()
-                .map(|p| p.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+        let p: Params = ctx.params()?;
         let rel = normalize(&p.data);
         let path = ctx.declared_input(&rel)?;
         let table = Table::read(&path)?;

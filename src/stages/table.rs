@@ -154,12 +154,7 @@ impl Kind for TableKind {
         }
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = params(ctx.stage).map_err(|e| {
-            e.iter()
-                .map(|p| p.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+        let p: Params = ctx.params()?;
         let [out] = ctx.stage.outputs.as_slice() else {
             return Err(format!(
                 "the table kind writes exactly one output, but the stage declares {}",

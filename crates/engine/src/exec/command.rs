@@ -93,7 +93,7 @@ impl Kind for CommandKind {
             .collect()
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = params(ctx.stage).map_err(|e| format!("{e:?}"))?;
+        let p: Params = ctx.params()?;
         // An absolute path: with a PATH of its own in the child, a bare `sh` would make std fall
         // back from posix_spawn to fork + exec, which copies this (large) process every time.
         let mut cmd = Command::new("/bin/sh");

@@ -96,6 +96,15 @@ impl StageCtx<'_> {
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }
+
+    /// The stage's typed `with:` parameters. `check` has validated them before any run, so an
+    /// error here means the kind's `check` and `run` disagree; it lists every problem.
+    pub fn params<T: serde::de::DeserializeOwned>(&self) -> Result<T, StageError> {
+        params(self.stage).map_err(|e| {
+            let msgs: Vec<String> = e.into_iter().map(|p| p.message).collect();
+            msgs.join("; ").into()
+        })
+    }
 }
 
 /// A stage kind: validates its parameters and produces its declared outputs.

@@ -49,7 +49,7 @@ impl Kind for Fake {
         params::<FakeParams>(stage).err().unwrap_or_default()
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: FakeParams = params(ctx.stage).map_err(|e| format!("{e:?}"))?;
+        let p: FakeParams = ctx.params()?;
         self.log.lock().unwrap().push(ctx.stage.name.clone());
         if p.sleep_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(p.sleep_ms));
