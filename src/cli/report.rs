@@ -384,6 +384,7 @@ fn html(md: &str, root: &Path) -> String {
          </style></head><body>\n",
     );
     let mut in_table = false;
+    let mut in_list = false;
     let mut header = false;
     for line in md.lines() {
         if line.starts_with('|') {
@@ -409,7 +410,18 @@ fn html(md: &str, root: &Path) -> String {
             out.push_str("</table>\n");
             in_table = false;
         }
-        if let Some(h) = line.strip_prefix("## ") {
+        let item = line.strip_prefix("- ");
+        if in_list && item.is_none() {
+            out.push_str("</ul>\n");
+            in_list = false;
+        }
+        if let Some(item) = item {
+            if !in_list {
+                out.push_str("<ul>\n");
+                in_list = true;
+            }
+            let _ = writeln!(out, "<li>{}</li>", inline(item));
+        } else if let Some(h) = line.strip_prefix("## ") {
             let _ = writeln!(out, "<h2>{}</h2>", esc(h));
         } else if let Some(h) = line.strip_prefix("# ") {
             let _ = writeln!(out, "<h1>{}</h1>", esc(h));
@@ -428,14 +440,15 @@ fn html(md: &str, root: &Path) -> String {
                     let _ = writeln!(out, "<p>missing figure {}</p>", esc(path));
                 }
             }
-        } else if let Some(item) = line.strip_prefix("- ") {
-            let _ = writeln!(out, "<li>{}</li>", inline(item));
         } else if !line.trim().is_empty() {
             let _ = writeln!(out, "<p>{}</p>", inline(line));
         }
     }
     if in_table {
         out.push_str("</table>\n");
+    }
+    if in_list {
+        out.push_str("</ul>\n");
     }
     out.push_str("</body></html>\n");
     out
