@@ -380,7 +380,7 @@ fn html(md: &str, root: &Path) -> String {
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Reviewer report</title>\n<style>\
          body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
          table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}\
-         th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee;margin:.5em 0}code{background:#f6f6f6;padding:0 3px}\
+         th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee;margin:.5em 0}figure{margin:1em 0}td{overflow-wrap:anywhere}code{background:#f6f6f6;padding:0 3px}\
          </style></head><body>\n",
     );
     let mut in_table = false;
@@ -389,7 +389,8 @@ fn html(md: &str, root: &Path) -> String {
     for line in md.lines() {
         if line.starts_with('|') {
             let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
-            if cells.iter().all(|c| c.chars().all(|ch| ch == '-')) {
+            if line.chars().all(|ch| matches!(ch, '|' | '-' | ':' | ' ')) {
+                // The Markdown header separator row.
                 continue;
             }
             if !in_table {
@@ -422,7 +423,17 @@ fn html(md: &str, root: &Path) -> String {
             }
             let _ = writeln!(out, "<li>{}</li>", inline(item));
         } else if let Some(h) = line.strip_prefix("## ") {
-            let _ = writeln!(out, "<h2>{}</h2>", esc(h));
+            let id: String = h
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            let _ = writeln!(out, "<h2 id=\"{id}\">{}</h2>", esc(h));
         } else if let Some(h) = line.strip_prefix("# ") {
             let _ = writeln!(out, "<h1>{}</h1>", esc(h));
         } else if let Some(img) = line.strip_prefix("![").and_then(|r| r.split_once("](")) {
