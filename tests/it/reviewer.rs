@@ -148,7 +148,17 @@ fn report_snapshot() {
     p.run(&["report"]).code(0);
     let md = normalise(&p.read("REPORT.md"));
     let html = p.read("report.html");
-    assert!(html.starts_with("<!doctype html>") && html.contains("<h2>Claims</h2>"));
+    assert!(html.starts_with("<!doctype html>") && html.contains("<h2 id=\"claims\">Claims</h2>"));
+    assert!(
+        html.contains(
+            "<td><code>b_count</code></td><td>Figure 2</td><td>5</td><td>4</td><td>MISMATCH</td>"
+        ),
+        "{html}"
+    );
+    assert!(
+        !html.contains("---"),
+        "Markdown separator rows must not reach the HTML"
+    );
     let expected_path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/report/REPORT.expected.md"
