@@ -61,6 +61,22 @@ pub fn read_verdicts(p: &Project) -> anyhow::Result<Vec<Verdict>> {
     Ok(v)
 }
 
+/// The claims files of every `claims` stage, parsed.
+pub fn claims_files(p: &Project) -> anyhow::Result<Vec<crate::stages::claims::ClaimsFile>> {
+    p.pipeline
+        .stages
+        .iter()
+        .filter(|s| s.kind == "claims")
+        .map(|st| {
+            let file = st.with.to_json()["claims"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            crate::stages::claims::read_claims(&p.pipeline.root.join(file))
+        })
+        .collect()
+}
+
 /// Runs the claims stages (and their upstream) quietly; fails if any stage fails.
 pub fn bring_up_to_date(p: &Project, mirrors: Vec<std::path::PathBuf>) -> anyhow::Result<()> {
     let targets: Vec<usize> = p

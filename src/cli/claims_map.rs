@@ -11,7 +11,7 @@ use engine::exit;
 
 use super::Global;
 use super::project::{Project, fail};
-use crate::stages::claims::{Query, read_claims};
+use crate::stages::claims::Query;
 
 const BEGIN: &str = "<!-- claims-map:begin -->";
 const END: &str = "<!-- claims-map:end -->";
@@ -55,12 +55,7 @@ pub fn render(p: &Project) -> anyhow::Result<String> {
     let mut s = String::from(
         "| claim | printed | where printed | checked against | rule |\n|---|---|---|---|---|\n",
     );
-    for st in p.pipeline.stages.iter().filter(|s| s.kind == "claims") {
-        let file = st.with.to_json()["claims"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let claims = read_claims(&p.pipeline.root.join(&file))?;
+    for claims in super::check::claims_files(p)? {
         for c in &claims.claims {
             let (target, rule) = match (&c.result, &c.needs) {
                 (Some(q), _) => {

@@ -59,14 +59,10 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
     let root = &p.pipeline.root;
     let cache = engine::cache::Cache::new(root);
     let verdicts = read_verdicts(p)?;
-    let mut unsupported = Vec::new();
-    for st in p.pipeline.stages.iter().filter(|s| s.kind == "claims") {
-        let file = st.with.to_json()["claims"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        unsupported.extend(crate::stages::claims::read_claims(&root.join(file))?.unsupported);
-    }
+    let unsupported = super::check::claims_files(p)?
+        .into_iter()
+        .flat_map(|f| f.unsupported)
+        .collect();
     let last: serde_json::Value = std::fs::read(cache.dir.join("last-run.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

@@ -540,7 +540,11 @@ impl<'a> Engine<'a> {
             Verdict::Run(reason) => self.run_stage(i, key, kd, reason),
         };
         res.millis = start.elapsed().as_millis() as u64;
-        res.peak_rss_kib = super::peak_rss_kib();
+        // A stage that ran measured its peak into its record already; read it only otherwise.
+        res.peak_rss_kib = match (&res.status, &res.record) {
+            (Status::Ran, Some(rec)) => rec.peak_rss_kib,
+            _ => super::peak_rss_kib(),
+        };
         res
     }
 
