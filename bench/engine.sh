@@ -1,142 +1,131 @@
 #!/usr/bin/env bash
-# Engine benchmark against GNU Make on the peers' 61-stage DAG
-# (1 source -> clean -> 20 aggregates -> 20 plots + 20 tables; every stage a `cat`).
-# Each aggregate also reads a small parameter file, so "one-input edit" edits one of those
-# (3 stages rerun) as well as the source (all 61 rerun).
-# Usage: bench/engine.sh [ARTIFACT_BIN] ; prints a Markdown table. Needs GNU make.
-# Each timed run is preceded (untimed) by its preparation and a `sync`.
+# Engine benchmark against GNU Make (and Snakemake when installed) on the peers' DAG shape:
+# 1 source -> clean -> B aggregates -> B plots + B tables (every stage a `cat`), so 1 + 3B
+# stages: B = 20 gives the 61-stage DAG, 1000 gives 3,001 stages, 3333 gives 10,000.
+# Each aggregate also reads a small parameter file, so "one parameter edited" reruns 3 stages.
+#
+# Timing: bench/timeit.py runs each command as its own process (no shell, `cd` or `date` in
+# the timed region), N rounds with the tools alternating, and reports median, min and max.
+# Usage: bench/engine.sh [ARTIFACT_BIN]; env: SIZES (default "20 1000 3333"), JOBS (2), N (20).
+# Prints Markdown tables; the raw numbers go to $OUT (default bench/engine.json) too.
 set -euo pipefail
 BIN=${1:-${CARGO_TARGET_DIR:-target}/debug/artifact}
 BIN=$(realpath "$BIN")
+HERE=$(cd "$(dirname "$0")" && pwd)
 JOBS=${JOBS:-2}
-N=${N:-10}
+N=${N:-20}
+SIZES=${SIZES:-"20 1000 3333"}
+OUT=${OUT:-$HERE/engine.json}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+have_snakemake=$(command -v snakemake >/dev/null 2>&1 && echo 1 || echo 0)
 
-gen() {
-  local dir=$1
-  mkdir -p "$dir/data" "$dir/params" "$dir/out"
-  printf 'id,value\n' > "$dir/data/raw.txt"
-  for i in $(seq 1 200); do printf '%d,%d\n' "$i" $((i * 7 % 13)) >> "$dir/data/raw.txt"; done
-  {
-    echo "version: 1"
-    echo "stages:"
-    echo "  clean:"
-    echo "    kind: command"
-    echo "    inputs: [data/raw.txt]"
-    echo "    outputs: [out/clean.txt]"
-    echo "    with: { run: \"cat data/raw.txt > out/clean.txt\" }"
-  } > "$dir/pipeline.yaml"
-  {
-    echo ".PHONY: all"
-    echo "all: $(for i in $(seq -w 1 20); do printf 'out/plot_%s.txt out/table_%s.txt ' "$i" "$i"; done)"
-    echo "out/clean.txt: data/raw.txt"
-    printf '\tcat data/raw.txt > out/clean.txt\n'
-  } > "$dir/Makefile"
-  for i in $(seq -w 1 20); do
-    echo "p$i" > "$dir/params/agg_$i.txt"
-    cat >> "$dir/pipeline.yaml" <<YAML
-  agg_$i:
-    kind: command
-    inputs: [out/clean.txt, params/agg_$i.txt]
-    outputs: [out/agg_$i.txt]
-    with: { run: "cat out/clean.txt params/agg_$i.txt > out/agg_$i.txt" }
-  plot_$i:
-    kind: command
-    inputs: [out/agg_$i.txt]
-    outputs: [out/plot_$i.txt]
-    with: { run: "cat out/agg_$i.txt > out/plot_$i.txt" }
-  table_$i:
-    kind: command
-    inputs: [out/agg_$i.txt]
-    outputs: [out/table_$i.txt]
-    with: { run: "cat out/agg_$i.txt > out/table_$i.txt" }
-YAML
-    {
-      echo "out/agg_$i.txt: out/clean.txt params/agg_$i.txt"
-      printf '\tcat out/clean.txt params/agg_%s.txt > out/agg_%s.txt\n' "$i" "$i"
-      echo "out/plot_$i.txt: out/agg_$i.txt"
-      printf '\tcat out/agg_%s.txt > out/plot_%s.txt\n' "$i" "$i"
-      echo "out/table_$i.txt: out/agg_$i.txt"
-      printf '\tcat out/agg_%s.txt > out/table_%s.txt\n' "$i" "$i"
-    } >> "$dir/Makefile"
-  done
-}
-
-# The same DAG as a Snakefile (wildcards), for Snakemake when it is installed.
-gen_snakefile() {
-  cat > "$1/Snakefile" <<'SMK'
-IDS = [f"{i:02d}" for i in range(1, 21)]
+gen() { # gen DIR B: pipeline.yaml, Makefile and Snakefile of the same DAG
+  python3 - "$1" "$2" <<'PY'
+import os, sys
+d, b = sys.argv[1], int(sys.argv[2])
+w = len(str(b))
+os.makedirs(f"{d}/data", exist_ok=True); os.makedirs(f"{d}/params", exist_ok=True)
+with open(f"{d}/data/raw.txt", "w") as f:
+    f.write("id,value\n" + "".join(f"{i},{i * 7 % 13}\n" for i in range(1, 201)))
+ids = [f"{i:0{w}d}" for i in range(1, b + 1)]
+y = ["version: 1", "stages:", "  clean:", "    kind: command", "    inputs: [data/raw.txt]",
+     "    outputs: [out/clean.txt]", '    with: { run: "mkdir -p out && cat data/raw.txt > out/clean.txt" }']
+m = [".PHONY: all", "all: " + " ".join(f"out/plot_{i}.txt out/table_{i}.txt" for i in ids),
+     "out/clean.txt: data/raw.txt", "\tmkdir -p out && cat data/raw.txt > out/clean.txt"]
+for i in ids:
+    open(f"{d}/params/agg_{i}.txt", "w").write(f"p{i}\n")
+    y += [f"  agg_{i}:", "    kind: command", f"    inputs: [out/clean.txt, params/agg_{i}.txt]",
+          f"    outputs: [out/agg_{i}.txt]",
+          f'    with: {{ run: "cat out/clean.txt params/agg_{i}.txt > out/agg_{i}.txt" }}']
+    for k in ("plot", "table"):
+        y += [f"  {k}_{i}:", "    kind: command", f"    inputs: [out/agg_{i}.txt]",
+              f"    outputs: [out/{k}_{i}.txt]",
+              f'    with: {{ run: "cat out/agg_{i}.txt > out/{k}_{i}.txt" }}']
+    m += [f"out/agg_{i}.txt: out/clean.txt params/agg_{i}.txt",
+          f"\tcat out/clean.txt params/agg_{i}.txt > out/agg_{i}.txt"]
+    for k in ("plot", "table"):
+        m += [f"out/{k}_{i}.txt: out/agg_{i}.txt", f"\tcat out/agg_{i}.txt > out/{k}_{i}.txt"]
+open(f"{d}/pipeline.yaml", "w").write("\n".join(y) + "\n")
+open(f"{d}/Makefile", "w").write("\n".join(m) + "\n")
+open(f"{d}/Snakefile", "w").write(f'''IDS = [f"{{i:0{w}d}}" for i in range(1, {b + 1})]
 rule all:
-    input: expand("out/plot_{i}.txt", i=IDS), expand("out/table_{i}.txt", i=IDS)
+    input: expand("out/plot_{{i}}.txt", i=IDS), expand("out/table_{{i}}.txt", i=IDS)
 rule clean:
     input: "data/raw.txt"
     output: "out/clean.txt"
-    shell: "cat {input} > {output}"
+    shell: "cat {{input}} > {{output}}"
 rule agg:
-    input: "out/clean.txt", "params/agg_{i}.txt"
-    output: "out/agg_{i}.txt"
-    shell: "cat {input} > {output}"
+    input: "out/clean.txt", "params/agg_{{i}}.txt"
+    output: "out/agg_{{i}}.txt"
+    shell: "cat {{input}} > {{output}}"
 rule plot:
-    input: "out/agg_{i}.txt"
-    output: "out/plot_{i}.txt"
-    shell: "cat {input} > {output}"
+    input: "out/agg_{{i}}.txt"
+    output: "out/plot_{{i}}.txt"
+    shell: "cat {{input}} > {{output}}"
 rule table:
-    input: "out/agg_{i}.txt"
-    output: "out/table_{i}.txt"
-    shell: "cat {input} > {output}"
-SMK
+    input: "out/agg_{{i}}.txt"
+    output: "out/table_{{i}}.txt"
+    shell: "cat {{input}} > {{output}}"
+''')
+PY
 }
 
-# median wall time in seconds of N runs of "prep; cmd" (prep untimed)
-measure() {
-  local dir=$1 prep=$2 cmd=$3 runs=$4 t=()
-  for _ in $(seq 1 "$runs"); do
-    (cd "$dir" && eval "$prep") >/dev/null 2>&1
-    # Flush dirty pages left by the previous iteration (untimed, for every tool alike), so that
-    # background writeback does not land inside the next timed run.
-    sync
-    local s e
-    s=$(date +%s%N)
-    (cd "$dir" && eval "$cmd") >/dev/null 2>&1
-    e=$(date +%s%N)
-    t+=($(( e - s )))
+echo "{" > "$OUT.tmp"
+first=1
+for b in $SIZES; do
+  stages=$((1 + 3 * b))
+  p1=$(printf "%0${#b}d" 1)
+  for t in a m s; do rm -rf "$work/$t"; gen "$work/$t" "$b"; done
+  (cd "$work/a" && "$BIN" run -q -j "$JOBS")
+  (cd "$work/m" && make -s -j"$JOBS")
+  snake=0
+  if [ "$have_snakemake" = 1 ] && [ "$b" -le 20 ]; then
+    snake=1; (cd "$work/s" && snakemake -c"$JOBS" -q >/dev/null 2>&1)
+  fi
+  edit="echo \"p\$(od -An -N4 -tu4 /dev/urandom)\" > params/agg_$p1.txt"
+  src="echo \"\$(od -An -N4 -tu4 /dev/urandom)\" >> data/raw.txt"
+  cases() { # cases SCENARIO PREP ARTIFACT_EXTRA MAKE_EXTRA SNAKE_EXTRA
+    python3 - "$work" "$BIN" "$JOBS" "$snake" "$@" <<'PY'
+import json, sys
+work, bin_, jobs, snake, scen, prep, a_x, m_x, s_x = sys.argv[1:]
+c = [{"name": "artifact", "cwd": f"{work}/a", "prepare": prep,
+      "argv": [bin_, "run", "-q", "-j", jobs] + a_x.split()},
+     {"name": "make", "cwd": f"{work}/m", "prepare": prep,
+      "argv": ["make", "-s", f"-j{jobs}"] + m_x.split()}]
+if snake == "1":
+    c.append({"name": "snakemake", "cwd": f"{work}/s", "prepare": prep,
+              "argv": ["snakemake", f"-c{jobs}", "-q"] + s_x.split()})
+print(json.dumps(c))
+PY
+  }
+  runs_full=$(( b > 20 ? 3 : 5 ))
+  for scen in noop edit source forced; do
+    case $scen in
+      noop) spec=$(cases "$scen" "" "" "" ""); n=$N ;;
+      edit) spec=$(cases "$scen" "$edit" "" "" ""); n=$N ;;
+      source) spec=$(cases "$scen" "$src" "" "" ""); n=$runs_full ;;
+      forced) spec=$(cases "$scen" "" "--force" "-B" "--forceall"); n=$runs_full ;;
+    esac
+    [ "${SKIP_FULL:-0}" = 1 ] && [ "$b" -gt 20 ] && { [ "$scen" = source ] || [ "$scen" = forced ]; } && continue
+    res=$(echo "$spec" | python3 "$HERE/timeit.py" --runs "$n" --warmup 1)
+    [ $first = 1 ] || echo "," >> "$OUT.tmp"; first=0
+    printf '"%s/%s": %s' "$stages" "$scen" "$res" >> "$OUT.tmp"
   done
-  printf '%s\n' "${t[@]}" | sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.4f", m/1e9}'
-}
-
-gen "$work/a"
-gen "$work/m"
-(cd "$work/a" && "$BIN" run -q -j "$JOBS")
-(cd "$work/m" && make -s -j"$JOBS")
-flip='i=$((i+1)); echo "p$RANDOM$RANDOM" > params/agg_07.txt'
-src='printf "%s\n" "$RANDOM$RANDOM" >> data/raw.txt'
-
-a_noop=$(measure "$work/a" ":" "'$BIN' run -q -j $JOBS" "$N")
-m_noop=$(measure "$work/m" ":" "make -s -j$JOBS" "$N")
-a_edit=$(measure "$work/a" "$flip" "'$BIN' run -q -j $JOBS" "$N")
-m_edit=$(measure "$work/m" "$flip" "make -s -j$JOBS" "$N")
-a_src=$(measure "$work/a" "$src" "'$BIN' run -q -j $JOBS" 5)
-m_src=$(measure "$work/m" "$src" "make -s -j$JOBS" 5)
-a_force=$(measure "$work/a" ":" "'$BIN' run -q --force -j $JOBS" 5)
-m_force=$(measure "$work/m" ":" "make -s -B -j$JOBS" 5)
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
-s_noop=- s_edit=- s_src=- s_force=-
-if command -v snakemake >/dev/null 2>&1; then
-  gen "$work/s"
-  gen_snakefile "$work/s"
-  SM="snakemake -c$JOBS -q"
-  (cd "$work/s" && $SM) >/dev/null 2>&1
-  s_noop=$(measure "$work/s" ":" "$SM" 3)
-  s_edit=$(measure "$work/s" "$flip" "$SM" 3)
-  s_src=$(measure "$work/s" "$src" "$SM" 3)
-  s_force=$(measure "$work/s" ":" "$SM --forceall" 3)
-fi
-sec() { [ "$1" = - ] && echo "not installed" || echo "$1 s"; }
-echo "| scenario (61 stages, -j$JOBS, median) | artifact | GNU make | artifact / make | Snakemake |"
-echo "|---|---|---|---|---|"
-echo "| no-op | ${a_noop} s | ${m_noop} s | $(ratio "$a_noop" "$m_noop") | $(sec "$s_noop") |"
-echo "| one parameter file edited (3 stages rerun) | ${a_edit} s | ${m_edit} s | $(ratio "$a_edit" "$m_edit") | $(sec "$s_edit") |"
-echo "| source edited (all 61 rerun) | ${a_src} s | ${m_src} s | $(ratio "$a_src" "$m_src") | $(sec "$s_src") |"
-echo "| forced full run | ${a_force} s | ${m_force} s | $(ratio "$a_force" "$m_force") | $(sec "$s_force") |"
+done
+echo "}" >> "$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+python3 - "$OUT" "$JOBS" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); jobs = sys.argv[2]
+names = {"noop": "no-op", "edit": "one parameter edited (3 stages rerun)",
+         "source": "source edited (every stage reruns)", "forced": "forced full run"}
+print(f"| stages | scenario (-j{jobs}; median [min-max] of whole processes) | artifact | GNU make | artifact / make | Snakemake |")
+print("|---|---|---|---|---|---|")
+fmt = lambda c: f"{c['median_ms']:.1f} ms [{c['min_ms']:.1f}-{c['max_ms']:.1f}]" if c['median_ms'] < 1000 else f"{c['median_ms']/1000:.2f} s [{c['min_ms']/1000:.2f}-{c['max_ms']/1000:.2f}]"
+for k, v in r.items():
+    stages, scen = k.split("/")
+    s = fmt(v["snakemake"]) if "snakemake" in v else "-"
+    ratio = v["artifact"]["median_ms"] / v["make"]["median_ms"]
+    print(f"| {int(stages):,} | {names[scen]} | {fmt(v['artifact'])} | {fmt(v['make'])} | {ratio:.2f}x | {s} |")
+PY

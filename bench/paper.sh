@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Paper pipeline benchmark: the real data (cold: no cache, binary already built; and no-op), then
-# a seeded synthetic dataset with the same schema at 10^4, 10^5 and 10^6 rows (cold, -j 1 so that
-# each stage's peak memory is its own): total time, and time and peak RSS per stage.
-# Usage: bench/paper.sh [ARTIFACT_BIN]   (needs python3; the mirror folder or network for real data)
+# Paper pipeline benchmark.
+# 1. Real data (929 bugs) with the reviewer's build (the dev profile that `make artifact` makes):
+#    cold (no cache) and no-op, whole processes.
+# 2. Data scale with the benchmark build (`--profile bench-opt`, built only by `make bench`): a
+#    seeded synthetic dataset with the paper's schema at 10^4 .. 10^7 rows, cold at -j 2: wall
+#    time and the process's peak resident memory (GNU time), then per-stage time and peak
+#    memory at -j 1 for 10^6 rows (each stage's peak is its own at -j 1).
+# Usage: bench/paper.sh [DEV_BIN] [OPT_BIN]   (needs python3 and GNU time; the mirror folder or
+# the network for the real data). ROWS overrides the sizes.
 set -euo pipefail
-BIN=${1:-${CARGO_TARGET_DIR:-target}/debug/artifact}
-BIN=$(realpath "$BIN")
+T=${CARGO_TARGET_DIR:-target}
+BIN=$(realpath "${1:-$T/debug/artifact}")
+OPT=$(realpath "${2:-$T/bench-opt/artifact}")
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-ROWS=${ROWS:-"10000 100000 1000000"}
-# Like the Makefile: the shared mirror beside the checkout, when no mirror is given.
+ROWS=${ROWS:-"10000 100000 1000000 10000000"}
 if [ -z "${ARTIFACT_MIRROR:-}" ] && [ -d "$REPO/../shared/upstream/bugs-in-LLM-inference-engines" ]; then
   export ARTIFACT_MIRROR="$REPO/../shared/upstream/bugs-in-LLM-inference-engines"
 fi
@@ -21,27 +26,34 @@ copy_project() {
   cp "$REPO/data/taxonomy.yaml" "$REPO/data/claims.yaml" "$1/data/"
   cp -r "$REPO/templates" "$1/"
 }
-now() { date +%s%N; }
-secs() { awk -v n="$1" 'BEGIN { printf "%.3f", n / 1e9 }'; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}'; }
 
-echo "## Real data (929 bugs), $(nproc) cores"
+echo "## Real data (929 bugs), $(nproc) cores, dev build"
 echo
 copy_project "$work/real"
-cold=()
-for _ in 1 2 3; do
-  (cd "$work/real" && rm -rf .artifact results figures paper-tables data/raw pipeline.lock)
-  s=$(now); (cd "$work/real" && "$BIN" run -q); e=$(now); cold+=($((e - s)))
-done
-noop=()
-for _ in $(seq 1 10); do s=$(now); (cd "$work/real" && "$BIN" run -q); e=$(now); noop+=($((e - s))); done
 stages=$(grep -c "^  [a-z_0-9]*:$" "$work/real/pipeline.yaml")
-echo "| run | median wall time |"
-echo "|---|---|"
-echo "| cold ($stages stages, no cache, -j $(nproc)) | $(secs "$(printf '%s\n' "${cold[@]}" | median)") s |"
-echo "| no-op | $(secs "$(printf '%s\n' "${noop[@]}" | median)") s |"
-echo
+reset="rm -rf .artifact results figures paper-tables data/raw data/tidy pipeline.lock"
+cold=$(python3 "$REPO/bench/timeit.py" --runs 5 --warmup 1 <<JSON
+[{"name": "cold", "cwd": "$work/real", "prepare": "$reset", "argv": ["$BIN", "run", "-q"]}]
+JSON
+)
+noop=$(python3 "$REPO/bench/timeit.py" --runs 20 --warmup 2 <<JSON
+[{"name": "noop", "cwd": "$work/real", "argv": ["$BIN", "run", "-q"]}]
+JSON
+)
+python3 - "$cold" "$noop" "$stages" <<'PY'
+import json, sys
+c, n = json.loads(sys.argv[1])["cold"], json.loads(sys.argv[2])["noop"]
+print("| run | median | min | max |")
+print("|---|---|---|---|")
+print(f"| cold ({sys.argv[3]} stages, no cache, -j 2) | {c['median_ms']/1000:.3f} s | {c['min_ms']/1000:.3f} s | {c['max_ms']/1000:.3f} s |")
+print(f"| no-op | {n['median_ms']:.1f} ms | {n['min_ms']:.1f} ms | {n['max_ms']:.1f} ms |")
+print()
+PY
 
+echo "## Data scale, bench-opt build, cold at -j 2"
+echo
+echo "| rows | wall | per 10^6 rows | peak RSS (whole run) |"
+echo "|---|---|---|---|"
 for n in $ROWS; do
   d="$work/s$n"
   copy_project "$d"
@@ -54,14 +66,23 @@ s = re.sub(r"\n  fetch_dataset:\n(    .*\n|\n)*?(?=  [a-z])", "\n", s)
 open(p, "w").write(s)
 PY
   mkdir -p "$d/data/raw"
-  "$BIN" synth --taxonomy "$d/data/taxonomy.yaml" --rows "$n" --seed 7 -o "$d/data/raw/dataset.csv"
-  # Cold wall time at the default parallelism, then a second cold run with -j 1, where each
-  # stage's peak resident memory is its own (the engine resets the high-water mark per stage).
-  s=$(now); (cd "$d" && "$BIN" run -q); e=$(now)
-  (cd "$d" && rm -rf .artifact results figures paper-tables pipeline.lock && "$BIN" --json run -j 1 > "$d/events.jsonl")
-  echo "## Synthetic, $n rows: cold $(secs $((e - s))) s at -j $(nproc)"
+  "$OPT" synth --taxonomy "$d/data/taxonomy.yaml" --rows "$n" --seed 7 -o "$d/data/raw/dataset.csv"
+  sync
+  /usr/bin/time -f "%e %M" -o "$d/time.txt" "$OPT" -f "$d/pipeline.yaml" run -q -j 2
+  read -r wall kib < "$d/time.txt"
+  awk -v n="$n" -v w="$wall" -v k="$kib" 'BEGIN { printf "| %\047d | %.2f s | %.2f s | %.0f MiB |\n", n, w, w / (n / 1e6), k / 1024 }'
+  if [ "$n" = 1000000 ]; then
+    (cd "$d" && rm -rf .artifact results figures paper-tables data/tidy pipeline.lock)
+    "$OPT" -f "$d/pipeline.yaml" --json run -j 1 > "$d/events.jsonl"
+    cp "$d/events.jsonl" "$work/events-1e6.jsonl"
+  fi
+  rm -rf "$d"
+done
+echo
+if [ -f "$work/events-1e6.jsonl" ]; then
+  echo "## 10^6 rows, per stage at -j 1 (bench-opt build)"
   echo
-  python3 - "$d/events.jsonl" <<'PY'
+  python3 - "$work/events-1e6.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 rows = [r for r in rows if r.get("event") == "finished"]
@@ -72,7 +93,6 @@ for r in sorted(rows, key=lambda r: -r["millis"])[:8]:
     print(f"| {r['stage']} | {r['kind']} | {r['millis'] / 1000:.3f} s | {rss / 1024:.0f} MiB |" if rss else f"| {r['stage']} | {r['kind']} | {r['millis'] / 1000:.3f} s | - |")
 bad = [r["stage"] for r in rows if r["status"] not in ("ran", "cached", "restored")]
 total = sum(r["millis"] for r in rows) / 1000
-peak = max((r.get("peak_rss_kib") or 0) for r in rows) / 1024
-print(f"\n(8 slowest of {len(rows)} stages at -j 1; sum of stage times {total:.2f} s; largest stage peak {peak:.0f} MiB{'; FAILED: ' + ', '.join(bad) if bad else ''})\n")
+print(f"\n(8 slowest of {len(rows)} stages; sum of stage times {total:.2f} s{'; FAILED: ' + ', '.join(bad) if bad else ''})\n")
 PY
-done
+fi

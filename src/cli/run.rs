@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use engine::exec::{Engine, Options, RunEnv, StageResult, Status};
+use engine::cache::Cache;
+use engine::exec::{Engine, Event, Options, RunEnv, StageResult, Status};
 use engine::exit;
 
 use super::Global;
@@ -38,19 +39,9 @@ pub struct RunArgs {
     pub no_wait: bool,
 }
 
-pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
-    let started = Instant::now();
-    let p = Project::load(g)?;
-    let targets = p.resolve(&a.stages)?;
-    super::interrupt::install();
-    let env = RunEnv {
-        mirrors: crate::stages::fetch::mirrors(&a.mirror),
-        offline: a.offline,
-    };
-    let engine = p.engine(env);
-    let quiet = g.quiet || g.json;
-    let _lock = engine
-        .cache
+/// Takes the project lock (waiting for another run unless `--no-wait`).
+fn take_lock(cache: &Cache, a: &RunArgs, quiet: bool) -> anyhow::Result<std::fs::File> {
+    cache
         .lock(!a.no_wait, || {
             if !quiet {
                 eprintln!("waiting for another artifact run on this project to finish...");
@@ -65,7 +56,93 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
             } else {
                 fail(exit::INTERNAL, format!("error: cannot lock the cache folder: {e}"))
             }
-        })?;
+        })
+}
+
+/// The no-op fast path: when the snapshot of the last complete run still holds (see
+/// `engine::noop`), every stage is fresh, and that is all there is to say. `None`: take the
+/// full path (which validates the pipeline).
+fn fast_noop(g: &Global, a: &RunArgs, started: Instant) -> anyhow::Result<Option<i32>> {
+    if a.force || a.check || !a.stages.is_empty() {
+        return Ok(None);
+    }
+    let root = g
+        .file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let root = std::path::absolute(&root).unwrap_or(root);
+    if !root.join(engine::spec::CACHE_DIR).join(engine::noop::FILE).is_file() {
+        return Ok(None);
+    }
+    let registry = crate::stages::registry();
+    let cache = Cache::new(&root);
+    let quiet = g.quiet || g.json;
+    let _lock = take_lock(&cache, a, quiet)?;
+    let lock_file = engine::lockfile::lock_path(&g.file);
+    let Some(snap) = engine::noop::check(&root, &g.file, &lock_file, &registry) else {
+        return Ok(None);
+    };
+    let mut rep = Reporter::new(g.quiet, g.json);
+    if g.json {
+        // `snapshot: true` tells scripts (and tests) that the no-op fast path answered.
+        println!(
+            "{}",
+            serde_json::json!({"event": "begin", "stages": snap.stages.len(), "snapshot": true})
+        );
+    } else {
+        rep.event(Event::Begin {
+            total: snap.stages.len(),
+        });
+    }
+    for s in &snap.stages {
+        let r = StageResult {
+            stage: s.name.clone(),
+            kind: s.kind.clone(),
+            status: Status::Fresh,
+            reason: None,
+            millis: 0,
+            peak_rss_kib: None,
+            record: None,
+        };
+        if g.json {
+            let mut v = super::output::json_result(&r);
+            v["key"] = serde_json::Value::String(s.key_digest.clone());
+            println!("{v}");
+        } else {
+            rep.event(Event::Finished(&r));
+        }
+    }
+    rep.finish();
+    if !quiet {
+        let n = snap.stages.len();
+        println!(
+            "{n} stages: 0 ran, 0 restored, {n} cached in {:.3} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(Some(exit::OK))
+}
+
+pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    if let Some(code) = fast_noop(g, a, started)? {
+        return Ok(code);
+    }
+    // Stamped before it is read: an edit during the run cannot be mistaken for this content.
+    let pipeline_stamp = engine::noop::stamp_file(&g.file);
+    let p = Project::load(g)?;
+    let targets = p.resolve(&a.stages)?;
+    super::interrupt::install();
+    let env = RunEnv {
+        mirrors: crate::stages::fetch::mirrors(&a.mirror),
+        offline: a.offline,
+    };
+    let engine = p.engine(env);
+    let quiet = g.quiet || g.json;
+    let _lock = take_lock(&engine.cache, a, quiet)?;
+    engine::noop::invalidate(&p.pipeline.root);
     let mut rep = Reporter::new(g.quiet, g.json);
     let opts = Options {
         jobs: a.jobs,
@@ -84,6 +161,10 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
     // saves the no-op a file write and rename).
     if results.iter().any(|r| !matches!(r.status, Status::Fresh)) {
         save_last_run(&engine, &results, wall.as_millis() as u64, a.jobs);
+    }
+    if targets.is_empty() && !super::interrupt::cancelled() {
+        // Only a complete, successful run may vouch for the next no-op (`write` checks too).
+        let _ = engine::noop::write(&engine, &results, pipeline_stamp, &p.lock_path());
     }
 
     let count = |f: fn(&Status) -> bool| results.iter().filter(|r| f(&r.status)).count();

@@ -4,6 +4,7 @@
 
 mod cli;
 mod fetch;
+mod noop;
 mod paper;
 mod reviewer;
 mod util;

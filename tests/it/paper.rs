@@ -118,16 +118,14 @@ fn real_dataset_reproduces_the_papers_numbers() {
         "not the pinned dataset.csv"
     );
     let (dir, secs) = run_pipeline(&data);
+    // Speed is measured by `make bench` (bench/paper.sh), not asserted here: a timed test fails
+    // on a loaded machine and passes on a fast one without saying anything about the code.
     eprintln!("real pipeline (clean + every aggregate): {secs:.3} s");
-    assert!(
-        secs < 1.0,
-        "the real pipeline took {secs:.2} s (budget: 1 s)"
-    );
     let d = dir.path();
     let engines = ["Llama.cpp", "vLLM", "DeepSpeed", "MLC-LLM", "TensorRT-LLM"];
 
     // Data collection [v1][aud][data] and the derived Cochran sample sizes.
-    assert_eq!(rows(d, "results/clean/bugs.csv").len(), 929);
+    assert_eq!(rows(d, "data/tidy/bugs.csv").len(), 929);
     let ov = rows(d, "results/overview.csv");
     let col = |c: &str| ov.iter().map(|r| r[c].clone()).collect::<Vec<_>>();
     assert_eq!(col("engine"), engines);
@@ -236,7 +234,7 @@ fn real_dataset_reproduces_the_papers_numbers() {
     ];
     assert_eq!(cat, want_cat.map(|(k, v)| (k.to_string(), v)));
     assert_eq!(cat.iter().map(|x| x.1).sum::<i64>(), 1053);
-    assert_eq!(rows(d, "results/clean/root_causes.csv").len(), 1053);
+    assert_eq!(rows(d, "data/tidy/root_causes.csv").len(), 1053);
 
     // 28 distinct root causes, all present; a few leaf counts [data].
     let leaves = counts(d, "results/root_causes.csv", &["root_cause"], "instances");
@@ -246,7 +244,7 @@ fn real_dataset_reproduces_the_papers_numbers() {
     assert_eq!(lookup(&leaves, "Incompatible Backend"), 138);
     assert_eq!(lookup(&leaves, "Incorrect Character Encoding"), 2);
     // 7 bugs list the same root cause twice; both instances are kept.
-    let rc = rows(d, "results/clean/root_causes.csv");
+    let rc = rows(d, "data/tidy/root_causes.csv");
     let twice = rc
         .windows(2)
         .filter(|w| w[0]["bug"] == w[1]["bug"] && w[0]["root_cause"] == w[1]["root_cause"])

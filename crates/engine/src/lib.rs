@@ -15,6 +15,7 @@ pub mod exec;
 pub mod fsutil;
 pub mod hash;
 pub mod lockfile;
+pub mod noop;
 pub mod plan;
 pub mod spec;
 

@@ -5,7 +5,7 @@ mod key;
 mod stat;
 
 pub use key::{CacheKey, KEY_VERSION, KeyChange};
-pub use stat::StatCache;
+pub use stat::{Stamp, StatCache, stamp};
 
 use std::io::Read;
 use std::path::Path;

@@ -27,8 +27,12 @@ pub struct StatCache {
     checked: Mutex<std::collections::BTreeSet<String>>,
 }
 
+/// What the stat cache compares: (size, mtime ns, ctime ns, inode).
+pub type Stamp = (u64, i128, i128, u64);
+
+/// The stamp of a file's metadata.
 #[cfg(unix)]
-fn stamp(m: &std::fs::Metadata) -> (u64, i128, i128, u64) {
+pub fn stamp(m: &std::fs::Metadata) -> Stamp {
     use std::os::unix::fs::MetadataExt;
     (
         m.len(),
@@ -38,8 +42,9 @@ fn stamp(m: &std::fs::Metadata) -> (u64, i128, i128, u64) {
     )
 }
 
+/// The stamp of a file's metadata.
 #[cfg(not(unix))]
-fn stamp(m: &std::fs::Metadata) -> (u64, i128, i128, u64) {
+pub fn stamp(m: &std::fs::Metadata) -> Stamp {
     let mt = m
         .modified()
         .ok()
@@ -140,6 +145,19 @@ impl StatCache {
             map.insert(rel.to_string(), e);
             self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
         }
+    }
+
+    /// The stamp under which `rel`'s digest was recorded, if it was checked against the disk
+    /// (or recorded) by this process.
+    pub fn stamp_of(&self, rel: &str) -> Option<Stamp> {
+        if !self.checked.lock().unwrap().contains(rel) {
+            return None;
+        }
+        self.entries
+            .lock()
+            .unwrap()
+            .get(rel)
+            .map(|e| (e.size, e.mtime_ns, e.ctime_ns, e.ino))
     }
 
     /// Forgets a path (e.g. after it was deleted).

@@ -95,6 +95,27 @@ impl Node {
         }
     }
 
+    /// A node tree from JSON, every node at `loc` (the inverse of [`Node::to_json`] up to
+    /// locations and key order, which the key does not record either).
+    pub fn from_json(v: &serde_json::Value, loc: Loc) -> Node {
+        let value = match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            serde_json::Value::String(s) => Value::Str(s.clone()),
+            serde_json::Value::Array(a) => Value::Seq(a.iter().map(|x| Node::from_json(x, loc)).collect()),
+            serde_json::Value::Object(o) => Value::Map(
+                o.iter()
+                    .map(|(k, x)| (Node { loc, value: Value::Str(k.clone()) }, Node::from_json(x, loc)))
+                    .collect(),
+            ),
+        };
+        Node { loc, value }
+    }
+
     /// Canonical JSON (mapping keys sorted, locations dropped): what a cache key records.
     pub fn to_json(&self) -> serde_json::Value {
         match &self.value {
