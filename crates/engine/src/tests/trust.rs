@@ -112,6 +112,16 @@ fn restoring_over_a_hand_edited_output_stores_the_edit_first() {
 }
 
 #[test]
+fn scratch_stage_replacing_an_untracked_file_stores_it_first() {
+    let yaml = "version: 1\nstages:\n  a: {kind: fake, outputs: [out/a.txt], with: {text: new}}\n";
+    let p = Proj::new(yaml, &[("out/a.txt", "made by hand\n")]);
+    assert_eq!(p.run(), ["a"]);
+    assert_eq!(p.read("out/a.txt"), "new");
+    let cache = crate::cache::Cache::new(p.root());
+    assert!(cache.holds(&crate::hash::sha256_bytes(b"made by hand\n")));
+}
+
+#[test]
 fn delete_does_not_follow_a_folder_swapped_for_a_symlink_after_loading() {
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("a.txt"), "outside\n").unwrap();
