@@ -476,3 +476,23 @@ fn clean_racing_a_symlink_swap_never_deletes_outside_the_project() {
     });
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "a\n");
 }
+
+#[test]
+fn gc_removes_stale_temp_files_left_by_a_killed_restore() {
+    // `kill -9` during a restore leaves `.NAME.tmp.PID.N` beside the output; PIDs above the
+    // kernel's maximum (4194304) are never alive, this process's own PID is.
+    let p = chain();
+    p.run(&["run"]).code(0);
+    let me = std::process::id();
+    p.write("out/.count.txt.tmp.999999999.0", "")
+        .write(&format!("out/.side.txt.tmp.{me}.0"), "");
+    let r = p.run(&["gc"]);
+    r.code(0);
+    assert!(
+        r.stdout.contains("1 stale temporary file(s)"),
+        "{}",
+        r.stdout
+    );
+    assert!(!p.path("out/.count.txt.tmp.999999999.0").exists());
+    assert!(p.path(&format!("out/.side.txt.tmp.{me}.0")).exists());
+}
