@@ -1,5 +1,10 @@
-//! `artifact clean`: deletes declared outputs (they stay restorable from the cache), or with
-//! `--cache` the cache folder as well.
+//! `artifact clean`: deletes the declared outputs that the cache can restore (the last recorded
+//! run of their stage produced exactly these bytes and the store holds an intact copy), and says
+//! which it kept and why; with `--cache`, the cache folder as well.
+//!
+//! Each delete resolves and checks the file's folder at that moment and deletes relative to an
+//! open handle on it ([`engine::fsutil::Confined`]), so a folder swapped for a symlink after the
+//! pipeline was validated cannot redirect it outside the project.
 
 use clap::Args;
 use engine::exit;
@@ -19,7 +24,8 @@ pub struct CleanArgs {
 pub fn run(g: &Global, a: &CleanArgs) -> anyhow::Result<i32> {
     let p = Project::load(g)?;
     let targets = p.resolve(&a.stages)?;
-    let cache = engine::cache::Cache::new(&p.pipeline.root);
+    let root = &p.pipeline.root;
+    let cache = engine::cache::Cache::new(root);
     let lock = cache.lock(false, || {}).map_err(|e| {
         fail(
             exit::INTERNAL,
@@ -31,11 +37,51 @@ pub fn run(g: &Global, a: &CleanArgs) -> anyhow::Result<i32> {
     } else {
         targets
     };
+    let proj = engine::fsutil::Confined::new(root);
     let mut n = 0;
+    let mut kept: Vec<(String, String)> = Vec::new();
     for i in idx {
-        for o in &p.pipeline.stages[i].outputs {
-            if std::fs::remove_file(p.pipeline.root.join(&o.path)).is_ok() {
-                n += 1;
+        let s = &p.pipeline.stages[i];
+        let rec = cache.last(&s.name);
+        for o in &s.outputs {
+            let full = root.join(&o.path);
+            match std::fs::symlink_metadata(&full) {
+                Err(_) => continue,
+                Ok(m) if !m.is_file() => {
+                    kept.push((o.path.clone(), "it is not a regular file".into()));
+                    continue;
+                }
+                Ok(_) => {}
+            }
+            let digest = match engine::hash::sha256_file(&full) {
+                Ok(d) => d,
+                Err(e) => {
+                    kept.push((o.path.clone(), format!("it cannot be read ({e})")));
+                    continue;
+                }
+            };
+            let why = match rec.as_ref().and_then(|r| r.outputs.get(&o.path)) {
+                None => Some(format!(
+                    "no recorded run of stage {} produced it, so the cache cannot restore it",
+                    s.name
+                )),
+                Some(d) if *d != digest => Some(format!(
+                    "it differs from what the last run of stage {} produced (edited since?), so the cache cannot restore it",
+                    s.name
+                )),
+                Some(_) if !cache.holds(&digest) => {
+                    Some("its copy in the cache is missing or corrupt".to_string())
+                }
+                Some(_) => None,
+            };
+            if let Some(why) = why {
+                kept.push((o.path.clone(), why));
+                continue;
+            }
+            match proj.remove(&o.path) {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => kept.push((o.path.clone(), format!("it could not be deleted: {e}"))),
             }
         }
     }
@@ -45,8 +91,16 @@ pub fn run(g: &Global, a: &CleanArgs) -> anyhow::Result<i32> {
     }
     drop(lock);
     if !g.quiet {
+        for (path, why) in &kept {
+            println!("kept {path}: {why}");
+        }
+        let kept_note = if kept.is_empty() {
+            String::new()
+        } else {
+            format!(", kept {}", kept.len())
+        };
         println!(
-            "removed {n} output file(s){}",
+            "removed {n} output file(s){}{kept_note}",
             if a.cache { " and the cache" } else { "" }
         );
     }

@@ -34,10 +34,18 @@ pub fn run(g: &Global, a: &GcArgs) -> anyhow::Result<i32> {
     if !a.keep_runs {
         cache.drop_old_runs()?;
     }
+    // Temporary files left by killed runs, next to outputs and in `.artifact/tmp/` (outputs a
+    // killed run had moved aside go back first).
+    let swept = p.engine(engine::exec::RunEnv::default()).sweep_temps();
     let (n, bytes) = cache.gc()?;
     if !g.quiet {
+        let temps = if swept > 0 {
+            format!(", {swept} stale temporary file(s)")
+        } else {
+            String::new()
+        };
         println!(
-            "gc: removed {n} object(s), {:.1} KiB",
+            "gc: removed {n} object(s), {:.1} KiB{temps}",
             bytes as f64 / 1024.0
         );
     }

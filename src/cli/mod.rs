@@ -77,9 +77,10 @@ pub enum Command {
     Status,
     /// Re-hash every output listed in the lock file and compare.
     Verify,
-    /// Delete the declared outputs (restorable from the cache); `--cache` also drops the cache.
+    /// Delete the declared outputs the cache can restore (any other is kept and listed with the
+    /// reason); `--cache` also drops the cache.
     Clean(clean::CleanArgs),
-    /// Delete cached objects no stage record refers to.
+    /// Delete cached objects no stage record refers to, and stale temporary files.
     Gc(gc::GcArgs),
     /// Check the paper's claims against the results (runs the claims stages first).
     Check,

@@ -389,3 +389,110 @@ fn a_broken_lock_file_is_an_error_not_an_empty_lock() {
         r.stderr
     );
 }
+
+const FAILS_ON_NOTES: &str = "version: 1\nstages:\n  s: {kind: command, outputs: [data/notes.txt], with: {run: \"exit 1\"}}\n";
+
+#[test]
+fn failing_stage_keeps_preexisting_untracked_output() {
+    let p = Project::new(FAILS_ON_NOTES);
+    p.write("data/notes.txt", "precious\n");
+    p.run(&["run"]).code(5);
+    assert_eq!(p.read("data/notes.txt"), "precious\n");
+}
+
+#[test]
+fn clean_keeps_outputs_the_cache_cannot_restore() {
+    let p = Project::new(FAILS_ON_NOTES);
+    p.write("data/notes.txt", "precious\n");
+    p.run(&["run"]).code(5);
+    let r = p.run(&["clean"]);
+    r.code(0);
+    assert_eq!(p.read("data/notes.txt"), "precious\n");
+    assert!(
+        r.stdout
+            .contains("kept data/notes.txt: no recorded run of stage s produced it")
+            && r.stdout.contains("removed 0 output file(s), kept 1"),
+        "{}",
+        r.stdout
+    );
+    // A restorable output goes; one edited since its run stays.
+    let p = chain();
+    p.run(&["run"]).code(0);
+    p.write("out/side.txt", "edited by hand\n");
+    let r = p.run(&["clean"]);
+    r.code(0);
+    assert!(!p.path("out/clean.csv").exists() && !p.path("out/count.txt").exists());
+    assert_eq!(p.read("out/side.txt"), "edited by hand\n");
+    assert!(
+        r.stdout.contains(
+            "kept out/side.txt: it differs from what the last run of stage side produced"
+        ) && r.stdout.contains("removed 2 output file(s), kept 1"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn clean_racing_a_symlink_swap_never_deletes_outside_the_project() {
+    // `out` is a symlink to `real` (inside) when the pipeline is checked; a thread keeps
+    // flipping it to a folder outside the project holding a file of the same name and bytes.
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("a.txt");
+    std::fs::write(&victim, "a\n").unwrap();
+    let p = Project::new(
+        "version: 1\nstages:\n  s: {kind: command, outputs: [out/a.txt], with: {run: \"echo a > out/a.txt\"}}\n",
+    );
+    std::fs::create_dir_all(p.path("real")).unwrap();
+    std::os::unix::fs::symlink("real", p.path("out")).unwrap();
+    p.run(&["run"]).code(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let tmp = p.path("out.new");
+            for i in 0..400 {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let target: &std::path::Path = if i % 2 == 0 {
+                    outside.path()
+                } else {
+                    std::path::Path::new("real")
+                };
+                let _ = std::fs::remove_file(&tmp);
+                std::os::unix::fs::symlink(target, &tmp).unwrap();
+                std::fs::rename(&tmp, p.path("out")).unwrap();
+                std::thread::sleep(std::time::Duration::from_micros(300));
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        for _ in 0..40 {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            std::fs::write(p.path("real/a.txt"), "a\n").unwrap();
+            let _ = p.run(&["clean"]);
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "a\n");
+}
+
+#[test]
+fn gc_removes_stale_temp_files_left_by_a_killed_restore() {
+    // `kill -9` during a restore leaves `.NAME.tmp.PID.N` beside the output; PIDs above the
+    // kernel's maximum (4194304) are never alive, this process's own PID is.
+    let p = chain();
+    p.run(&["run"]).code(0);
+    let me = std::process::id();
+    p.write("out/.count.txt.tmp.999999999.0", "")
+        .write(&format!("out/.side.txt.tmp.{me}.0"), "");
+    let r = p.run(&["gc"]);
+    r.code(0);
+    assert!(
+        r.stdout.contains("1 stale temporary file(s)"),
+        "{}",
+        r.stdout
+    );
+    assert!(!p.path("out/.count.txt.tmp.999999999.0").exists());
+    assert!(p.path(&format!("out/.side.txt.tmp.{me}.0")).exists());
+}

@@ -95,19 +95,42 @@ impl Cache {
     /// Copies object `digest` to `dst` atomically after checking its content; a corrupt object
     /// is deleted.
     pub fn restore(&self, digest: &str, dst: &Path) -> Result<(), RestoreError> {
+        let obj = self.verified(digest)?;
+        fsutil::copy_atomic(&obj, dst).map_err(RestoreError::Io)
+    }
+
+    /// Like [`Cache::restore`], writing the project file `rel` through `proj` (checked at the
+    /// moment of writing, see [`fsutil::Confined`]).
+    pub fn restore_to(
+        &self,
+        digest: &str,
+        proj: &fsutil::Confined,
+        rel: &str,
+    ) -> Result<(), RestoreError> {
+        let obj = self.verified(digest)?;
+        proj.copy_in(&obj, rel).map_err(RestoreError::Io)
+    }
+
+    /// The path of object `digest` after checking its content; a corrupt object is deleted.
+    fn verified(&self, digest: &str) -> Result<PathBuf, RestoreError> {
         let obj = self.object_path(digest);
         if !obj.exists() {
             return Err(RestoreError::Missing);
         }
         match sha256_file(&obj) {
-            Ok(d) if d == digest => {}
+            Ok(d) if d == digest => Ok(obj),
             Ok(_) => {
                 let _ = std::fs::remove_file(&obj);
-                return Err(RestoreError::Corrupt);
+                Err(RestoreError::Corrupt)
             }
-            Err(e) => return Err(RestoreError::Io(e)),
+            Err(e) => Err(RestoreError::Io(e)),
         }
-        fsutil::copy_atomic(&obj, dst).map_err(RestoreError::Io)
+    }
+
+    /// Whether the store holds an intact copy of `digest` (present, and its content hashes
+    /// to its name).
+    pub fn holds(&self, digest: &str) -> bool {
+        self.verified(digest).is_ok()
     }
 
     pub fn has_object(&self, digest: &str) -> bool {
@@ -197,6 +220,75 @@ impl Cache {
         Ok(())
     }
 
+    /// A folder where an in-place stage's existing outputs wait while it runs
+    /// (`tmp/.aside+STAGE.tmp.PID.N/<output path>`; `+` cannot occur in a stage name, so these
+    /// never mix with scratch folders).
+    pub fn aside(&self, stage: &str) -> std::io::Result<PathBuf> {
+        self.scratch(&format!("{ASIDE}{stage}"))
+    }
+
+    /// Sweeps `tmp/`: scratch folders and temporary files of processes that are gone are
+    /// deleted; the outputs a killed run had moved aside are first put back where they are
+    /// missing (or dropped when the store holds them). Returns how many entries went.
+    pub fn clean_tmp(&self, proj: &fsutil::Confined) -> usize {
+        let mut n = 0;
+        for e in std::fs::read_dir(self.dir.join("tmp"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !fsutil::is_stale_temp(&name) {
+                continue;
+            }
+            let path = e.path();
+            if name.starts_with(&format!(".{ASIDE}")) && !self.recover_aside(proj, &path) {
+                continue;
+            }
+            let gone = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            n += usize::from(gone.is_ok());
+        }
+        n
+    }
+
+    /// Puts back what a killed run moved aside in `dir`; true when nothing is left that only
+    /// `dir` holds.
+    fn recover_aside(&self, proj: &fsutil::Confined, dir: &Path) -> bool {
+        let mut files = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => stack.push(e.path()),
+                    Ok(_) => files.push(e.path()),
+                    Err(_) => {}
+                }
+            }
+        }
+        let mut all = true;
+        for f in files {
+            let Ok(rel) = f.strip_prefix(dir) else {
+                all = false;
+                continue;
+            };
+            let rel = rel.to_string_lossy().into_owned();
+            let here = proj.root().join(&rel);
+            let ok = if std::fs::symlink_metadata(&here).is_err() {
+                proj.move_in(&f, &rel).is_ok()
+            } else {
+                // The killed command wrote something there; the old file may go only if the
+                // store holds it.
+                sha256_file(&f).is_ok_and(|d| self.holds(&d))
+            };
+            all &= ok;
+        }
+        all
+    }
+
     /// A fresh scratch folder for one stage run.
     pub fn scratch(&self, stage: &str) -> std::io::Result<PathBuf> {
         let p = fsutil::temp_sibling(&self.dir.join("tmp").join(stage));
@@ -243,8 +335,8 @@ impl Cache {
                 }
             }
         }
-        let _ = std::fs::remove_dir_all(self.dir.join("tmp"));
-        std::fs::create_dir_all(self.dir.join("tmp"))?;
+        let root = self.dir.parent().unwrap_or(Path::new("."));
+        self.clean_tmp(&fsutil::Confined::new(root));
         Ok((n, bytes))
     }
 
@@ -273,6 +365,9 @@ impl Cache {
         }
     }
 }
+
+/// Prefix of the folders in `tmp/` holding outputs moved aside (see [`Cache::aside`]).
+const ASIDE: &str = "aside+";
 
 fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Option<T> {
     let bytes = std::fs::read(p).ok()?;

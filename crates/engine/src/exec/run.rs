@@ -143,6 +143,15 @@ pub struct Engine<'a> {
     pub stat: StatCache,
     pub env: RunEnv,
     pub cancel: &'a AtomicBool,
+    /// The project root, for writes checked at the moment they happen.
+    pub proj: crate::fsutil::Confined,
+}
+
+/// An in-place stage's existing outputs, moved into `.artifact/tmp/` while it runs.
+struct Aside {
+    dir: PathBuf,
+    /// Outputs that existed (and now wait in `dir` under their own path).
+    moved: BTreeSet<String>,
 }
 
 impl<'a> Engine<'a> {
@@ -156,6 +165,7 @@ impl<'a> Engine<'a> {
         let cache = Cache::new(&pipeline.root);
         let stat = StatCache::load(&cache.stat_path());
         Engine {
+            proj: crate::fsutil::Confined::new(&pipeline.root),
             pipeline,
             plan,
             registry,
@@ -227,7 +237,16 @@ impl<'a> Engine<'a> {
     ) -> Result<BTreeMap<String, String>, String> {
         let mut m = BTreeMap::new();
         for inp in &self.pipeline.stages[i].inputs {
-            let d = match known.get(&inp.path) {
+            // An input may name an upstream output through a symlinked folder.
+            let upstream = known.get(&inp.path).or_else(|| {
+                if self.pipeline.aliases.is_empty() {
+                    return None;
+                }
+                self.pipeline
+                    .output_named(&inp.path)
+                    .and_then(|o| known.get(o))
+            });
+            let d = match upstream {
                 Some(d) => d.clone(),
                 None => match self.stat.digest(self.root(), &inp.path) {
                     Ok(Some(d)) => d,
@@ -300,6 +319,7 @@ impl<'a> Engine<'a> {
         on_event(Event::Begin {
             total: selected.len(),
         });
+        self.sweep_temps();
         if !opts.force
             && let Some(fresh) = self.all_fresh(&selected)
         {
@@ -551,10 +571,15 @@ impl<'a> Engine<'a> {
     /// Restores every output of `rec` that is missing or differs.
     fn restore(&self, rec: &Record) -> Result<(), RestoreFailure> {
         for (p, d) in &rec.outputs {
-            if self.stat.digest(self.root(), p).ok().flatten().as_ref() == Some(d) {
+            let cur = self.stat.digest(self.root(), p).ok().flatten();
+            if cur.as_ref() == Some(d) {
                 continue;
             }
-            match self.cache.restore(d, &self.root().join(p)) {
+            // What is there now is about to be replaced: keep a copy first.
+            if let Some(cur) = &cur {
+                self.secure(p, cur).map_err(RestoreFailure::Io)?;
+            }
+            match self.cache.restore_to(d, &self.proj, p) {
                 Ok(()) => self.stat.record(self.root(), p, d),
                 Err(RestoreError::Missing | RestoreError::Corrupt) => {
                     return Err(RestoreFailure::Damaged(p.clone()));
@@ -580,6 +605,17 @@ impl<'a> Engine<'a> {
                 Err(e) => return self.failed(i, format!("cannot create a scratch folder: {e}")),
             }
         };
+        // An in-place stage writes at the final paths: what is there moves aside first, so that
+        // an output the command does not rewrite cannot pass for fresh, and so that a failure
+        // or an interrupt puts exactly the previous files back.
+        let aside = if in_place {
+            match self.move_aside(s) {
+                Ok(a) => Some(a),
+                Err(e) => return self.failed(i, e),
+            }
+        } else {
+            None
+        };
         let out_root: PathBuf = scratch.clone().unwrap_or_else(|| self.root().to_path_buf());
         let ctx = StageCtx {
             stage: s,
@@ -599,6 +635,22 @@ impl<'a> Engine<'a> {
         if let Some(dir) = &scratch {
             let _ = std::fs::remove_dir_all(dir);
         }
+        let outcome = match (outcome, &aside) {
+            (Ok(outputs), Some(a)) => {
+                let _ = std::fs::remove_dir_all(&a.dir);
+                Ok(outputs)
+            }
+            (Err(mut msg), Some(a)) => {
+                if let Err(e) = self.put_back(s, a) {
+                    msg.push_str(&format!(
+                        "\n(and the previous outputs could not all be put back: {e}; they are kept in {})",
+                        a.dir.display()
+                    ));
+                }
+                Err(msg)
+            }
+            (o, None) => o,
+        };
         match outcome {
             Ok(outputs) => {
                 let rec = Record {
@@ -619,12 +671,7 @@ impl<'a> Engine<'a> {
                     ..self.blank(i)
                 }
             }
-            Err(mut msg) => {
-                if in_place && let Err(e) = self.put_back_previous(s) {
-                    msg.push_str(&format!(
-                        "\n(and the previous outputs could not be put back: {e})"
-                    ));
-                }
+            Err(msg) => {
                 let status = if self.cancel.load(Ordering::SeqCst) {
                     Status::Cancelled
                 } else {
@@ -646,15 +693,27 @@ impl<'a> Engine<'a> {
         out_root: &Path,
         in_place: bool,
     ) -> Result<BTreeMap<String, String>, String> {
+        let missing: Vec<&str> = s
+            .outputs
+            .iter()
+            .filter(|o| !out_root.join(&o.path).is_file())
+            .map(|o| o.path.as_str())
+            .collect();
+        if !missing.is_empty() {
+            let what = if in_place {
+                "the command did not write"
+            } else {
+                "the stage did not write"
+            };
+            return Err(if missing.len() == 1 {
+                format!("{what} its declared output {}", missing[0])
+            } else {
+                format!("{what} its declared outputs {}", missing.join(", "))
+            });
+        }
         let mut outputs = BTreeMap::new();
         for o in &s.outputs {
             let src = out_root.join(&o.path);
-            if !src.is_file() {
-                return Err(format!(
-                    "the stage did not write its declared output {}",
-                    o.path
-                ));
-            }
             let d = crate::hash::sha256_file(&src)
                 .map_err(|e| format!("cannot read {}: {e}", o.path))?;
             self.cache
@@ -664,8 +723,13 @@ impl<'a> Engine<'a> {
         }
         if !in_place {
             for o in &s.outputs {
-                let dst = self.root().join(&o.path);
-                crate::fsutil::move_into_place(&out_root.join(&o.path), &dst)
+                // A file there that the store does not hold (e.g. made by hand before the stage
+                // ever ran) is stored before it is replaced.
+                if let Ok(Some(cur)) = self.stat.digest(self.root(), &o.path) {
+                    self.secure(&o.path, &cur)?;
+                }
+                self.proj
+                    .move_in(&out_root.join(&o.path), &o.path)
                     .map_err(|e| format!("cannot move {} into place: {e}", o.path))?;
             }
         }
@@ -675,28 +739,136 @@ impl<'a> Engine<'a> {
         Ok(outputs)
     }
 
-    /// After an in-place stage failed: put its last good outputs back, or, when it never
-    /// succeeded, remove what it half wrote.
-    fn put_back_previous(&self, s: &crate::spec::StageSpec) -> Result<(), String> {
-        // The stage may have rewritten its outputs: look at the files again, not at digests
-        // remembered from before it ran.
-        for o in &s.outputs {
-            self.stat.forget(&o.path);
+    /// Stores the project file `rel` (whose content is `digest`) unless the store holds it, so
+    /// that replacing or removing it loses nothing.
+    fn secure(&self, rel: &str, digest: &str) -> Result<(), String> {
+        if self.cache.has_object(digest) {
+            return Ok(());
         }
-        match self.cache.last(&s.name) {
-            Some(rec) => self.restore(&rec).map_err(|e| match e {
-                RestoreFailure::Damaged(p) => {
-                    format!("the cached copy of {p} is missing or corrupt")
+        let full = self.root().join(rel);
+        if !full.is_file() {
+            return Ok(());
+        }
+        self.cache.put(&full, digest).map_err(|e| {
+            format!("refusing to replace {rel}: cannot first store a copy of it in the cache: {e}")
+        })
+    }
+
+    /// Moves an in-place stage's existing outputs into a folder in `.artifact/tmp/` (a rename
+    /// on the same file system), each first stored in the cache unless it holds it already.
+    fn move_aside(&self, s: &crate::spec::StageSpec) -> Result<Aside, String> {
+        let dir = self
+            .cache
+            .aside(&s.name)
+            .map_err(|e| format!("cannot create a folder in the cache: {e}"))?;
+        let mut aside = Aside {
+            dir,
+            moved: BTreeSet::new(),
+        };
+        for o in &s.outputs {
+            let meta = match std::fs::symlink_metadata(self.root().join(&o.path)) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(self.undo_aside(&aside, format!("cannot look at {}: {e}", o.path)));
                 }
-                RestoreFailure::Io(m) => m,
-            }),
-            None => {
-                for o in &s.outputs {
-                    let _ = std::fs::remove_file(self.root().join(&o.path));
+            };
+            if meta.is_dir() {
+                let msg = format!("output {} is a folder; outputs are files", o.path);
+                return Err(self.undo_aside(&aside, msg));
+            }
+            if meta.is_file() {
+                let stored = match self.stat.digest(self.root(), &o.path) {
+                    Ok(Some(d)) => self.secure(&o.path, &d),
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(format!("cannot read {}: {e}", o.path)),
+                };
+                if let Err(e) = stored {
+                    return Err(self.undo_aside(&aside, e));
                 }
-                Ok(())
+            }
+            let to = aside.dir.join(&o.path);
+            let moved = to
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| self.proj.move_out(&o.path, &to));
+            if let Err(e) = moved {
+                let msg = format!(
+                    "cannot move the existing {} aside before running: {e}",
+                    o.path
+                );
+                return Err(self.undo_aside(&aside, msg));
+            }
+            self.stat.forget(&o.path);
+            aside.moved.insert(o.path.clone());
+        }
+        Ok(aside)
+    }
+
+    /// Undoes a partial [`Engine::move_aside`] (only the files it moved go back) and returns
+    /// `msg`, completed if that failed too.
+    fn undo_aside(&self, aside: &Aside, mut msg: String) -> String {
+        let mut errors = Vec::new();
+        for p in &aside.moved {
+            if let Err(e) = self.proj.move_in(&aside.dir.join(p), p) {
+                errors.push(format!("{p}: {e}"));
             }
         }
+        if errors.is_empty() {
+            let _ = std::fs::remove_dir_all(&aside.dir);
+        } else {
+            msg.push_str(&format!(
+                "\n(and the outputs already moved could not all be put back: {}; they are kept in {})",
+                errors.join("; "),
+                aside.dir.display()
+            ));
+        }
+        msg
+    }
+
+    /// After an in-place stage failed or was interrupted: removes what it wrote at its output
+    /// paths and puts the files that were there before back; the aside folder goes only when
+    /// everything is back.
+    fn put_back(&self, s: &crate::spec::StageSpec, aside: &Aside) -> Result<(), String> {
+        let mut errors = Vec::new();
+        for o in &s.outputs {
+            self.stat.forget(&o.path);
+            let res = if aside.moved.contains(&o.path) {
+                self.proj.move_in(&aside.dir.join(&o.path), &o.path)
+            } else {
+                match self.proj.remove(&o.path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    r => r,
+                }
+            };
+            if let Err(e) = res {
+                errors.push(format!("{}: {e}", o.path));
+            }
+        }
+        if errors.is_empty() {
+            let _ = std::fs::remove_dir_all(&aside.dir);
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// Deletes stale temporary files of this tool (their process is gone) in the folders of
+    /// declared outputs and in `.artifact/tmp/`, first putting back outputs a killed run had
+    /// moved aside. Returns how many entries went.
+    pub fn sweep_temps(&self) -> usize {
+        let dirs: BTreeSet<&str> = self
+            .pipeline
+            .stages
+            .iter()
+            .flat_map(|s| &s.outputs)
+            .map(|o| o.path.rsplit_once('/').map_or("", |(d, _)| d))
+            .collect();
+        let mut n: usize = dirs.iter().map(|d| self.proj.sweep_temps(d)).sum();
+        if self.cache.dir.join("tmp").is_dir() {
+            n += self.cache.clean_tmp(&self.proj);
+        }
+        n
     }
 
     /// Updates the lock file with the successful results and drops stages no longer in the

@@ -38,7 +38,7 @@ impl Plan {
         let mut deps = vec![BTreeSet::new(); n];
         for (i, s) in p.stages.iter().enumerate() {
             for inp in &s.inputs {
-                if let Some(&j) = producers.get(inp.path.as_str()) {
+                if let Some(&j) = producers.get(p.identity(&inp.path)) {
                     deps[i].insert(j);
                 }
             }

@@ -48,6 +48,10 @@ pub struct Pipeline {
     /// The pipeline file's name as shown in messages.
     pub file: String,
     pub stages: Vec<StageSpec>,
+    /// Declared paths that reach a file through a symlinked folder, mapped to where they really
+    /// are (project-relative, e.g. `out/a` -> `build/a` when `out -> build`). Two paths with the
+    /// same identity are the same file everywhere: dependencies, claims, cycles.
+    pub aliases: BTreeMap<String, String>,
 }
 
 impl Pipeline {
@@ -58,15 +62,31 @@ impl Pipeline {
             .map(|i| &self.stages[i])
     }
 
-    /// Index of the stage producing `path`, if any.
+    /// Which file `path` (a declared input or output) really is: its resolved project-relative
+    /// path, the same for two spellings that reach one file through a symlinked folder.
+    pub fn identity<'s>(&'s self, path: &'s str) -> &'s str {
+        self.aliases.get(path).map_or(path, String::as_str)
+    }
+
+    /// Index of the stage producing each output, by [`Pipeline::identity`].
     pub fn producers(&self) -> BTreeMap<&str, usize> {
         let mut m = BTreeMap::new();
         for (i, s) in self.stages.iter().enumerate() {
             for o in &s.outputs {
-                m.entry(o.path.as_str()).or_insert(i);
+                m.entry(self.identity(&o.path)).or_insert(i);
             }
         }
         m
+    }
+
+    /// The declared output (as written) that is the same file as `path`, if any.
+    pub fn output_named(&self, path: &str) -> Option<&str> {
+        let id = self.identity(path);
+        self.stages
+            .iter()
+            .flat_map(|s| &s.outputs)
+            .find(|o| self.identity(&o.path) == id)
+            .map(|o| o.path.as_str())
     }
 }
 
@@ -107,11 +127,33 @@ pub fn parse(
 ) -> Result<Pipeline, Diagnostics> {
     let doc = Node::parse(text)
         .map_err(|(loc, msg)| Diagnostics(vec![Diagnostic::new(file, loc, msg)]))?;
+    let mut resolver = crate::fsutil::Resolver::default();
+    let abs_root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let root_canon =
+        std::fs::canonicalize(&abs_root).unwrap_or_else(|_| resolver.resolve(&abs_root));
+    // The pipeline's own files: the pipeline file (named by its file name in `root`) and its
+    // lock file. Neither may ever be a stage's output.
+    let own_name = Path::new(file)
+        .file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("pipeline.yaml"));
+    let own_files = vec![
+        (
+            resolver.resolve(&root_canon.join(&own_name)),
+            "the pipeline file itself",
+        ),
+        (
+            resolver.resolve(&root_canon.join(crate::lockfile::lock_path(&own_name))),
+            "the pipeline's lock file",
+        ),
+    ];
     let mut v = Validator {
         file,
-        root,
-        root_canon: std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
-        canon: std::collections::HashMap::new(),
+        root: &abs_root,
+        root_canon,
+        resolver,
+        own_files,
+        aliases: BTreeMap::new(),
         diags: Vec::new(),
     };
     let stages = v.document(&doc, registry);
@@ -120,6 +162,7 @@ pub fn parse(
             root: root.to_path_buf(),
             file: file.to_string(),
             stages,
+            aliases: v.aliases,
         })
     } else {
         Err(Diagnostics::sorted(v.diags))
@@ -130,9 +173,12 @@ struct Validator<'a> {
     file: &'a str,
     root: &'a Path,
     root_canon: PathBuf,
-    /// Resolved paths by path (`None`: does not exist), so that the symlink check costs one
-    /// `lstat` per path and one `realpath` per symlink, not one `realpath` per path.
-    canon: std::collections::HashMap<PathBuf, Option<PathBuf>>,
+    /// Resolves paths through symlinks (dangling ones by their target text), remembering
+    /// folders, so that the symlink check costs one `lstat` per distinct folder.
+    resolver: crate::fsutil::Resolver,
+    /// Resolved paths of the pipeline's own files, with how to name them.
+    own_files: Vec<(PathBuf, &'static str)>,
+    aliases: BTreeMap<String, String>,
     diags: Vec<Diagnostic>,
 }
 
@@ -175,6 +221,16 @@ impl Validator<'_> {
                 "missing required key `version` (write `version: 1`)",
             ),
             Some(n) if n.value == Value::Int(FORMAT_VERSION) => {}
+            Some(Node {
+                value: Value::Float(f),
+                loc,
+                ..
+            }) => self.err(
+                *loc,
+                format!(
+                    "`version` must be the integer {FORMAT_VERSION}, found the float {f:?} (write `version: {FORMAT_VERSION}`)"
+                ),
+            ),
             Some(n) => self.err(
                 n.loc,
                 format!(
@@ -392,7 +448,7 @@ impl Validator<'_> {
                 );
                 continue;
             };
-            match self.normalize(raw) {
+            match self.normalize(raw, key == "outputs") {
                 Ok(path) => out.push(PathSpec { path, loc: it.loc }),
                 Err(why) => self.err(
                     it.loc,
@@ -403,25 +459,11 @@ impl Validator<'_> {
         out
     }
 
-    /// Normalises a project-relative path, refusing anything that escapes the project root.
-    /// Where `p` really is (symlinks resolved), or `None` when it does not exist.
-    fn resolve(&mut self, p: &Path) -> Option<PathBuf> {
-        if let Some(c) = self.canon.get(p) {
-            return c.clone();
-        }
-        let c = match std::fs::symlink_metadata(p) {
-            Err(_) => None,
-            Ok(m) if m.file_type().is_symlink() || p == self.root => std::fs::canonicalize(p).ok(),
-            Ok(_) => match (p.parent(), p.file_name()) {
-                (Some(parent), Some(name)) => self.resolve(parent).map(|c| c.join(name)),
-                _ => std::fs::canonicalize(p).ok(),
-            },
-        };
-        self.canon.insert(p.to_path_buf(), c.clone());
-        c
-    }
-
-    fn normalize(&mut self, raw: &str) -> Result<String, String> {
+    /// Normalises a project-relative path, refusing anything that escapes the project root
+    /// (also through a symlink, dangling or not), leads into the cache folder, or, for an
+    /// output, is one of the pipeline's own files. Records the path's identity when a symlink
+    /// makes it differ from the path as written.
+    fn normalize(&mut self, raw: &str, output: bool) -> Result<String, String> {
         if raw.is_empty() {
             return Err("is empty".into());
         }
@@ -446,48 +488,79 @@ impl Validator<'_> {
             return Err(format!("is inside the cache folder `{CACHE_DIR}/`"));
         }
         let norm = parts.join("/");
-        // Symlinks: the deepest existing ancestor must resolve inside the root.
-        let mut probe = self.root.join(&norm);
-        loop {
-            if let Some(c) = self.resolve(&probe) {
-                if !c.starts_with(&self.root_canon) {
-                    return Err(format!(
-                        "escapes the project root through a symlink (resolves to {})",
-                        c.display()
-                    ));
-                }
-                if c.starts_with(self.root_canon.join(CACHE_DIR)) {
-                    return Err(format!(
-                        "leads into the cache folder `{CACHE_DIR}/` through a symlink"
-                    ));
-                }
-                break;
-            }
-            if !probe.pop() || probe == self.root {
-                break;
-            }
+        // Symlinks, including dangling ones (judged by where they point): the path must stay
+        // inside the root and out of the cache folder.
+        let c = self.resolver.resolve(&self.root_canon.join(&norm));
+        if !c.starts_with(&self.root_canon) {
+            return Err(format!(
+                "escapes the project root through a symlink (resolves to {})",
+                c.display()
+            ));
+        }
+        if c.starts_with(self.root_canon.join(CACHE_DIR)) {
+            return Err(format!(
+                "leads into the cache folder `{CACHE_DIR}/` through a symlink"
+            ));
+        }
+        if output && let Some((_, what)) = self.own_files.iter().find(|(f, _)| *f == c) {
+            return Err(format!("is {what}; it cannot be a stage's output"));
+        }
+        let id = c
+            .strip_prefix(&self.root_canon)
+            .map(|r| r.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| norm.clone());
+        if id != norm {
+            self.aliases.insert(norm.clone(), id);
         }
         Ok(norm)
     }
 
+    fn identity<'s>(&'s self, path: &'s str) -> &'s str {
+        self.aliases.get(path).map_or(path, String::as_str)
+    }
+
     fn cross_check(&mut self, stages: &[StageSpec]) {
-        let mut producer: BTreeMap<&str, (&str, Loc)> = BTreeMap::new();
+        let mut producer: BTreeMap<String, (&str, &str, Loc)> = BTreeMap::new();
+        let mut msgs = Vec::new();
         for s in stages {
             for o in &s.outputs {
-                if let Some((other, oloc)) = producer.get(o.path.as_str()) {
+                let id = self.identity(&o.path).to_string();
+                if let Some((other, other_path, oloc)) = producer.get(&id) {
+                    let same = if *other_path == o.path {
+                        String::new()
+                    } else {
+                        format!(" as {other_path:?}, the same file through a symlink")
+                    };
                     let msg = format!(
-                        "output {:?} of stage {:?} is already claimed by stage {other:?} (line {})",
+                        "output {:?} of stage {:?} is already claimed by stage {other:?}{same} (line {})",
                         o.path, s.name, oloc.line
                     );
-                    self.err(o.loc, msg);
+                    msgs.push((o.loc, msg));
                 } else {
-                    producer.insert(&o.path, (&s.name, o.loc));
+                    producer.insert(id, (&s.name, &o.path, o.loc));
                 }
             }
         }
+        for (loc, msg) in msgs {
+            self.err(loc, msg);
+        }
         for s in stages {
             for i in &s.inputs {
-                if producer.contains_key(i.path.as_str()) {
+                let id = self.identity(&i.path).to_string();
+                if let Some(o) = s.outputs.iter().find(|o| self.identity(&o.path) == id) {
+                    let same = if o.path == i.path {
+                        String::new()
+                    } else {
+                        format!(" ({:?}, the same file through a symlink)", o.path)
+                    };
+                    let msg = format!(
+                        "input {:?} of stage {:?} is also one of its outputs{same}; a stage cannot read what it writes",
+                        i.path, s.name
+                    );
+                    self.err(i.loc, msg);
+                    continue;
+                }
+                if producer.contains_key(&id) {
                     continue;
                 }
                 let full = self.root.join(&i.path);

@@ -3,6 +3,7 @@
 
 mod behaviour;
 mod property;
+mod trust;
 mod validation;
 
 use std::path::{Path, PathBuf};

@@ -199,3 +199,113 @@ fn a_symlink_into_the_cache_folder_is_refused() {
         ]
     );
 }
+
+fn load_errors(p: &Proj) -> Vec<String> {
+    match crate::spec::load(&p.root().join("pipeline.yaml"), &p.registry) {
+        Err(d) => d.0.iter().map(ToString::to_string).collect(),
+        Ok(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn the_pipeline_s_own_files_cannot_be_outputs() {
+    let yaml = "version: 1\nstages:\n  a:\n    kind: fake\n    outputs: [pipeline.yaml, ./pipeline.lock, self/pipeline.yaml]\n";
+    let p = Proj::new(yaml, &[]);
+    std::os::unix::fs::symlink(".", p.root().join("self")).unwrap();
+    assert_eq!(
+        load_errors(&p),
+        [
+            r#"pipeline.yaml:5:15: error: path "pipeline.yaml" in `outputs` of stage "a" is the pipeline file itself; it cannot be a stage's output"#,
+            r#"pipeline.yaml:5:30: error: path "./pipeline.lock" in `outputs` of stage "a" is the pipeline's lock file; it cannot be a stage's output"#,
+            r#"pipeline.yaml:5:47: error: path "self/pipeline.yaml" in `outputs` of stage "a" is the pipeline file itself; it cannot be a stage's output"#,
+        ]
+    );
+}
+
+#[test]
+fn a_dangling_symlink_into_the_cache_folder_is_refused() {
+    // A fresh clone: the committed link `c -> .artifact` dangles, the cache does not exist yet.
+    let yaml = "version: 1\nstages:\n  a:\n    kind: fake\n    outputs: [c/lock]\n";
+    let p = Proj::new(yaml, &[]);
+    std::os::unix::fs::symlink(".artifact", p.root().join("c")).unwrap();
+    assert_eq!(
+        load_errors(&p),
+        [
+            r#"pipeline.yaml:5:15: error: path "c/lock" in `outputs` of stage "a" leads into the cache folder `.artifact/` through a symlink"#
+        ]
+    );
+}
+
+#[test]
+fn a_dangling_symlink_outside_the_root_is_refused() {
+    let yaml = "version: 1\nstages:\n  a:\n    kind: fake\n    outputs: [d/x, e]\n";
+    let p = Proj::new(yaml, &[]);
+    std::os::unix::fs::symlink("/nonexistent-artifact-test/dir", p.root().join("d")).unwrap();
+    std::os::unix::fs::symlink("../escaped", p.root().join("e")).unwrap();
+    let e = load_errors(&p);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].starts_with(r#"pipeline.yaml:5:15: error: path "d/x" in `outputs` of stage "a" escapes the project root through a symlink (resolves to /nonexistent-artifact-test/dir/x)"#),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with(r#"pipeline.yaml:5:20: error: path "e" in `outputs` of stage "a" escapes the project root through a symlink"#),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn one_file_through_a_symlinked_folder_is_claimed_once() {
+    let yaml = "version: 1\nstages:\n  a:\n    kind: fake\n    outputs: [build/x]\n  b:\n    kind: fake\n    outputs: [out/x]\n";
+    let p = Proj::new(yaml, &[("build/.keep", "")]);
+    std::os::unix::fs::symlink("build", p.root().join("out")).unwrap();
+    assert_eq!(
+        load_errors(&p),
+        [
+            r#"pipeline.yaml:8:15: error: output "out/x" of stage "b" is already claimed by stage "a" as "build/x", the same file through a symlink (line 5)"#
+        ]
+    );
+}
+
+#[test]
+fn a_stage_reading_its_own_output_through_a_symlink_is_refused() {
+    let yaml =
+        "version: 1\nstages:\n  a:\n    kind: fake\n    inputs: [out/x]\n    outputs: [build/x]\n";
+    let p = Proj::new(yaml, &[("build/.keep", "")]);
+    std::os::unix::fs::symlink("build", p.root().join("out")).unwrap();
+    assert_eq!(
+        load_errors(&p),
+        [
+            r#"pipeline.yaml:5:14: error: input "out/x" of stage "a" is also one of its outputs ("build/x", the same file through a symlink); a stage cannot read what it writes"#
+        ]
+    );
+}
+
+#[test]
+fn a_cycle_through_a_symlinked_folder_is_found_and_aliases_order_stages() {
+    let yaml = "version: 1\nstages:\n  a:\n    kind: fake\n    inputs: [out/b.txt]\n    outputs: [build/a.txt]\n  b:\n    kind: fake\n    inputs: [out/a.txt]\n    outputs: [build/b.txt]\n";
+    let p = Proj::new(yaml, &[("build/.keep", "")]);
+    std::os::unix::fs::symlink("build", p.root().join("out")).unwrap();
+    let e = Plan::new(&p.pipeline()).unwrap_err();
+    assert_eq!(e.to_string(), "the stages form a cycle: a -> b -> a");
+    // Without the cycle, the alias is a dependency edge and the run sees the upstream digest.
+    p.write(
+        "pipeline.yaml",
+        "version: 1\nstages:\n  a:\n    kind: fake\n    outputs: [build/a.txt]\n    with: {text: A}\n  b:\n    kind: fake\n    inputs: [out/a.txt]\n    outputs: [build/b.txt]\n",
+    );
+    let plan = Plan::new(&p.pipeline()).unwrap();
+    assert_eq!(plan.deps[1], [0]);
+    assert_eq!(p.run(), ["a", "b"]);
+    assert_eq!(p.read("build/b.txt"), "A");
+    assert!(p.run().is_empty());
+}
+
+#[test]
+fn a_float_version_says_it_must_be_the_integer_1() {
+    assert_eq!(
+        errors("version: 1.0\nstages: {}\n", &[]),
+        [
+            "pipeline.yaml:1:10: error: `version` must be the integer 1, found the float 1.0 (write `version: 1`)"
+        ]
+    );
+}
