@@ -672,7 +672,7 @@ stages:
             );
             let d = problems(&text);
             assert!(
-                d.contains("pipeline.yaml:10:14: ") && d.contains("`query` reads a file through `"),
+                d.contains("pipeline.yaml:9:14: ") && d.contains("`query` reads a file through `"),
                 "{q}: {d}"
             );
             assert!(d.contains("may read only the CSVs named under `tables`"), "{q}: {d}");
@@ -684,7 +684,7 @@ stages:
         }
         let d = problems(&STAGE.replace(
             "query: SELECT a, COUNT(*) AS n FROM t GROUP BY a ORDER BY a",
-            "query: \"SELECT a,\\n  read_csv('x') FROM t ORDER BY a\"",
+            "query: \"SELECT a FROM\\n  read_csv('x') ORDER BY a\"",
         ));
         assert!(d.contains("line 2, column 3 of the query"), "{d}");
         // Mentions in strings, comments and column names are not reads.
