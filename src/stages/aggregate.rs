@@ -251,12 +251,7 @@ pub fn run_query(tables: &[(String, PathBuf)], query: &str) -> Result<DataFrame,
 /// `suffix=`), which a SQL author cannot follow: what went wrong in SQL terms and how to fix
 /// it, then the query itself.
 pub fn explain_sql_error(msg: &str, query: &str) -> String {
-    let quoted = |s: &str| {
-        s.split('\'')
-            .nth(1)
-            .map(str::to_string)
-            .unwrap_or_default()
-    };
+    let quoted = |s: &str| s.split('\'').nth(1).map(str::to_string).unwrap_or_default();
     let first = first_line(msg).trim();
     let text = if msg.contains("try renaming the columns with `.alias") {
         let name = quoted(first);
@@ -649,10 +644,14 @@ stages:
         let secret_csv = secret.path().join("secret.csv");
         std::fs::write(&secret_csv, "a,n\nsecret,1\n").expect("write");
         let bad = [
-            format!("SELECT * FROM read_csv('{}') ORDER BY a", secret_csv.display()),
+            format!(
+                "SELECT * FROM read_csv('{}') ORDER BY a",
+                secret_csv.display()
+            ),
             "SELECT a FROM READ_CSV ('../t.csv') ORDER BY a".to_string(),
             "SELECT a FROM read_csv/**/('t.csv') ORDER BY a".to_string(),
-            "SELECT a FROM Read_Csv\n  -- comment\n  ('.artifact/stat.json') ORDER BY a".to_string(),
+            "SELECT a FROM Read_Csv\n  -- comment\n  ('.artifact/stat.json') ORDER BY a"
+                .to_string(),
             "SELECT a FROM \"read_csv\"('t.csv') ORDER BY a".to_string(),
             "SELECT a FROM read_parquet('*.parquet') ORDER BY a".to_string(),
             "SELECT a FROM read_ipc('x') ORDER BY a".to_string(),
@@ -675,7 +674,10 @@ stages:
                 d.contains("pipeline.yaml:9:14: ") && d.contains("`query` reads a file through `"),
                 "{q}: {d}"
             );
-            assert!(d.contains("may read only the CSVs named under `tables`"), "{q}: {d}");
+            assert!(
+                d.contains("may read only the CSVs named under `tables`"),
+                "{q}: {d}"
+            );
             // The run refuses too (should `check` be bypassed), before reading anything.
             let e = run_query(&[("t".to_string(), secret_csv.clone())], q)
                 .expect_err("refused")
@@ -734,8 +736,14 @@ stages:
             .expect_err("duplicate names")
             .to_string();
         assert!(!e.contains(".alias"), "{e}");
-        assert!(e.contains("give each output column its own name with `AS`"), "{e}");
-        assert!(e.contains("in the query:\n    SELECT a, COUNT(*), COUNT(*)"), "{e}");
+        assert!(
+            e.contains("give each output column its own name with `AS`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("in the query:\n    SELECT a, COUNT(*), COUNT(*)"),
+            "{e}"
+        );
 
         // A ragged row: the row, the line and the fix, not `truncate_ragged_lines`.
         std::fs::write(dir.path().join("t.csv"), "a,b\nx,1\ny,2,3\n").expect("write");
@@ -759,7 +767,10 @@ stages:
             Err(e) => {
                 let e = e.to_string();
                 assert!(e.lines().count() < 5 && e.len() < 1000, "{e}");
-                assert!(e.contains("row 2 (line 2): a quoted cell opens here"), "{e}");
+                assert!(
+                    e.contains("row 2 (line 2): a quoted cell opens here"),
+                    "{e}"
+                );
             }
         }
     }

@@ -639,7 +639,10 @@ mod tests {
             key_digest: "0123456789abcdef",
             cancel: &cancel,
         };
-        let e = ClaimsKind.run(&ctx).expect_err("no column bugz").to_string();
+        let e = ClaimsKind
+            .run(&ctx)
+            .expect_err("no column bugz")
+            .to_string();
         assert_eq!(
             e,
             "claim bugs_total: r.csv: no column \"bugz\" (columns: engine, bugs)"

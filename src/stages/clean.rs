@@ -465,7 +465,10 @@ pub fn problem_kind(message: &str) -> &'static str {
         ("URL outside", "URL outside the engine's repositories"),
         ("duplicate URL", "duplicate URL"),
         ("symptom listed twice", "symptom listed twice"),
-        ("token subtype on a bug without", "token subtype without its symptom"),
+        (
+            "token subtype on a bug without",
+            "token subtype without its symptom",
+        ),
     ];
     KINDS
         .iter()
@@ -504,7 +507,9 @@ impl fmt::Display for CleanError {
         let mut shown: HashMap<(Field, &str), usize> = HashMap::new();
         let mut n = 0u64;
         for p in &self.problems {
-            let k = shown.entry((p.field, problem_kind(&p.message))).or_default();
+            let k = shown
+                .entry((p.field, problem_kind(&p.message)))
+                .or_default();
             if *k < SHOWN_PER_KIND {
                 *k += 1;
                 n += 1;
@@ -599,9 +604,8 @@ impl Collector {
                     let mut w = csv::WriterBuilder::new()
                         .terminator(csv::Terminator::Any(b'\n'))
                         .from_writer(std::io::BufWriter::new(f));
-                    let _ = w.write_record([
-                        "row", "column", "url", "problem", "value", "expected",
-                    ]);
+                    let _ =
+                        w.write_record(["row", "column", "url", "problem", "value", "expected"]);
                     self.writer = Some((tmp, w));
                 }
                 Err(e) => {
@@ -781,7 +785,9 @@ impl<'a> Rules<'a> {
     }
 }
 
-/// Reads the raw CSV with polars (every column as a string) and validates every row.
+/// Reads the raw CSV with polars (every column as a string) and validates every row. (The kind
+/// uses [`validate_logged`]; this is for the tests, here and in `tests/it/paper.rs`.)
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn validate(
     input: &Path,
     tax: &Taxonomy,
@@ -1551,7 +1557,11 @@ mod tests {
         let lines: Vec<&str> = e.lines().collect();
         assert_eq!(lines.len(), 18, "{e}");
         assert_eq!(lines[10], "problems by column:", "{e}");
-        assert_eq!(lines[11], "  \"URL\": 3 (URL of another engine: 1, duplicate URL: 1, not an issue URL: 1)", "{e}");
+        assert_eq!(
+            lines[11],
+            "  \"URL\": 3 (URL of another engine: 1, duplicate URL: 1, not an issue URL: 1)",
+            "{e}"
+        );
         assert!(
             lines[0].ends_with("9 problem(s) (header = row 1); nothing was written:"),
             "{e}"
@@ -1596,7 +1606,11 @@ mod tests {
             .downcast::<CleanError>()
             .expect("a CleanError");
         assert_eq!(e.total, 5000);
-        assert!(e.problems.len() <= 1000 + 2 * 20, "{} kept", e.problems.len());
+        assert!(
+            e.problems.len() <= 1000 + 2 * 20,
+            "{} kept",
+            e.problems.len()
+        );
         let shown = e.to_string();
         let lines: Vec<&str> = shown.lines().collect();
         assert!(
@@ -1612,9 +1626,16 @@ mod tests {
         };
         assert_eq!(shown_rows("unknown value \"Crashh\""), 20);
         assert_eq!(shown_rows("empty value"), 5);
-        assert!(shown.contains("\n  ... and 4975 more (the first 20 of each column and kind are shown)"), "{shown}");
+        assert!(
+            shown
+                .contains("\n  ... and 4975 more (the first 20 of each column and kind are shown)"),
+            "{shown}"
+        );
         assert!(shown.contains("\nproblems by column:\n  \"Symptom(s)\": 5000 (empty value: 5, unknown value: 4995)"), "{shown}");
-        assert!(shown.ends_with(&format!("every problem is listed in {}", log.display())), "{shown}");
+        assert!(
+            shown.ends_with(&format!("every problem is listed in {}", log.display())),
+            "{shown}"
+        );
         assert!(lines.len() < 35, "{shown}");
         let listed = read(&log);
         assert_eq!(listed.lines().count(), 5001);
@@ -1640,10 +1661,18 @@ mod tests {
         let e = validate(&csv, &tax(), &columns(), "@@", false)
             .expect_err("invalid")
             .to_string();
-        assert!(e.len() < 400, "{} bytes: {}", e.len(), &e[..e.len().min(2000)]);
+        assert!(
+            e.len() < 400,
+            "{} bytes: {}",
+            e.len(),
+            &e[..e.len().min(2000)]
+        );
         assert!(e.contains("row 3 (line 3): a quoted cell opens here and is never closed, so the rest of the file (2797 more line(s)) would be read as one value"), "{e}");
         // A long value is clipped in messages.
-        assert_eq!(clip(&"x".repeat(100)), format!("{}... (100 characters)", "x".repeat(80)));
+        assert_eq!(
+            clip(&"x".repeat(100)),
+            format!("{}... (100 characters)", "x".repeat(80))
+        );
     }
 
     #[test]

@@ -277,7 +277,10 @@ mod tests {
             .expect("no I/O error");
         let m = got.expect("refused");
         assert_eq!(m.len(), 1);
-        assert!(m[0].ends_with(&format!("has sha256 {}", sha(b"foreign\n"))), "{m:?}");
+        assert!(
+            m[0].ends_with(&format!("has sha256 {}", sha(b"foreign\n"))),
+            "{m:?}"
+        );
         assert!(!out.exists());
         assert_eq!(others(out_dir.path(), &[]), Vec::<String>::new());
         // A second mirror with the right bytes is used.
@@ -292,7 +295,10 @@ mod tests {
         .expect("no I/O error");
         assert_eq!(got, None);
         assert_eq!(std::fs::read(&out).expect("placed"), b"pinned\n");
-        assert_eq!(others(out_dir.path(), &["dataset.csv"]), Vec::<String>::new());
+        assert_eq!(
+            others(out_dir.path(), &["dataset.csv"]),
+            Vec::<String>::new()
+        );
     }
 
     /// A reader whose bytes differ from the pinned ones (a download or a mirror file changed
@@ -368,6 +374,9 @@ mod tests {
         stop.store(true, Ordering::Relaxed);
         swapper.join().expect("swapper");
         assert_eq!(placed + refused, 60);
-        assert_eq!(others(out_dir.path(), &["dataset.csv"]), Vec::<String>::new());
+        assert_eq!(
+            others(out_dir.path(), &["dataset.csv"]),
+            Vec::<String>::new()
+        );
     }
 }
