@@ -345,7 +345,7 @@ mod tests {
             std::thread::spawn(move || {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let src = if n % 2 == 0 { "bad" } else { "good" };
+                    let src = if n.is_multiple_of(2) { "bad" } else { "good" };
                     let link = stash.join(format!("link{n}"));
                     std::fs::hard_link(stash.join(src), &link).expect("link");
                     std::fs::rename(&link, &target).expect("rename");
