@@ -48,17 +48,19 @@ fn valid_table_name(name: &str) -> bool {
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
-/// Whether `query` has an `ORDER BY` outside every parenthesis (so it orders the final result,
-/// not a subquery or a window). String literals, quoted identifiers and comments are skipped.
-pub fn has_top_level_order_by(query: &str) -> bool {
+/// The words of `query` outside string literals, quoted identifiers and comments, each with
+/// its parenthesis depth, its upper-cased text (empty for punctuation and quoted parts) and its
+/// byte offset.
+fn words(query: &str) -> Vec<(i32, String, usize)> {
     let b = query.as_bytes();
     let mut depth = 0i32;
-    let mut words: Vec<(i32, String)> = Vec::new();
+    let mut words: Vec<(i32, String, usize)> = Vec::new();
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
         match c {
             b'\'' | b'"' | b'`' => {
+                let start = i;
                 // quoted: skip to the closing quote (a doubled quote is an escape)
                 i += 1;
                 while i < b.len() {
@@ -71,7 +73,7 @@ pub fn has_top_level_order_by(query: &str) -> bool {
                     }
                     i += 1;
                 }
-                words.push((depth, String::new()));
+                words.push((depth, String::new(), start));
                 i += 1;
             }
             b'-' if b.get(i + 1) == Some(&b'-') => {
@@ -99,18 +101,88 @@ pub fn has_top_level_order_by(query: &str) -> bool {
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
                     i += 1;
                 }
-                words.push((depth, query[start..i].to_ascii_uppercase()));
+                words.push((depth, query[start..i].to_ascii_uppercase(), start));
             }
             _ if c.is_ascii_whitespace() => i += 1,
             _ => {
-                words.push((depth, String::new()));
+                words.push((depth, String::new(), i));
                 i += 1;
             }
         }
     }
     words
+}
+
+/// Whether `query` has an `ORDER BY` outside every parenthesis (so it orders the final result,
+/// not a subquery or a window). String literals, quoted identifiers and comments are skipped.
+pub fn has_top_level_order_by(query: &str) -> bool {
+    words(query)
         .windows(2)
         .any(|w| w[0].0 == 0 && w[1].0 == 0 && w[0].1 == "ORDER" && w[1].1 == "BY")
+}
+
+/// polars SQL's table functions, which read a file named in the query (`FROM read_csv('x')`);
+/// matched in any case. Other `read_*` / `scan_*` names are refused too (later polars versions
+/// may add them), unless they are tables declared in `tables`.
+const FILE_FUNCTIONS: &[&str] = &[
+    "read_csv",
+    "read_parquet",
+    "read_ipc",
+    "read_json",
+    "read_ndjson",
+];
+
+fn reads_files(name: &str, declared: &dyn Fn(&str) -> bool) -> bool {
+    let l = name.to_ascii_lowercase();
+    FILE_FUNCTIONS.contains(&l.as_str())
+        || ((l.starts_with("read_") || l.starts_with("scan_")) && !declared(name))
+}
+
+/// 1-based line and column of the first word `name` (any case) outside strings and comments.
+fn locate(query: &str, name: &str) -> Option<(usize, usize)> {
+    let up = name.to_ascii_uppercase();
+    let (_, _, at) = words(query).into_iter().find(|w| w.1 == up)?;
+    let before = &query[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, col))
+}
+
+/// Every way `query` could read something other than the declared tables, one message each;
+/// `Err` when polars cannot parse it.
+///
+/// Only the CSVs under `tables` are fingerprinted (they are `inputs`), so nothing else may be
+/// readable: polars SQL's table functions (`read_csv('/any/path')`, `read_parquet`, ...) would
+/// read any file, unfingerprinted. The relations come from polars' own SQL parser
+/// ([`polars::sql::extract_table_identifiers`]: the sqlparser AST polars executes, same dialect
+/// and options), so case, whitespace, comments (`READ_CSV /**/ (`), quoting, CTEs, subqueries,
+/// joins and set operations cannot hide one, and a `read_csv(` inside a string literal or a
+/// comment is not mistaken for one (a text search would do both). Every part of a dotted name
+/// is checked, since polars runs a table function by the first part.
+pub fn file_access(query: &str, declared: &dyn Fn(&str) -> bool) -> Result<Vec<String>, String> {
+    let relations = polars::sql::extract_table_identifiers(query, true, true)
+        .map_err(|e| format!("`query` is not valid SQL: {}", first_line(&e.to_string())))?;
+    let mut out = Vec::new();
+    for rel in relations {
+        for part in rel.split('.') {
+            if reads_files(part, declared) {
+                let at = locate(query, part)
+                    .map(|(l, c)| format!(" (line {l}, column {c} of the query)"))
+                    .unwrap_or_default();
+                out.push(format!(
+                    "`query` reads a file through `{part}(...)`{at}: an aggregate may read only \
+                     the CSVs named under `tables` (they are listed in `inputs`, so their content \
+                     is part of the cache key). Add the file to `inputs` and `tables` and select \
+                     from its table name instead."
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
 }
 
 /// Reads a CSV table and types its columns from *all* its cells: a column is `Int64` when every
@@ -148,19 +220,82 @@ fn infer_column(c: &Column) -> Column {
     c.clone()
 }
 
-/// Runs `query` over the named CSV tables and returns the collected result.
+/// Runs `query` over the named CSV tables and returns the collected result. A query that could
+/// read any other file is refused (see [`file_access`]; `check` reports it first, with its
+/// location in `pipeline.yaml`).
 pub fn run_query(tables: &[(String, PathBuf)], query: &str) -> Result<DataFrame, StageError> {
+    let declared = |n: &str| tables.iter().any(|(t, _)| t == n);
+    let refused = file_access(query, &declared)?;
+    if !refused.is_empty() {
+        return Err(refused.join("\n").into());
+    }
     let mut ctx = SQLContext::new();
     for (name, path) in tables {
-        let df = read_table(path)
-            .map_err(|e| format!("cannot read table {name:?} ({}): {e}", path.display()))?;
+        let df = read_table(path).map_err(|e| {
+            format!(
+                "cannot read table {name:?} ({}): {}",
+                path.display(),
+                super::csvtab::explain_polars_csv_error(&e, path)
+            )
+        })?;
         ctx.register(name, df.lazy());
     }
     let df = ctx
         .execute(query)
         .and_then(LazyFrame::collect)
-        .map_err(|e| format!("query failed: {e}"))?;
+        .map_err(|e| format!("query failed: {}", explain_sql_error(&e.to_string(), query)))?;
     Ok(df)
+}
+
+/// polars' message for a failed query, without its advice for the Python API (`.alias`,
+/// `suffix=`), which a SQL author cannot follow: what went wrong in SQL terms and how to fix
+/// it, then the query itself.
+pub fn explain_sql_error(msg: &str, query: &str) -> String {
+    let quoted = |s: &str| s.split('\'').nth(1).map(str::to_string).unwrap_or_default();
+    let first = first_line(msg).trim();
+    let text = if msg.contains("try renaming the columns with `.alias") {
+        let name = quoted(first);
+        format!(
+            "two result columns are both named {name:?}: give each output column its own \
+             name with `AS`, e.g. `SELECT COUNT(*) AS n, COUNT(DISTINCT bug) AS bugs` or \
+             `t.x AS t_x, u.x AS u_x`"
+        )
+    } else if msg.contains("renaming the column prior to joining") {
+        let name = quoted(first);
+        format!(
+            "the join produces a column {name:?} that already exists: select the columns you \
+             need with distinct names (`a.col AS a_col`) instead of `*` on both sides"
+        )
+    } else {
+        // polars' first line is the message; later lines are advice for its Python API.
+        msg.split("\n\n").next().unwrap_or(msg).trim().to_string()
+    };
+    let sql: Vec<String> = query
+        .trim()
+        .lines()
+        .map(|l| format!("    {}", l.trim_end()))
+        .collect();
+    format!("{text}\n  in the query:\n{}", sql.join("\n"))
+}
+
+/// Location of the value of `key` in the stage's `with:`.
+fn value_loc(stage: &StageSpec, key: &str) -> Option<engine::diag::Loc> {
+    stage
+        .with
+        .as_map()?
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v.loc)
+}
+
+/// Location of `key` itself in the stage's `with:`.
+fn key_loc(stage: &StageSpec, key: &str) -> Option<engine::diag::Loc> {
+    stage
+        .with
+        .as_map()?
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(k, _)| k.loc)
 }
 
 /// See the module docs.
@@ -204,11 +339,30 @@ impl Kind for AggregateKind {
                 ));
             }
         }
+        let query_loc = value_loc(stage, "query");
+        let declared = |n: &str| p.tables.contains_key(n);
+        for name in p.tables.keys() {
+            if FILE_FUNCTIONS.contains(&name.to_ascii_lowercase().as_str()) {
+                v.push(Problem::new(
+                    key_loc(stage, "tables"),
+                    format!(
+                        "table name {name:?} is the name of a polars SQL function that reads \
+                         files: choose another name"
+                    ),
+                ));
+            }
+        }
         if p.query.trim().is_empty() {
-            v.push(Problem::new(None, "`query` is empty"));
-        } else if !has_top_level_order_by(&p.query) {
+            v.push(Problem::new(query_loc, "`query` is empty"));
+        } else {
+            match file_access(&p.query, &declared) {
+                Ok(refused) => v.extend(refused.into_iter().map(|m| Problem::new(query_loc, m))),
+                Err(e) => v.push(Problem::new(query_loc, e)),
+            }
+        }
+        if !p.query.trim().is_empty() && !has_top_level_order_by(&p.query) {
             v.push(Problem::new(
-                None,
+                query_loc,
                 "`query` has no top-level ORDER BY: end it with an ORDER BY whose keys identify rows uniquely, so the output's row order is deterministic",
             ));
         }
@@ -479,6 +633,146 @@ stages:
         assert!(d.contains("exactly one CSV, but 2 outputs"), "{d}");
         let d = problems(&STAGE.replace("      tables:", "      bogus: 1\n      tables:"));
         assert!(d.contains("unknown key \"bogus\""), "{d}");
+    }
+
+    /// `read_csv('/tmp/secret.csv')` read any file, unfingerprinted: every table function that
+    /// reads files is refused when the pipeline is loaded, at the query's line, however it is
+    /// spelled; a string or comment mentioning one is fine.
+    #[test]
+    fn sql_reading_files_is_refused_at_validation() {
+        let secret = tempfile::tempdir().expect("tempdir");
+        let secret_csv = secret.path().join("secret.csv");
+        std::fs::write(&secret_csv, "a,n\nsecret,1\n").expect("write");
+        let bad = [
+            format!(
+                "SELECT * FROM read_csv('{}') ORDER BY a",
+                secret_csv.display()
+            ),
+            "SELECT a FROM READ_CSV ('../t.csv') ORDER BY a".to_string(),
+            "SELECT a FROM read_csv/**/('t.csv') ORDER BY a".to_string(),
+            "SELECT a FROM Read_Csv\n  -- comment\n  ('.artifact/stat.json') ORDER BY a"
+                .to_string(),
+            "SELECT a FROM \"read_csv\"('t.csv') ORDER BY a".to_string(),
+            "SELECT a FROM read_parquet('*.parquet') ORDER BY a".to_string(),
+            "SELECT a FROM read_ipc('x') ORDER BY a".to_string(),
+            "SELECT a FROM read_json('x') ORDER BY a".to_string(),
+            "SELECT a FROM read_ndjson('x') ORDER BY a".to_string(),
+            "SELECT a FROM scan_csv('x') ORDER BY a".to_string(),
+            "WITH s AS (SELECT a FROM read_csv('x')) SELECT a FROM s ORDER BY a".to_string(),
+            "SELECT a FROM t WHERE a IN (SELECT a FROM read_csv('x')) ORDER BY a".to_string(),
+            "SELECT t.a FROM t JOIN read_csv('x') AS r ON t.a = r.a ORDER BY t.a".to_string(),
+            "SELECT a FROM t UNION ALL SELECT a FROM read_csv('x') ORDER BY a".to_string(),
+            "SELECT a FROM read_csv.x('t.csv') ORDER BY a".to_string(),
+        ];
+        for q in &bad {
+            let text = STAGE.replace(
+                "query: SELECT a, COUNT(*) AS n FROM t GROUP BY a ORDER BY a",
+                &format!("query: {}", serde_json::to_string(q).expect("json")),
+            );
+            let d = problems(&text);
+            assert!(
+                d.contains("pipeline.yaml:9:14: ") && d.contains("`query` reads a file through `"),
+                "{q}: {d}"
+            );
+            assert!(
+                d.contains("may read only the CSVs named under `tables`"),
+                "{q}: {d}"
+            );
+            // The run refuses too (should `check` be bypassed), before reading anything.
+            let e = run_query(&[("t".to_string(), secret_csv.clone())], q)
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains("reads a file through"), "{q}: {e}");
+        }
+        let d = problems(&STAGE.replace(
+            "query: SELECT a, COUNT(*) AS n FROM t GROUP BY a ORDER BY a",
+            "query: \"SELECT a FROM\\n  read_csv('x') ORDER BY a\"",
+        ));
+        assert!(d.contains("line 2, column 3 of the query"), "{d}");
+        // Mentions in strings, comments and column names are not reads.
+        for q in [
+            "SELECT a, 'read_csv(x)' AS s FROM t ORDER BY a -- read_csv('y')",
+            "SELECT a AS read_csv_count /* read_csv('z') */ FROM t ORDER BY a",
+        ] {
+            let text = STAGE.replace(
+                "query: SELECT a, COUNT(*) AS n FROM t GROUP BY a ORDER BY a",
+                &format!("query: {}", serde_json::to_string(q).expect("json")),
+            );
+            assert_eq!(problems(&text), "", "{q}");
+        }
+        // A query polars cannot parse is reported when the pipeline is loaded.
+        let d = problems(&STAGE.replace("GROUP BY a ORDER BY a", "GROUP BY ORDER BY a"));
+        assert!(d.contains("`query` is not valid SQL"), "{d}");
+    }
+
+    /// `docs/data.md` promises an empty cell when a percentage's whole is 0; a division by zero
+    /// wrote `NaN` / `inf`.
+    #[test]
+    fn division_by_zero_writes_an_empty_cell_not_nan_or_inf() {
+        let text = STAGE.replace(
+            "SELECT a, COUNT(*) AS n FROM t GROUP BY a ORDER BY a",
+            "SELECT a, 100.0 * SUM(b) / (SUM(b) - SUM(b)) AS pct, (SUM(b) - SUM(b)) / (SUM(b) - SUM(b)) AS nan, -1.0 / (SUM(b) - SUM(b)) AS neg, SUM(b) AS s FROM t GROUP BY a ORDER BY a",
+        );
+        let dir = project(&text);
+        let p = testkit::parse(&text, dir.path());
+        testkit::run_stage(&p.stages[0], dir.path()).expect("run");
+        assert_eq!(
+            read(&dir.path().join("out.csv")),
+            "a,pct,nan,neg,s\nx,,,,1.8\ny,,,,2.0\n"
+        );
+    }
+
+    /// polars' advice for its Python API (`.alias`, `truncate_ragged_lines`) is replaced by
+    /// what to change in the SQL or the CSV, and where.
+    #[test]
+    fn errors_say_what_to_fix_without_polars_python_advice() {
+        let text = STAGE.replace(
+            "SELECT a, COUNT(*) AS n FROM t GROUP BY a ORDER BY a",
+            "SELECT a, COUNT(*), COUNT(*) FROM t GROUP BY a ORDER BY a",
+        );
+        let dir = project(&text);
+        let p = testkit::parse(&text, dir.path());
+        let e = testkit::run_stage(&p.stages[0], dir.path())
+            .expect_err("duplicate names")
+            .to_string();
+        assert!(!e.contains(".alias"), "{e}");
+        assert!(
+            e.contains("give each output column its own name with `AS`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("in the query:\n    SELECT a, COUNT(*), COUNT(*)"),
+            "{e}"
+        );
+
+        // A ragged row: the row, the line and the fix, not `truncate_ragged_lines`.
+        std::fs::write(dir.path().join("t.csv"), "a,b\nx,1\ny,2,3\n").expect("write");
+        let p = testkit::parse(STAGE, dir.path());
+        let e = testkit::run_stage(&p.stages[0], dir.path())
+            .expect_err("ragged")
+            .to_string();
+        assert!(!e.contains("truncate_ragged_lines"), "{e}");
+        assert!(
+            e.contains("row 3 (line 3) has 3 cell(s) but the header has 2"),
+            "{e}"
+        );
+        // An unclosed quote: where it opens, not the rest of the file.
+        let mut csv = String::from("a,b\nx,\"1\n");
+        for i in 0..3000 {
+            csv.push_str(&format!("y{i},{i}\n"));
+        }
+        std::fs::write(dir.path().join("t.csv"), &csv).expect("write");
+        match testkit::run_stage(&p.stages[0], dir.path()) {
+            Ok(()) => {}
+            Err(e) => {
+                let e = e.to_string();
+                assert!(e.lines().count() < 5 && e.len() < 1000, "{e}");
+                assert!(
+                    e.contains("row 2 (line 2): a quoted cell opens here"),
+                    "{e}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -560,8 +560,10 @@ impl Kind for ClaimsKind {
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
         let p: Params = ctx.params()?;
-        let file = read_claims(&ctx.declared_input(&p.claims)?)?;
-        let outcomes = evaluate(&file, ctx)?;
+        // `{:#}` prints the whole chain ("claim x: results/a.csv: no column ..."): the outer
+        // context alone hides what is wrong.
+        let file = read_claims(&ctx.declared_input(&p.claims)?).map_err(|e| format!("{e:#}"))?;
+        let outcomes = evaluate(&file, ctx).map_err(|e| format!("{e:#}"))?;
         let write = |rel: &str, bytes: &[u8]| -> Result<(), StageError> {
             let path = ctx
                 .output(rel)
@@ -599,6 +601,52 @@ mod tests {
             "12,345"
         );
         assert!(parse_printed("n/a").is_none());
+    }
+
+    /// "stage claims failed: claim bugs_total" hid "no column bugz": the whole chain is
+    /// reported, with the columns that exist.
+    #[test]
+    fn a_failing_claim_keeps_its_cause_and_names_the_columns() {
+        use std::sync::atomic::AtomicBool;
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("r.csv"), "engine,bugs\nvLLM,290\n").expect("write");
+        std::fs::write(
+            dir.path().join("claims.yaml"),
+            "version: 1\nclaims:\n  - id: bugs_total\n    source: v1 abstract\n    printed: \"290\"\n    result: {file: r.csv, column: bugz, agg: sum}\n",
+        )
+        .expect("write");
+        let loc = engine::diag::Loc::new(1, 1);
+        let path = |p: &str| engine::spec::PathSpec {
+            path: p.to_string(),
+            loc,
+        };
+        let stage = StageSpec {
+            name: "claims".into(),
+            loc,
+            kind: "claims".into(),
+            description: None,
+            inputs: vec![path("claims.yaml"), path("r.csv")],
+            outputs: vec![path("out/claims.csv"), path("out/values.tex")],
+            with: Node::parse("claims: claims.yaml\n").expect("yaml"),
+        };
+        let env = engine::exec::RunEnv::default();
+        let cancel = AtomicBool::new(false);
+        let ctx = StageCtx {
+            stage: &stage,
+            root: dir.path(),
+            out_root: dir.path(),
+            env: &env,
+            key_digest: "0123456789abcdef",
+            cancel: &cancel,
+        };
+        let e = ClaimsKind
+            .run(&ctx)
+            .expect_err("no column bugz")
+            .to_string();
+        assert_eq!(
+            e,
+            "claim bugs_total: r.csv: no column \"bugz\" (columns: engine, bugs)"
+        );
     }
 
     #[test]

@@ -27,9 +27,9 @@
 //! row number (header = row 1), the bug's URL, the column, the offending value and the expected
 //! set. Nothing is written when any problem is found.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use engine::exec::{Kind, Problem, StageCtx, StageError, params};
 use engine::spec::StageSpec;
@@ -424,23 +424,77 @@ pub struct RowProblem {
 impl fmt::Display for RowProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let url = if self.url.is_empty() {
-            "no URL"
+            "no URL".to_string()
         } else {
-            &self.url
+            clip(&self.url)
         };
         write!(
             f,
             "row {} ({url}), column {:?}: {} {:?}; expected {}",
-            self.row, self.column, self.message, self.value, self.expected
+            self.row,
+            self.column,
+            self.message,
+            clip(&self.value),
+            self.expected
         )
     }
 }
 
-/// Every problem found in a raw CSV; nothing was written.
+/// A cell for a message: at most [`CLIP`] characters, then how many more there are.
+fn clip(s: &str) -> String {
+    match s.char_indices().nth(CLIP) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}... ({} characters)", &s[..i], s.chars().count()),
+    }
+}
+
+/// Longest cell value shown in a message.
+const CLIP: usize = 80;
+/// Problems shown per column and kind of problem; the rest are counted (and in the log file).
+pub const SHOWN_PER_KIND: usize = 20;
+/// Problems kept in memory in any case (the first ones, in row order).
+const KEPT: usize = 1000;
+
+/// The kind of a problem, from its message (for grouping and counting).
+pub fn problem_kind(message: &str) -> &'static str {
+    const KINDS: &[(&str, &str)] = &[
+        ("empty value", "empty value"),
+        ("unknown value", "unknown value"),
+        ("not an issue URL", "not an issue URL"),
+        ("URL of engine", "URL of another engine"),
+        ("URL outside", "URL outside the engine's repositories"),
+        ("duplicate URL", "duplicate URL"),
+        ("symptom listed twice", "symptom listed twice"),
+        (
+            "token subtype on a bug without",
+            "token subtype without its symptom",
+        ),
+    ];
+    KINDS
+        .iter()
+        .find(|(prefix, _)| message.starts_with(prefix))
+        .map(|(_, k)| *k)
+        .unwrap_or(if message.contains("root cause(s) but") {
+            "root causes and components differ in number"
+        } else {
+            "other"
+        })
+}
+
+/// Every problem found in a raw CSV; nothing was written. Memory is bounded: the first
+/// problems are kept ([`SHOWN_PER_KIND`] of each column and kind, and the first 1000), the
+/// rest only counted; the full list is in the log file, when one was given.
 #[derive(Debug)]
 pub struct CleanError {
     pub input: String,
+    /// The kept problems, sorted by row then column.
     pub problems: Vec<RowProblem>,
+    /// Number of problems found.
+    pub total: u64,
+    /// (column order, column, kind) -> number of problems.
+    pub counts: BTreeMap<(Field, String, &'static str), u64>,
+    /// The CSV listing every problem, as shown to the user.
+    pub log: Option<String>,
 }
 
 impl fmt::Display for CleanError {
@@ -448,13 +502,166 @@ impl fmt::Display for CleanError {
         write!(
             f,
             "{}: {} problem(s) (header = row 1); nothing was written:",
-            self.input,
-            self.problems.len()
+            self.input, self.total
         )?;
+        let mut shown: HashMap<(Field, &str), usize> = HashMap::new();
+        let mut n = 0u64;
         for p in &self.problems {
-            write!(f, "\n  {p}")?;
+            let k = shown
+                .entry((p.field, problem_kind(&p.message)))
+                .or_default();
+            if *k < SHOWN_PER_KIND {
+                *k += 1;
+                n += 1;
+                write!(f, "\n  {p}")?;
+            }
+        }
+        if n < self.total {
+            write!(
+                f,
+                "\n  ... and {} more (the first {SHOWN_PER_KIND} of each column and kind are shown)",
+                self.total - n
+            )?;
+        }
+        write!(f, "\nproblems by column:")?;
+        let mut by_col: Vec<(&str, u64, Vec<String>)> = Vec::new();
+        for ((_, column, kind), count) in &self.counts {
+            match by_col.last_mut() {
+                Some((c, total, kinds)) if *c == column.as_str() => {
+                    *total += count;
+                    kinds.push(format!("{kind}: {count}"));
+                }
+                _ => by_col.push((column.as_str(), *count, vec![format!("{kind}: {count}")])),
+            }
+        }
+        for (column, total, kinds) in by_col {
+            write!(f, "\n  {column:?}: {total} ({})", kinds.join(", "))?;
+        }
+        if let Some(log) = &self.log {
+            write!(f, "\nevery problem is listed in {log}")?;
         }
         Ok(())
+    }
+}
+
+/// Collects problems row by row with bounded memory, streaming each to the log file.
+struct Collector {
+    kept: Vec<RowProblem>,
+    kept_per_kind: HashMap<(Field, &'static str), usize>,
+    counts: BTreeMap<(Field, String, &'static str), u64>,
+    total: u64,
+    /// The log's final path, its temporary sibling and writer (opened at the first problem).
+    log: Option<PathBuf>,
+    writer: Option<(PathBuf, csv::Writer<std::io::BufWriter<std::fs::File>>)>,
+    log_error: Option<String>,
+}
+
+impl Collector {
+    fn new(log: Option<&Path>) -> Self {
+        Collector {
+            kept: Vec::new(),
+            kept_per_kind: HashMap::new(),
+            counts: BTreeMap::new(),
+            total: 0,
+            log: log.map(Path::to_path_buf),
+            writer: None,
+            log_error: None,
+        }
+    }
+
+    /// Takes the problems of one row (sorted here).
+    fn row(&mut self, row: &mut Vec<RowProblem>) {
+        row.sort();
+        for p in row.drain(..) {
+            self.total += 1;
+            let kind = problem_kind(&p.message);
+            *self
+                .counts
+                .entry((p.field, p.column.clone(), kind))
+                .or_default() += 1;
+            self.write(&p);
+            let k = self.kept_per_kind.entry((p.field, kind)).or_default();
+            if *k < SHOWN_PER_KIND || self.kept.len() < KEPT {
+                *k += 1;
+                self.kept.push(p);
+            }
+        }
+    }
+
+    fn write(&mut self, p: &RowProblem) {
+        let Some(log) = &self.log else { return };
+        if self.log_error.is_some() {
+            return;
+        }
+        if self.writer.is_none() {
+            let tmp = engine::fsutil::temp_sibling(log);
+            let opened = log
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::File::create(&tmp));
+            match opened {
+                Ok(f) => {
+                    let mut w = csv::WriterBuilder::new()
+                        .terminator(csv::Terminator::Any(b'\n'))
+                        .from_writer(std::io::BufWriter::new(f));
+                    let _ =
+                        w.write_record(["row", "column", "url", "problem", "value", "expected"]);
+                    self.writer = Some((tmp, w));
+                }
+                Err(e) => {
+                    self.log_error = Some(format!("cannot write {}: {e}", log.display()));
+                    return;
+                }
+            }
+        }
+        if let Some((_, w)) = &mut self.writer {
+            let row = p.row.to_string();
+            if let Err(e) = w.write_record([
+                row.as_str(),
+                &p.column,
+                &p.url,
+                &p.message,
+                &p.value,
+                &p.expected,
+            ]) {
+                self.log_error = Some(format!("cannot write the problem log: {e}"));
+            }
+        }
+    }
+
+    /// The error to report, or `None` when nothing was found (a stale log is then removed).
+    fn finish(mut self, input: &Path) -> Option<CleanError> {
+        if self.total == 0 {
+            if let Some(log) = &self.log {
+                let _ = std::fs::remove_file(log);
+            }
+            return None;
+        }
+        let mut log = None;
+        if let (Some(path), Some((tmp, w))) = (&self.log, self.writer.take()) {
+            let done = w
+                .into_inner()
+                .map_err(|e| e.to_string())
+                .and_then(|mut b| std::io::Write::flush(&mut b).map_err(|e| e.to_string()))
+                .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
+            match done {
+                Ok(()) => log = Some(path.display().to_string()),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    self.log_error = Some(format!("cannot write {}: {e}", path.display()));
+                }
+            }
+        }
+        if let Some(e) = &self.log_error {
+            log = Some(format!("(no file: {e})"));
+        }
+        Some(CleanError {
+            input: input.display().to_string(),
+            problems: self.kept,
+            total: self.total,
+            counts: self.counts,
+            log,
+        })
     }
 }
 
@@ -578,13 +785,28 @@ impl<'a> Rules<'a> {
     }
 }
 
-/// Reads the raw CSV with polars (every column as a string) and validates every row.
+/// Reads the raw CSV with polars (every column as a string) and validates every row. (The kind
+/// uses [`validate_logged`]; this is for the tests, here and in `tests/it/paper.rs`.)
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn validate(
     input: &Path,
     tax: &Taxonomy,
     cols: &Columns,
     sep: &str,
     use_aliases: bool,
+) -> Result<Validated, StageError> {
+    validate_logged(input, tax, cols, sep, use_aliases, None)
+}
+
+/// [`validate`], writing every problem found to the CSV file `log` (when given; removed when
+/// there is none).
+pub fn validate_logged(
+    input: &Path,
+    tax: &Taxonomy,
+    cols: &Columns,
+    sep: &str,
+    use_aliases: bool,
+    log: Option<&Path>,
 ) -> Result<Validated, StageError> {
     let raw = LazyCsvReader::new(PlRefPath::new(input.to_string_lossy().as_ref()))
         .with_has_header(true)
@@ -595,7 +817,13 @@ pub fn validate(
         }))
         .finish()
         .and_then(LazyFrame::collect)
-        .map_err(|e| format!("cannot read {} as CSV: {e}", input.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot read {} as CSV: {}",
+                input.display(),
+                super::csvtab::explain_polars_csv_error(&e, input)
+            )
+        })?;
     let names: Vec<&str> = raw
         .get_column_names()
         .into_iter()
@@ -636,7 +864,8 @@ pub fn validate(
         get(&cols.root_causes)?,
     );
     let rows = raw.height();
-    let mut problems = Vec::new();
+    let mut collector = Collector::new(log);
+    let mut problems: Vec<RowProblem> = Vec::new();
     let mut seen_urls: PlHashMap<String, u64> = PlHashMap::with_capacity(rows);
     let mut numbers: Vec<u64> = Vec::with_capacity(rows);
     // Canonical (alias-rewritten) cells, only built when aliases are enabled.
@@ -817,13 +1046,18 @@ pub fn validate(
             c[4].push(Some(comps.join(sep)));
             c[5].push(Some(rcs.join(sep)));
         }
+        collector.row(&mut problems);
     }
-    if !problems.is_empty() {
-        problems.sort();
-        return Err(Box::new(CleanError {
-            input: input.display().to_string(),
-            problems,
-        }));
+    if let Some(err) = collector.finish(input) {
+        // An unclosed quote swallows the rest of the file into one cell: say so, not what the
+        // giant cell is not.
+        if let Some(why) = std::fs::read(input)
+            .ok()
+            .and_then(|b| super::csvtab::diagnose(&b))
+        {
+            return Err(format!("{}: {why}", input.display()).into());
+        }
+        return Err(Box::new(err));
     }
     let mut columns: Vec<Column> = vec![
         raw.column("source_row")?.clone(),
@@ -1047,12 +1281,15 @@ pub fn tables(
     Ok(out)
 }
 
-/// Writes a frame as CSV: header, LF line endings, nulls as empty cells, no BOM.
+/// Writes a frame as CSV: header, LF line endings, nulls as empty cells, no BOM. A float that
+/// is not finite (`NaN`, `inf`, e.g. from a division by zero) is written as an empty cell too,
+/// like a null: `docs/data.md` promises an empty percentage when the whole is 0.
 pub fn write_csv(
     df: &mut DataFrame,
     path: &Path,
     float_decimals: Option<usize>,
 ) -> Result<(), StageError> {
+    null_non_finite(df)?;
     let mut f = std::fs::File::create(path)
         .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     CsvWriter::new(&mut f)
@@ -1061,6 +1298,29 @@ pub fn write_csv(
         .with_float_precision(float_decimals)
         .finish(df)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// Replaces `NaN` and infinite floats by nulls (only columns holding one are rebuilt).
+fn null_non_finite(df: &mut DataFrame) -> PolarsResult<()> {
+    let mut fixed = Vec::new();
+    for c in df.columns() {
+        let s = c.as_materialized_series();
+        let ca = match s.dtype() {
+            DataType::Float64 => s.f64()?.clone(),
+            DataType::Float32 => s.cast(&DataType::Float64)?.f64()?.clone(),
+            _ => continue,
+        };
+        if ca.iter().flatten().all(f64::is_finite) {
+            continue;
+        }
+        let cleaned: Float64Chunked = ca.iter().map(|v| v.filter(|x| x.is_finite())).collect();
+        let cleaned = cleaned.into_series().cast(s.dtype())?;
+        fixed.push((c.name().clone(), cleaned.with_name(c.name().clone())));
+    }
+    for (name, series) in fixed {
+        df.replace(name.as_str(), Column::from(series))?;
+    }
     Ok(())
 }
 
@@ -1141,8 +1401,18 @@ impl Kind for CleanKind {
         let p: Params = ctx.params()?;
         let input = ctx.declared_input(&p.input)?;
         let tax = Taxonomy::load(&ctx.declared_input(&p.taxonomy)?)?;
-        let validated = validate(&input, &tax, &p.columns, &p.separator, p.aliases)
-            .map_err(|e| relabel(e, &p.input))?;
+        let log_rel = format!(".artifact/logs/{}.problems.csv", ctx.stage.name);
+        let log = ctx.root.join(&log_rel);
+        let abs = input.display().to_string();
+        let validated = validate_logged(
+            &input,
+            &tax,
+            &p.columns,
+            &p.separator,
+            p.aliases,
+            Some(&log),
+        )
+        .map_err(|e| relabel(e, &p.input, Some(&abs), Some(&log_rel)))?;
         let mut tables = tables(&validated, &tax, &p.separator)?;
         for o in &ctx.stage.outputs {
             let t = table_of(&o.path)
@@ -1156,14 +1426,26 @@ impl Kind for CleanKind {
     }
 }
 
-/// Replaces the absolute input path in a [`CleanError`] by the project-relative one.
-fn relabel(e: StageError, rel: &str) -> StageError {
+/// Replaces the absolute input path in an error by the project-relative one, and the log
+/// file's path by `log_rel`.
+fn relabel(e: StageError, rel: &str, abs: Option<&str>, log_rel: Option<&str>) -> StageError {
     match e.downcast::<CleanError>() {
         Ok(mut c) => {
             c.input = rel.to_string();
-            c
+            if let (Some(log), Some(shown)) = (&c.log, log_rel)
+                && !log.starts_with('(')
+            {
+                c.log = Some(shown.to_string());
+            }
+            c as StageError
         }
-        Err(e) => e,
+        Err(e) => {
+            let msg = e.to_string();
+            match abs {
+                Some(a) if msg.contains(a) => msg.replace(a, rel).into(),
+                _ => e,
+            }
+        }
     }
 }
 
@@ -1273,7 +1555,13 @@ mod tests {
             .expect_err("invalid")
             .to_string();
         let lines: Vec<&str> = e.lines().collect();
-        assert_eq!(lines.len(), 10, "{e}");
+        assert_eq!(lines.len(), 18, "{e}");
+        assert_eq!(lines[10], "problems by column:", "{e}");
+        assert_eq!(
+            lines[11],
+            "  \"URL\": 3 (URL of another engine: 1, duplicate URL: 1, not an issue URL: 1)",
+            "{e}"
+        );
         assert!(
             lines[0].ends_with("9 problem(s) (header = row 1); nothing was written:"),
             "{e}"
@@ -1289,6 +1577,101 @@ mod tests {
              \"vllm\", but the row's engine is \"Llama.cpp\": \
              \"https://github.com/vllm-project/vllm/issues/5\"; expected \
              https://github.com/ggml-org/llama.cpp/issues/<N>"
+        );
+    }
+
+    const HEADER: &str = "URL,repo,Phase,Symptom(s),Unexpected Tokens,Component,Root Cause(s)\n";
+
+    fn row(i: usize, symptom: &str) -> String {
+        format!(
+            "https://github.com/deepspeedai/deepspeed/issues/{i},DeepSpeed,Engine Setup,{symptom},,Operators,Misused API\n"
+        )
+    }
+
+    /// A million bad rows printed a million lines (1.2 GB): the report shows the first 20 of
+    /// each column and kind, then counts by column, and names the file listing every problem;
+    /// memory holds a bounded number of problems.
+    #[test]
+    fn many_bad_rows_give_a_bounded_report_and_a_full_problem_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let csv = dir.path().join("raw.csv");
+        let mut text = String::from(HEADER);
+        for i in 1..=5000 {
+            text.push_str(&row(i, if i % 1000 == 0 { "" } else { "Crashh" }));
+        }
+        std::fs::write(&csv, text).expect("write");
+        let log = dir.path().join(".artifact/logs/clean.problems.csv");
+        let e = validate_logged(&csv, &tax(), &columns(), "@@", false, Some(&log))
+            .expect_err("invalid")
+            .downcast::<CleanError>()
+            .expect("a CleanError");
+        assert_eq!(e.total, 5000);
+        assert!(
+            e.problems.len() <= 1000 + 2 * 20,
+            "{} kept",
+            e.problems.len()
+        );
+        let shown = e.to_string();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert!(
+            lines[0].ends_with("5000 problem(s) (header = row 1); nothing was written:"),
+            "{shown}"
+        );
+        // 20 unknown values and the 5 empty ones, then the rest counted.
+        let shown_rows = |what: &str| {
+            lines
+                .iter()
+                .filter(|l| l.starts_with("  row ") && l.contains(what))
+                .count()
+        };
+        assert_eq!(shown_rows("unknown value \"Crashh\""), 20);
+        assert_eq!(shown_rows("empty value"), 5);
+        assert!(
+            shown
+                .contains("\n  ... and 4975 more (the first 20 of each column and kind are shown)"),
+            "{shown}"
+        );
+        assert!(shown.contains("\nproblems by column:\n  \"Symptom(s)\": 5000 (empty value: 5, unknown value: 4995)"), "{shown}");
+        assert!(
+            shown.ends_with(&format!("every problem is listed in {}", log.display())),
+            "{shown}"
+        );
+        assert!(lines.len() < 35, "{shown}");
+        let listed = read(&log);
+        assert_eq!(listed.lines().count(), 5001);
+        assert!(listed.starts_with("row,column,url,problem,value,expected\n2,Symptom(s),https://github.com/deepspeedai/deepspeed/issues/1,unknown value,Crashh,"), "{}", &listed[..300]);
+        // A clean run removes the stale list.
+        std::fs::write(&csv, format!("{HEADER}{}", row(1, "Crash"))).expect("write");
+        validate_logged(&csv, &tax(), &columns(), "@@", false, Some(&log)).expect("valid");
+        assert!(!log.exists());
+    }
+
+    /// An unclosed quote made the rest of the file one cell, and the error printed it whole
+    /// (~2,800 lines): now one line says where the quote opens.
+    #[test]
+    fn an_unclosed_quote_is_reported_where_it_opens_not_dumped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let csv = dir.path().join("raw.csv");
+        let mut text = format!("{HEADER}{}", row(1, "Crash"));
+        text.push_str("https://github.com/deepspeedai/deepspeed/issues/2,DeepSpeed,Engine Setup,\"Crash,,Operators,Misused API\n");
+        for i in 3..2800 {
+            text.push_str(&row(i, "Crash"));
+        }
+        std::fs::write(&csv, text).expect("write");
+        let e = validate(&csv, &tax(), &columns(), "@@", false)
+            .expect_err("invalid")
+            .to_string();
+        assert!(
+            e.len() < 400,
+            "{} bytes: {}",
+            e.len(),
+            &e[..e.len().min(2000)]
+        );
+        assert!(e.contains("row 3 (line 3): a quoted cell opens here and is never closed, so the rest of the file (2797 more line(s)) would be read as one value"), "{e}");
+        // A long value is clipped in messages.
+        assert_eq!(
+            clip(&"x".repeat(100)),
+            format!("{}... (100 characters)", "x".repeat(80))
         );
     }
 

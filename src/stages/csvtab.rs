@@ -52,6 +52,117 @@ impl Table {
     }
 }
 
+/// Where a CSV's quoted cell opens and is never closed: `(row, line)` of its opening quote
+/// (header = row 1, lines from 1), following RFC 4180 (a quote only opens at the start of a
+/// cell; `""` inside a quoted cell is a literal quote).
+pub fn unclosed_quote(bytes: &[u8]) -> Option<(u64, u64)> {
+    let (mut row, mut line) = (1u64, 1u64);
+    let mut open: Option<(u64, u64)> = None;
+    let mut at_cell_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match open {
+            Some(_) => {
+                if b == b'"' {
+                    if bytes.get(i + 1) == Some(&b'"') {
+                        i += 1;
+                    } else {
+                        open = None;
+                    }
+                } else if b == b'\n' {
+                    line += 1;
+                }
+            }
+            None => match b {
+                b'"' if at_cell_start => open = Some((row, line)),
+                b',' => {
+                    at_cell_start = true;
+                    i += 1;
+                    continue;
+                }
+                b'\n' => {
+                    row += 1;
+                    line += 1;
+                    at_cell_start = true;
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            },
+        }
+        at_cell_start = b == b'\r' && at_cell_start;
+        i += 1;
+    }
+    open
+}
+
+/// The problem behind a polars CSV read error, in terms of the file: an unclosed quote or a row
+/// with more or fewer cells than the header, with its row and line and how to fix it. polars'
+/// own messages name no row and give advice for its Python API (`truncate_ragged_lines`,
+/// `infer_schema_length`); this reads the file again with the `csv` crate to find the row, and
+/// falls back to polars' first paragraph without the advice.
+pub fn explain_polars_csv_error(e: &dyn std::fmt::Display, path: &Path) -> String {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(io) => return format!("cannot read the file: {io}"),
+    };
+    if let Some(why) = diagnose(&bytes) {
+        return why;
+    }
+    let msg = e.to_string();
+    let first = msg.split("\n\n").next().unwrap_or(&msg).trim();
+    let mut s: String = first.chars().take(300).collect();
+    if s.len() < first.len() {
+        s.push_str("...");
+    }
+    s
+}
+
+/// A structural problem of CSV bytes (see [`explain_polars_csv_error`]), if any.
+pub fn diagnose(bytes: &[u8]) -> Option<String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Some((row, line)) = unclosed_quote(bytes) {
+        let newlines = bytes.iter().filter(|b| **b == b'\n').count() as u64;
+        let lines = newlines + u64::from(!bytes.ends_with(b"\n"));
+        let rest = lines.saturating_sub(line);
+        return Some(format!(
+            "row {row} (line {line}): a quoted cell opens here and is never closed, so the rest \
+             of the file ({rest} more line(s)) would be read as one value. Close the quote; a \
+             quote inside a quoted cell is written twice (\"\")"
+        ));
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(bytes);
+    let width = match rdr.headers() {
+        Ok(h) => h.len(),
+        Err(e) => return Some(format!("the header row cannot be read: {e}")),
+    };
+    for rec in rdr.records() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => return Some(format!("{e}")),
+        };
+        if rec.len() != width {
+            let (row, line) = rec
+                .position()
+                .map_or((0, 0), |p| (p.record() + 1, p.line()));
+            let fix = if rec.len() > width {
+                "a value holding a `,` must be quoted (\"a, b\"), or remove the extra cells"
+            } else {
+                "add the missing cells (an empty cell is written as nothing between two commas)"
+            };
+            return Some(format!(
+                "row {row} (line {line}) has {} cell(s) but the header has {width}: {fix}",
+                rec.len()
+            ));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@
 //! - `file` (string, optional): name to look for in mirror folders (default: the URL's last
 //!   path segment).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -102,21 +102,10 @@ impl Kind for FetchKind {
             .output(rel)
             .map_err(|e| format!("cannot create the folder of {rel}: {e}"))?;
         let name = p.file_name();
-        let mut mismatches = Vec::new();
-        for dir in &ctx.env.mirrors {
-            let cand = dir.join(name);
-            if !cand.is_file() {
-                continue;
-            }
-            let got = engine::hash::sha256_file(&cand)
-                .map_err(|e| format!("cannot read {}: {e}", cand.display()))?;
-            if got == p.sha256 {
-                engine::fsutil::copy_atomic(&cand, &out)
-                    .map_err(|e| format!("cannot copy {} to {rel}: {e}", cand.display()))?;
-                return Ok(());
-            }
-            mismatches.push(format!("{} has sha256 {got}", cand.display()));
-        }
+        let mismatches = match from_mirrors(&ctx.env.mirrors, name, &p.sha256, &out)? {
+            None => return Ok(()),
+            Some(m) => m,
+        };
         let looked = if ctx.env.mirrors.is_empty() {
             "no mirror folder was given".to_string()
         } else {
@@ -142,17 +131,14 @@ impl Kind for FetchKind {
             )
             .into());
         }
-        let tmp = engine::fsutil::temp_sibling(&out);
-        let got = download(&p.url, &tmp).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
+        let placed = download(&p.url, &out, &p.sha256).map_err(|e| {
             format!(
                 "cannot download {}: {e} ({detail}). Without network, put the file (sha256 {}) \
                  in a folder and pass `--mirror DIR` or set ARTIFACT_MIRROR.",
                 p.url, p.sha256
             )
         })?;
-        if got != p.sha256 {
-            let _ = std::fs::remove_file(&tmp);
+        if let Placed::Mismatch(got) = placed {
             return Err(format!(
                 "{} has sha256 {got}, expected {}: the upstream file changed or the download \
                  was corrupted. Check the pin in pipeline.yaml.",
@@ -160,33 +146,96 @@ impl Kind for FetchKind {
             )
             .into());
         }
-        std::fs::rename(&tmp, &out).map_err(|e| format!("cannot write {rel}: {e}"))?;
         Ok(())
     }
 }
 
-/// Downloads `url` into `dst`, returning the content's SHA-256.
-fn download(url: &str, dst: &Path) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+/// What [`place_verified`] did.
+#[derive(Debug, PartialEq)]
+enum Placed {
+    /// The bytes had the pinned digest and are now at the destination.
+    Yes,
+    /// They had this other digest; nothing was put in place.
+    Mismatch(String),
+}
+
+/// Streams `src` into a temporary sibling of `out`, hashing exactly the bytes written, and
+/// renames it over `out` only when their SHA-256 is `want`. The source is read once: what is
+/// checked is what is written (reading a file twice, once to hash and once to copy, let a file
+/// swapped in between through unchecked). On a mismatch or an error the temporary file is
+/// removed and `out` is untouched.
+fn place_verified(src: &mut dyn Read, out: &Path, want: &str) -> Result<Placed, String> {
     use sha2::Digest;
+    let tmp = engine::fsutil::temp_sibling(out);
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        let mut h = sha2::Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("read failed: {e}")),
+            };
+            h.update(&buf[..n]);
+            f.write_all(&buf[..n])
+                .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        }
+        drop(f);
+        let got = engine::hash::hex(&h.finalize());
+        if got != want {
+            return Ok(Placed::Mismatch(got));
+        }
+        std::fs::rename(&tmp, out)
+            .map_err(|e| format!("cannot move {} to {}: {e}", tmp.display(), out.display()))?;
+        Ok(Placed::Yes)
+    })();
+    if !matches!(res, Ok(Placed::Yes)) {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// Looks for `name` in each mirror folder in turn and puts the first copy whose bytes have the
+/// pinned digest at `out` (one read per candidate, see [`place_verified`]). Returns `None` when
+/// a copy was put in place, else the mismatching candidates (`"<path> has sha256 <digest>"`).
+fn from_mirrors(
+    mirrors: &[PathBuf],
+    name: &str,
+    want: &str,
+    out: &Path,
+) -> Result<Option<Vec<String>>, String> {
+    let mut mismatches = Vec::new();
+    for dir in mirrors {
+        let cand = dir.join(name);
+        if !cand.is_file() {
+            continue;
+        }
+        let mut f = std::fs::File::open(&cand)
+            .map_err(|e| format!("cannot read {}: {e}", cand.display()))?;
+        match place_verified(&mut f, out, want)
+            .map_err(|e| format!("cannot copy {}: {e}", cand.display()))?
+        {
+            Placed::Yes => return Ok(None),
+            Placed::Mismatch(got) => {
+                mismatches.push(format!("{} has sha256 {got}", cand.display()));
+            }
+        }
+    }
+    Ok(Some(mismatches))
+}
+
+/// Downloads `url` into `out` through [`place_verified`].
+fn download(url: &str, out: &Path, want: &str) -> Result<Placed, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(120)))
         .build()
         .into();
-    let mut resp = agent.get(url).call()?;
+    let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
     let mut reader = resp.body_mut().as_reader();
-    let mut f =
-        std::fs::File::create(dst).map_err(|e| format!("cannot create {}: {e}", dst.display()))?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        std::io::Write::write_all(&mut f, &buf[..n])?;
-    }
-    Ok(engine::hash::hex(&h.finalize()))
+    place_verified(&mut reader, out, want)
 }
 
 /// Mirror folders from `--mirror` and `ARTIFACT_MIRROR` (colon-separated).
@@ -196,4 +245,138 @@ pub fn mirrors(cli: &[PathBuf]) -> Vec<PathBuf> {
         v.extend(env.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(bytes: &[u8]) -> String {
+        engine::hash::sha256_bytes(bytes)
+    }
+
+    /// Files in `dir` other than `keep` (left-over temporary files).
+    fn others(dir: &Path, keep: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| !keep.contains(&n.as_str()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn mirror_with_wrong_content_is_refused_and_nothing_is_put_in_place() {
+        let mirror = tempfile::tempdir().expect("tempdir");
+        let out_dir = tempfile::tempdir().expect("tempdir");
+        let out = out_dir.path().join("dataset.csv");
+        std::fs::write(mirror.path().join("dataset.csv"), b"foreign\n").expect("write");
+        let want = sha(b"pinned\n");
+        let got = from_mirrors(&[mirror.path().to_path_buf()], "dataset.csv", &want, &out)
+            .expect("no I/O error");
+        let m = got.expect("refused");
+        assert_eq!(m.len(), 1);
+        assert!(
+            m[0].ends_with(&format!("has sha256 {}", sha(b"foreign\n"))),
+            "{m:?}"
+        );
+        assert!(!out.exists());
+        assert_eq!(others(out_dir.path(), &[]), Vec::<String>::new());
+        // A second mirror with the right bytes is used.
+        let good = tempfile::tempdir().expect("tempdir");
+        std::fs::write(good.path().join("dataset.csv"), b"pinned\n").expect("write");
+        let got = from_mirrors(
+            &[mirror.path().to_path_buf(), good.path().to_path_buf()],
+            "dataset.csv",
+            &want,
+            &out,
+        )
+        .expect("no I/O error");
+        assert_eq!(got, None);
+        assert_eq!(std::fs::read(&out).expect("placed"), b"pinned\n");
+        assert_eq!(
+            others(out_dir.path(), &["dataset.csv"]),
+            Vec::<String>::new()
+        );
+    }
+
+    /// A reader whose bytes differ from the pinned ones (a download or a mirror file changed
+    /// while it is read) is refused; the bytes checked are exactly the bytes written.
+    #[test]
+    fn bytes_that_do_not_match_the_pin_never_reach_the_destination() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("f.csv");
+        std::fs::write(&out, b"previous\n").expect("write");
+        // The pinned content, then one changed byte at the end.
+        let pinned = vec![b'a'; 200_000];
+        let mut changed = pinned.clone();
+        changed[199_999] = b'b';
+        let r = place_verified(&mut changed.as_slice(), &out, &sha(&pinned)).expect("no error");
+        assert_eq!(r, Placed::Mismatch(sha(&changed)));
+        assert_eq!(std::fs::read(&out).expect("read"), b"previous\n");
+        assert_eq!(others(dir.path(), &["f.csv"]), Vec::<String>::new());
+        let r = place_verified(&mut pinned.as_slice(), &out, &sha(&pinned)).expect("no error");
+        assert_eq!(r, Placed::Yes);
+        assert_eq!(std::fs::read(&out).expect("read"), pinned);
+    }
+
+    /// The mirror file is swapped between pinned and foreign content (atomic renames) while
+    /// the fetch runs, over and over. Whenever a fetch succeeds, the bytes in place must be the
+    /// pinned ones. (Hashing the file by path and then copying it by path again let the
+    /// foreign content through in most runs.)
+    #[test]
+    fn mirror_file_swapped_during_fetch_never_puts_foreign_bytes_in_place() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let mirror = tempfile::tempdir().expect("tempdir");
+        let stash = tempfile::tempdir().expect("tempdir");
+        let out_dir = tempfile::tempdir().expect("tempdir");
+        let pinned = vec![b'p'; 1 << 20];
+        let foreign = vec![b'f'; 1 << 20];
+        let (good, bad) = (stash.path().join("good"), stash.path().join("bad"));
+        std::fs::write(&good, &pinned).expect("write");
+        std::fs::write(&bad, &foreign).expect("write");
+        let target = mirror.path().join("dataset.csv");
+        std::fs::copy(&good, &target).expect("copy");
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (stop, target, stash) = (stop.clone(), target.clone(), stash.path().to_path_buf());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let src = if n.is_multiple_of(2) { "bad" } else { "good" };
+                    let link = stash.join(format!("link{n}"));
+                    std::fs::hard_link(stash.join(src), &link).expect("link");
+                    std::fs::rename(&link, &target).expect("rename");
+                    n += 1;
+                }
+            })
+        };
+        let want = sha(&pinned);
+        let out = out_dir.path().join("dataset.csv");
+        let (mut placed, mut refused) = (0, 0);
+        for _ in 0..60 {
+            let _ = std::fs::remove_file(&out);
+            match from_mirrors(&[mirror.path().to_path_buf()], "dataset.csv", &want, &out) {
+                Ok(None) => {
+                    placed += 1;
+                    let got = std::fs::read(&out).expect("placed");
+                    assert!(got == pinned, "foreign bytes were put in place");
+                }
+                Ok(Some(_)) => {
+                    refused += 1;
+                    assert!(!out.exists(), "a refused fetch left a file in place");
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().expect("swapper");
+        assert_eq!(placed + refused, 60);
+        assert_eq!(
+            others(out_dir.path(), &["dataset.csv"]),
+            Vec::<String>::new()
+        );
+    }
 }

@@ -8,6 +8,8 @@ pub mod claims;
 pub mod clean;
 pub mod csvtab;
 pub mod fetch;
+#[cfg(test)]
+mod fuzz;
 pub mod plot;
 pub mod table;
 

@@ -39,7 +39,7 @@
 //! | `x` | column | required | bars: the category column (one group or stack per value); heatmap: the column-axis category |
 //! | `y` | column | heatmap: required; bars: not allowed | heatmap: the row-axis category |
 //! | `series` | column | none (one series) | bars only: one colour per value, with a legend |
-//! | `value` | column | required | the numbers; every cell must parse as a finite number |
+//! | `value` | column | required | the numbers; every cell must parse as a finite number of at most 1e15 in absolute value |
 //! | `orientation` | `vertical` \| `horizontal` | `vertical` | bars only: `horizontal` puts the categories on the left, top to bottom |
 //! | `title` | string | none | title above the chart (wrapped when wider than the canvas) |
 //! | `x_label` | string | none | title of the axis that shows `x` (for horizontal bars, the left axis) |
@@ -787,6 +787,73 @@ stages:
             run(&yaml("engine")),
             "d.csv: row 3, column \"n\": \"three\" is not a number"
         );
+    }
+
+    /// A value of about 1e300 panicked with "capacity overflow" in grouped, stacked and
+    /// heatmap charts; any absurd or non-finite value is now an error naming file, row and
+    /// column, for every chart type.
+    #[test]
+    fn absurd_values_are_a_clear_error_not_a_capacity_overflow_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (value, why) in [
+            ("1e300", "is too large to draw"),
+            ("-1e300", "is too large to draw"),
+            ("1e16", "is too large to draw"),
+            ("1e400", "is not a finite number"),
+            ("NaN", "is not a finite number"),
+            ("inf", "is not a finite number"),
+        ] {
+            std::fs::write(
+                dir.path().join("d.csv"),
+                format!("engine,symptom,n\nvLLM,Crash,3\nvLLM,Hang,{value}\n"),
+            )
+            .expect("write");
+            for chart in ["grouped", "stacked", "stacked100", "heatmap"] {
+                let row = if chart == "heatmap" { "y" } else { "series" };
+                let yaml = format!(
+                    "version: 1\nstages:\n  s:\n    kind: plot\n    inputs: [d.csv]\n    outputs: [s.svg, s.png]\n    with: {{ data: d.csv, chart: {chart}, x: engine, {row}: symptom, value: n }}\n"
+                );
+                let p = engine::spec::parse(&yaml, "pipeline.yaml", dir.path(), &registry())
+                    .expect("valid");
+                let out = tempfile::tempdir().expect("tempdir");
+                let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_stage(&p.stages[0], dir.path(), out.path())
+                }));
+                let e = match got {
+                    Ok(Err(e)) => e.to_string(),
+                    Ok(Ok(())) => panic!("{chart} with {value}: drawn"),
+                    Err(_) => panic!("{chart} with {value}: panicked"),
+                };
+                assert_eq!(
+                    e,
+                    format!("d.csv: row 3, column \"n\": \"{value}\" {why}")
+                        + if why.contains("large") {
+                            " (at most 1e15 in absolute value; check the data or scale the \
+                             column, e.g. to thousands)"
+                        } else {
+                            ""
+                        },
+                    "{chart}"
+                );
+            }
+        }
+        // The largest accepted magnitude still draws, in every chart type.
+        std::fs::write(
+            dir.path().join("d.csv"),
+            "engine,symptom,n\nvLLM,Crash,3\nvLLM,Hang,1e15\n",
+        )
+        .expect("write");
+        for chart in ["grouped", "stacked", "stacked100", "heatmap"] {
+            let row = if chart == "heatmap" { "y" } else { "series" };
+            let yaml = format!(
+                "version: 1\nstages:\n  s:\n    kind: plot\n    inputs: [d.csv]\n    outputs: [s.svg]\n    with: {{ data: d.csv, chart: {chart}, x: engine, {row}: symptom, value: n }}\n"
+            );
+            let p = engine::spec::parse(&yaml, "pipeline.yaml", dir.path(), &registry())
+                .expect("valid");
+            let out = tempfile::tempdir().expect("tempdir");
+            run_stage(&p.stages[0], dir.path(), out.path())
+                .unwrap_or_else(|e| panic!("{chart} with 1e15: {e}"));
+        }
     }
 
     #[test]

@@ -108,6 +108,8 @@ fn mirror_first_and_offline_errors() {
         "{}",
         r.stderr
     );
+    // Refused: nothing was put in place.
+    assert!(!p.path("data/raw/dataset.csv").exists());
     std::fs::write(mirror.path().join("dataset.csv"), BODY).unwrap();
     let r = p
         .cmd(&["run", "--offline"])

@@ -13,6 +13,9 @@ mod aggregate;
 #[path = "../../src/stages/clean.rs"]
 #[allow(dead_code)]
 mod clean;
+#[path = "../../src/stages/csvtab.rs"]
+#[allow(dead_code)]
+mod csvtab;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

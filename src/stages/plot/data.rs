@@ -94,13 +94,22 @@ pub fn grid(table: &Table, file: &str, cols: &Columns<'_>) -> Result<Grid, Strin
     Ok(out)
 }
 
+/// Largest magnitude a chart draws. Beyond it an axis cannot be laid out (its ticks and
+/// labels would not fit any canvas; 1e300 made the layout allocate without bound and panic),
+/// and f64 no longer holds every integer (2^53 is about 9e15).
+pub const MAX_ABS: f64 = 1e15;
+
 fn parse_number(raw: &str) -> Result<f64, String> {
     let t = raw.trim();
     if t.is_empty() {
         return Err("empty value (expected a number)".into());
     }
     match t.parse::<f64>() {
-        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) if v.is_finite() && v.abs() <= MAX_ABS => Ok(v),
+        Ok(v) if v.is_finite() => Err(format!(
+            "{raw:?} is too large to draw (at most 1e15 in absolute value; check the data or \
+             scale the column, e.g. to thousands)"
+        )),
         Ok(_) => Err(format!("{raw:?} is not a finite number")),
         Err(_) => Err(format!("{raw:?} is not a number")),
     }
