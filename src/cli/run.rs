@@ -73,7 +73,11 @@ fn fast_noop(g: &Global, a: &RunArgs, started: Instant) -> anyhow::Result<Option
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     let root = std::path::absolute(&root).unwrap_or(root);
-    if !root.join(engine::spec::CACHE_DIR).join(engine::noop::FILE).is_file() {
+    if !root
+        .join(engine::spec::CACHE_DIR)
+        .join(engine::noop::FILE)
+        .is_file()
+    {
         return Ok(None);
     }
     let registry = crate::stages::registry();

@@ -87,15 +87,26 @@ fn noop_snapshot_answers_only_an_unchanged_project() {
     let r = p.cmd(&["run"]).env("WHO", "world").output().unwrap();
     let r = Run::from(r);
     r.code(0);
-    assert!(r.stdout.contains("3 stages: 0 ran, 0 restored, 3 cached"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("3 stages: 0 ran, 0 restored, 3 cached"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(r.stages(), ["cached clean", "cached count", "cached greet"]);
     let key = |p: &Project| -> serde_json::Value {
-        let out = p.cmd(&["--json", "run"]).env("WHO", "world").output().unwrap();
+        let out = p
+            .cmd(&["--json", "run"])
+            .env("WHO", "world")
+            .output()
+            .unwrap();
         let s = String::from_utf8(out.stdout).unwrap();
         let v: serde_json::Value = serde_json::from_str(s.lines().nth(1).unwrap()).unwrap();
         v["key"].clone()
     };
-    assert!(key(&p).is_string(), "the fast path reports the key digest too");
+    assert!(
+        key(&p).is_string(),
+        "the fast path reports the key digest too"
+    );
 }
 
 #[test]
@@ -126,7 +137,13 @@ fn noop_snapshot_misses_on_a_pipeline_edit_and_still_validates() {
     assert!(!snap);
     assert!(st.contains(&("count".into(), "ran".into())), "{st:?}");
     settled(&p);
-    p.write("pipeline.yaml", &PIPE.replace("kind: command\n    inputs: [data/raw.csv]", "kind: comand\n    inputs: [data/raw.csv]"));
+    p.write(
+        "pipeline.yaml",
+        &PIPE.replace(
+            "kind: command\n    inputs: [data/raw.csv]",
+            "kind: comand\n    inputs: [data/raw.csv]",
+        ),
+    );
     let r = p.run(&["run"]);
     r.code(3);
     assert!(r.stderr.contains("unknown kind \"comand\""), "{}", r.stderr);
@@ -180,10 +197,18 @@ fn noop_snapshot_that_is_corrupt_or_foreign_is_ignored() {
 fn named_stages_and_force_take_the_full_path() {
     let p = project();
     settled(&p);
-    let out = p.cmd(&["--json", "run", "count"]).env("WHO", "world").output().unwrap();
+    let out = p
+        .cmd(&["--json", "run", "count"])
+        .env("WHO", "world")
+        .output()
+        .unwrap();
     let s = String::from_utf8(out.stdout).unwrap();
     assert!(!s.lines().next().unwrap().contains("snapshot"), "{s}");
-    let out = p.cmd(&["--json", "run", "--force", "-j", "1"]).env("WHO", "world").output().unwrap();
+    let out = p
+        .cmd(&["--json", "run", "--force", "-j", "1"])
+        .env("WHO", "world")
+        .output()
+        .unwrap();
     let s = String::from_utf8(out.stdout).unwrap();
     assert_eq!(s.matches("\"status\":\"ran\"").count(), 3, "{s}");
 }

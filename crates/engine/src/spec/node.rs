@@ -106,10 +106,20 @@ impl Node {
                 None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
             serde_json::Value::String(s) => Value::Str(s.clone()),
-            serde_json::Value::Array(a) => Value::Seq(a.iter().map(|x| Node::from_json(x, loc)).collect()),
+            serde_json::Value::Array(a) => {
+                Value::Seq(a.iter().map(|x| Node::from_json(x, loc)).collect())
+            }
             serde_json::Value::Object(o) => Value::Map(
                 o.iter()
-                    .map(|(k, x)| (Node { loc, value: Value::Str(k.clone()) }, Node::from_json(x, loc)))
+                    .map(|(k, x)| {
+                        (
+                            Node {
+                                loc,
+                                value: Value::Str(k.clone()),
+                            },
+                            Node::from_json(x, loc),
+                        )
+                    })
                     .collect(),
             ),
         };
