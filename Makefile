@@ -16,7 +16,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 export CARGO_INCREMENTAL ?= 0
 BIN := $(TARGET_DIR)/debug/artifact
 
-.PHONY: all build artifact test lint unit latex-deps latex-check audit bench clean help
+.PHONY: all build artifact test lint unit latex-deps latex-check audit chaos bench clean help
 
 all: artifact
 
@@ -47,7 +47,12 @@ latex-check: latex-deps
 audit: build
 	$(BIN) run --check
 
-test: latex-deps lint unit audit latex-check
+# Kill, interrupt and race loop (issue 8): about a minute of random SIGKILL/SIGTERM/SIGINT and
+# concurrent runs, then checks that nothing was lost, ran twice at once, or was left behind.
+chaos: build
+	bash scripts/chaos.sh $(BIN) $(or $(CHAOS_SECONDS),30)
+
+test: latex-deps lint unit audit latex-check chaos
 	@echo "make test: all checks passed"
 
 # scripts/artifact.sh builds first itself, so that the total time it prints includes the build.
