@@ -52,7 +52,9 @@ pub fn env_digest(name: &str, value: Option<&str>) -> String {
 /// The cache folder a command of `root` reports to: `root/.artifact`, or, for a determinism
 /// audit running in a scratch copy inside the cache folder, that enclosing cache folder.
 fn cache_dir(root: &Path) -> (PathBuf, bool) {
-    let tmp = root.parent().filter(|t| t.file_name().is_some_and(|n| n == "tmp"));
+    let tmp = root
+        .parent()
+        .filter(|t| t.file_name().is_some_and(|n| n == "tmp"));
     match tmp.and_then(Path::parent) {
         Some(c) if c.file_name().is_some_and(|n| n == crate::spec::CACHE_DIR) => {
             (c.to_path_buf(), true)

@@ -173,7 +173,10 @@ fn first_key_line(text: &str, key: &str, before: usize) -> Option<usize> {
         let t = l.trim_start().trim_start_matches("- ");
         [key.to_string(), format!("{key:?}"), format!("'{key}'")]
             .iter()
-            .any(|k| t.strip_prefix(k.as_str()).is_some_and(|r| r.trim_start().starts_with(':')))
+            .any(|k| {
+                t.strip_prefix(k.as_str())
+                    .is_some_and(|r| r.trim_start().starts_with(':'))
+            })
     };
     lines
         .iter()

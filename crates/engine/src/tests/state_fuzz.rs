@@ -34,8 +34,14 @@ fn valid_state() -> Vec<(String, Vec<u8>)> {
         ".artifact/stat.json".into(),
         ".artifact/last-run.json".into(),
     ];
-    for e in std::fs::read_dir(p.root().join(".artifact/runs")).unwrap().flatten() {
-        files.push(format!(".artifact/runs/{}", e.file_name().to_string_lossy()));
+    for e in std::fs::read_dir(p.root().join(".artifact/runs"))
+        .unwrap()
+        .flatten()
+    {
+        files.push(format!(
+            ".artifact/runs/{}",
+            e.file_name().to_string_lossy()
+        ));
     }
     files.sort();
     files
@@ -62,7 +68,10 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         proptest::collection::vec(any::<u8>(), 0..300).prop_map(Mutation::Random),
         any::<usize>().prop_map(Mutation::Truncate),
         (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
-        (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..16))
+        (
+            any::<usize>(),
+            proptest::collection::vec(any::<u8>(), 1..16)
+        )
             .prop_map(|(i, b)| Mutation::Insert(i, b)),
         "[a-fé0-9\"\\\\{}]{0,20}".prop_map(Mutation::Digests),
     ]

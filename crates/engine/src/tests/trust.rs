@@ -45,7 +45,8 @@ fn record_groups(p: &Proj, groups: &[Group]) {
     );
 }
 
-const ONE_FAKE: &str = "version: 1\nstages:\n  a: {kind: fake, outputs: [a.txt], with: {text: a}}\n";
+const ONE_FAKE: &str =
+    "version: 1\nstages:\n  a: {kind: fake, outputs: [a.txt], with: {text: a}}\n";
 
 #[test]
 fn command_left_running_by_a_killed_run_is_stopped_before_the_next_run() {
@@ -125,10 +126,24 @@ fn huge_or_binary_stderr_is_kept_as_a_bounded_tail_and_logged_whole() {
     );
     let (_, res) = p.run_with(&Options::default(), &[]);
     let m = failure(&res, "a");
-    assert!(m.len() < crate::exec::STDERR_TAIL + 512, "{} bytes", m.len());
-    assert!(m.contains("exit code 3"), "{}", m.get(..200).unwrap_or(m.as_str()));
-    assert!(m.contains("\u{FFFD}\u{FFFD} the last line"), "non-UTF-8 stderr dropped");
-    assert!(m.contains(".artifact/logs/a.log"), "the error names the log");
+    assert!(
+        m.len() < crate::exec::STDERR_TAIL + 512,
+        "{} bytes",
+        m.len()
+    );
+    assert!(
+        m.contains("exit code 3"),
+        "{}",
+        m.get(..200).unwrap_or(m.as_str())
+    );
+    assert!(
+        m.contains("\u{FFFD}\u{FFFD} the last line"),
+        "non-UTF-8 stderr dropped"
+    );
+    assert!(
+        m.contains(".artifact/logs/a.log"),
+        "the error names the log"
+    );
     let log = std::fs::metadata(p.root().join(".artifact/logs/a.log")).unwrap();
     assert_eq!(log.len(), 3_000_000 + 18);
 }
@@ -145,7 +160,11 @@ fn env_values_never_reach_the_cache_key_records_or_messages() {
     };
     let p = Proj::new(&yaml("CARGO_MANIFEST_DIR"), &[]);
     p.run();
-    assert_eq!(p.read("a"), "ok\n", "the variable still reaches the command");
+    assert_eq!(
+        p.read("a"),
+        "ok\n",
+        "the variable still reaches the command"
+    );
     p.write("pipeline.yaml", &yaml("CARGO_MANIFEST_DIR, CARGO_PKG_NAME"));
     let (_, res) = p.run_with(&Options::default(), &[]);
     let reason = res[0].reason.as_ref().unwrap().to_string();
@@ -260,9 +279,8 @@ fn yaml_errors_name_the_mistake_not_the_library() {
         "version: 1\nstages:\n  a: {kind: fake, outputs: [a.txt]}\n  b: {kind: fake, outputs: [b.txt]}\n  a: {kind: fake, outputs: [c.txt]}\n",
     );
     assert!(dup.contains("duplicate key `a` (first at line 3)"), "{dup}");
-    let multi = load_error(
-        "version: 1\nstages:\n  a: {kind: fake, outputs: [a.txt]}\n---\nversion: 1\n",
-    );
+    let multi =
+        load_error("version: 1\nstages:\n  a: {kind: fake, outputs: [a.txt]}\n---\nversion: 1\n");
     assert!(
         multi.contains("the file holds several YAML documents (`---`); a pipeline file holds one"),
         "{multi}"
@@ -278,7 +296,13 @@ fn yaml_errors_name_the_mistake_not_the_library() {
         "{huge}"
     );
     for e in [&dup, &multi, &huge] {
-        for internal in ["DuplicateKeyPolicy", "from_str", "budget", "Nodes {", "Options"] {
+        for internal in [
+            "DuplicateKeyPolicy",
+            "from_str",
+            "budget",
+            "Nodes {",
+            "Options",
+        ] {
             assert!(!e.contains(internal), "{e}");
         }
     }
