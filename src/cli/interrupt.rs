@@ -1,6 +1,7 @@
-//! Ctrl-C: the first one sets [`CANCEL`] (no new stage starts, running commands are stopped,
-//! in-place outputs are put back, exit 130); a second one stops running commands' process
-//! groups and exits at once.
+//! Ctrl-C, SIGTERM and SIGHUP (all handled alike): the first one sets [`CANCEL`] (no new stage
+//! starts, running commands get SIGTERM and, if they ignore it, SIGKILL a few seconds later,
+//! in-place outputs are put back, exit 130); a second one kills running commands' process
+//! groups (SIGKILL) and exits at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -19,7 +20,7 @@ pub fn install() {
                 std::process::exit(exit::INTERRUPTED);
             }
             eprintln!(
-                "\ninterrupted: stopping running stages, starting no new ones (Ctrl-C again to quit now)"
+                "\ninterrupted: stopping running stages, starting no new ones (Ctrl-C again to kill them and quit now)"
             );
         });
     });

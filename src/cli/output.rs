@@ -66,7 +66,7 @@ pub fn json_result(r: &StageResult) -> serde_json::Value {
     let (status, error) = match &r.status {
         Status::Failed(m) => ("failed", Some(m.clone())),
         Status::Skipped(m) => ("skipped", Some(m.clone())),
-        Status::Cancelled => ("cancelled", None),
+        Status::Cancelled => ("interrupted", None),
         Status::Fresh => ("cached", None),
         Status::Restored => ("restored", None),
         Status::Ran => ("ran", None),

@@ -69,7 +69,7 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
         .ok_or_else(|| {
             fail(
                 exit::INTERNAL,
-                "error: no recorded run (run `artifact run` first)",
+                "error: no readable record of the last run in .artifact/last-run.json (run `artifact run` to write it)",
             )
         })?;
     let mut stages = Vec::new();

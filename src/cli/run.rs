@@ -17,8 +17,8 @@ use super::project::{Project, fail};
 pub struct RunArgs {
     /// Stages to run (with everything upstream of them); default: all.
     pub stages: Vec<String>,
-    /// Worker threads (default: all cores).
-    #[arg(short = 'j', long = "jobs", default_value_t = 0)]
+    /// Worker threads (default: all cores; at most 256).
+    #[arg(short = 'j', long = "jobs", default_value_t = 0, value_parser = parse_jobs)]
     pub jobs: usize,
     /// Rerun the selected stages even when cached.
     #[arg(long)]
@@ -37,6 +37,22 @@ pub struct RunArgs {
     /// Fail at once if another run holds the project lock, instead of waiting.
     #[arg(long)]
     pub no_wait: bool,
+}
+
+/// Most worker threads `-j` accepts: each is an OS thread (and may run a command), so a typo
+/// like `-j 30000` must not start thirty thousand of them.
+pub const MAX_JOBS: usize = 256;
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of worker threads"))?;
+    if n > MAX_JOBS {
+        return Err(format!(
+            "{n} worker threads is too many: at most {MAX_JOBS} (0 means one per core)"
+        ));
+    }
+    Ok(n)
 }
 
 /// Takes the project lock (waiting for another run unless `--no-wait`).
@@ -163,7 +179,9 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
     })?;
     // The report describes the last run that did any work; a pure no-op leaves it alone (and
     // saves the no-op a file write and rename).
-    if results.iter().any(|r| !matches!(r.status, Status::Fresh)) {
+    // An unreadable last-run.json is rewritten even by a no-op, so `report` is never stuck (the
+    // no-op snapshot stamps the file, so a damaged one also sends the run down this path).
+    if results.iter().any(|r| !matches!(r.status, Status::Fresh)) || !last_run_readable(&engine) {
         save_last_run(&engine, &results, wall.as_millis() as u64, a.jobs);
     }
     if targets.is_empty() && !super::interrupt::cancelled() {
@@ -185,6 +203,7 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
         .iter()
         .filter(|r| matches!(r.status, Status::Skipped(_)))
         .collect();
+    let interrupted = count(|s| matches!(s, Status::Cancelled));
     let cancelled = super::interrupt::cancelled();
     if !quiet {
         let color = color_enabled();
@@ -197,6 +216,9 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
         }
         if !skipped.is_empty() {
             line.push_str(&format!(", {} skipped", skipped.len()));
+        }
+        if interrupted > 0 {
+            line.push_str(&format!(", {interrupted} interrupted"));
         }
         line.push_str(&format!(" in {:.3} s", wall.as_secs_f64()));
         println!("{line}");
@@ -254,8 +276,8 @@ fn audit(engine: &Engine<'_>, targets: &[usize], jobs: usize, g: &Global) -> any
                 println!(
                     "audit DIFFERS   {}: {p} (cached {}, rerun {})",
                     r.stage,
-                    &a[..12],
-                    &b[..12]
+                    a.get(..12).unwrap_or(a),
+                    b.get(..12).unwrap_or(b)
                 );
             }
         } else if !g.quiet {
@@ -271,6 +293,13 @@ fn audit(engine: &Engine<'_>, targets: &[usize], jobs: usize, g: &Global) -> any
     }
     save_audit(engine, &res);
     Ok(if bad == 0 { exit::OK } else { exit::MISMATCH })
+}
+
+fn last_run_readable(engine: &Engine<'_>) -> bool {
+    std::fs::read(engine.cache.dir.join("last-run.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["stages"].is_array())
 }
 
 /// Records the run (per-stage status, time, memory) for `artifact report`.

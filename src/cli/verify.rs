@@ -11,7 +11,12 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
     let p = Project::load(g)?;
     let lock_path = p.lock_path();
     let lock = LockFile::read(&lock_path)
-        .map_err(|e| fail(exit::INTERNAL, format!("error: {e}")))?
+        .map_err(|e| {
+            fail(
+                exit::INTERNAL,
+                format!("error: {e}\n(run `artifact run` to regenerate it from the recorded runs)"),
+            )
+        })?
         .ok_or_else(|| {
             fail(
                 exit::INTERNAL,

@@ -43,14 +43,14 @@ pub fn run(g: &Global, a: &WhyArgs) -> anyhow::Result<i32> {
         );
         return Ok(exit::OK);
     }
-    println!("stage {} (kind {}), key {}", a.stage, key.kind, &kd[..16]);
+    println!("stage {} (kind {}), key {}", a.stage, key.kind, short(&kd));
     match &last {
         None => println!("  never ran successfully"),
         Some(l) if l.key_digest == kd => println!("  same key as the last successful run"),
         Some(l) => {
             println!(
                 "  last successful run had key {}; since then:",
-                &l.key_digest[..16]
+                short(&l.key_digest)
             );
             for c in key.diff(&l.key) {
                 println!("  - {c}");
@@ -69,4 +69,12 @@ pub fn run(g: &Global, a: &WhyArgs) -> anyhow::Result<i32> {
         println!("{}", key.pretty());
     }
     Ok(exit::OK)
+}
+
+/// The first 16 characters of a digest (all of it when shorter: records are read from disk
+/// and may have been damaged).
+fn short(d: &str) -> &str {
+    d.char_indices()
+        .nth(16)
+        .map_or(d, |(i, _)| d.get(..i).unwrap_or(d))
 }

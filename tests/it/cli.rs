@@ -160,7 +160,7 @@ fn failure_exits_5_and_lists_skipped() {
     );
     assert!(
         r.stderr
-            .contains("stage clean failed: command failed with exit code 7:\noops"),
+            .contains("stage clean failed: command failed with exit code 7; end of its stderr (all of it in .artifact/logs/clean.log):\noops"),
         "{}",
         r.stderr
     );
@@ -377,17 +377,224 @@ fn wait_for(path: &std::path::Path) {
 }
 
 #[test]
-fn a_broken_lock_file_is_an_error_not_an_empty_lock() {
+fn a_broken_lock_file_is_regenerated_whole_with_a_warning() {
     let p = chain();
     p.run(&["run"]).code(0);
-    p.write("pipeline.lock", "<<<<<<< HEAD\nversion: 1\n");
-    let r = p.run(&["run", "side"]);
-    r.code(1);
-    assert!(
-        r.stderr.contains("cannot write the lock file") && r.stderr.contains("invalid lock file"),
-        "{}",
-        r.stderr
+    let good = p.read("pipeline.lock");
+    let variants: [(&str, Vec<u8>); 4] = [
+        (
+            "conflict",
+            format!("<<<<<<< HEAD\n{good}=======\n{good}>>>>>>> theirs\n").into_bytes(),
+        ),
+        ("truncated", good.as_bytes()[..good.len() / 3].to_vec()),
+        ("empty", Vec::new()),
+        ("binary", vec![0xff, 0, 0xfe, 7, 0x80]),
+    ];
+    for (what, bytes) in variants {
+        std::fs::write(p.path("pipeline.lock"), bytes).unwrap();
+        let r = p.run(&["verify"]);
+        r.code(1);
+        assert!(
+            r.stderr.contains("pipeline.lock")
+                && r.stderr.contains("run `artifact run` to regenerate it"),
+            "{what}: {}",
+            r.stderr
+        );
+        // Even a run of one stage puts every stage's entry back, not only that stage's.
+        let r = p.run(&["run", "side"]);
+        r.code(0);
+        assert!(
+            r.stderr.contains("warning: ")
+                && r.stderr.contains("pipeline.lock")
+                && r.stderr.contains("regenerating"),
+            "{what}: {}",
+            r.stderr
+        );
+        assert_eq!(p.read("pipeline.lock"), good, "{what}");
+        p.run(&["verify"]).code(0);
+    }
+}
+
+#[test]
+fn a_corrupt_last_run_record_is_rewritten_by_the_next_run() {
+    let p = chain();
+    p.run(&["run"]).code(0);
+    p.write(".artifact/last-run.json", "{\"stages\": [tru");
+    p.run(&["run"]).code(0);
+    let v: serde_json::Value = serde_json::from_str(&p.read(".artifact/last-run.json")).unwrap();
+    assert_eq!(v["stages"].as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn why_on_a_damaged_stage_record_does_not_panic() {
+    let p = chain();
+    p.run(&["run"]).code(0);
+    let idx = p.read(".artifact/stages.json");
+    let mut v: serde_json::Value = serde_json::from_str(&idx).unwrap();
+    v["side"]["key_digest"] = "ab".into();
+    v["count"]["key_digest"] = "é".repeat(9).into();
+    p.write(".artifact/stages.json", &v.to_string());
+    for stage in ["side", "count"] {
+        let r = p.run(&["why", stage]);
+        r.code(0);
+        assert!(
+            r.stdout.contains("last successful run had key"),
+            "{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn jobs_beyond_the_cap_is_a_usage_error() {
+    let p = chain();
+    let t = std::time::Instant::now();
+    let r = p.run(&["run", "-j", "30000"]);
+    r.code(2);
+    assert!(r.stderr.contains("at most 256"), "{}", r.stderr);
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    p.run(&["run", "-j", "256"]).code(0);
+}
+
+#[test]
+fn env_secrets_are_never_stored_or_printed() {
+    let p = Project::new(
+        "version: 1\nstages:\n  a:\n    kind: command\n    outputs: [a.txt]\n    with: { run: 'test -n \"$AWS_SECRET\" && echo ok > a.txt', env: [AWS_SECRET] }\n",
     );
+    let run = |secret: &str, args: &[&str]| {
+        let out = p.cmd(args).env("AWS_SECRET", secret).output().unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), all)
+    };
+    let (code, out) = run("hunter2-first", &["run"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(p.read("a.txt"), "ok\n");
+    let mut printed = String::new();
+    for args in [
+        &["plan"][..],
+        &["why", "a"],
+        &["why", "a", "--key"],
+        &["--json", "why", "a"],
+        &["status"],
+        &["run"],
+    ] {
+        let (_, out) = run("hunter2-second", args);
+        printed.push_str(&out);
+    }
+    assert!(printed.contains("env.AWS_SECRET changed"), "{printed}");
+    for secret in ["hunter2-first", "hunter2-second"] {
+        assert!(!printed.contains(secret), "printed: {printed}");
+        let grep = std::process::Command::new("grep")
+            .args(["-rl", secret, ".artifact", "pipeline.lock"])
+            .current_dir(p.root())
+            .output()
+            .unwrap();
+        assert_eq!(
+            grep.status.code(),
+            Some(1),
+            "{secret} stored in: {}",
+            String::from_utf8_lossy(&grep.stdout)
+        );
+    }
+}
+
+#[test]
+fn killed_run_leaves_no_orphan_writing_outputs() {
+    let p = Project::new(
+        "version: 1\nstages:\n  a: {kind: command, outputs: [out/a], with: {run: \"mkdir -p out; sleep 2; date +%s%N > out/a\"}}\n",
+    );
+    p.run(&["run", "-q"]).code(0);
+    let mut child = p.cmd(&["run", "--force"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    p.run(&["run"]).code(0);
+    p.run(&["verify"]).code(0);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    p.run(&["verify"]).code(0);
+}
+
+#[test]
+fn sigterm_is_handled_like_ctrl_c_and_leaves_no_process() {
+    let p = Project::new(
+        "version: 1\nstages:\n  slow: {kind: command, outputs: [s.txt], with: {run: 'echo $$ > pid; sleep 30 & echo $! > bg; wait'}}\n  after: {kind: command, inputs: [s.txt], outputs: [t.txt], with: {run: 'cp s.txt t.txt'}}\n",
+    );
+    let child = p
+        .cmd(&["run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&p.path("bg"));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    kill("-TERM", child.id());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    assert!(!stdout.contains("skipped because"), "{stdout}");
+    for f in ["pid", "bg"] {
+        let pid = p.read(f).trim().to_string();
+        assert!(gone(&pid), "process {pid} ({f}) survived the run");
+    }
+}
+
+#[test]
+fn second_interrupt_kills_a_command_that_ignores_sigterm() {
+    let p = Project::new(
+        "version: 1\nstages:\n  stubborn: {kind: command, outputs: [s.txt], with: {run: \"trap '' TERM INT; echo $$ > pid; sleep 30\"}}\n",
+    );
+    let t = std::time::Instant::now();
+    let child = p.cmd(&["run"]).spawn().unwrap();
+    wait_for(&p.path("pid"));
+    kill("-INT", child.id());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    kill("-INT", child.id());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        t.elapsed()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = p.read("pid").trim().to_string();
+    assert!(gone(&pid), "the stage's shell {pid} survived");
+}
+
+fn kill(sig: &str, pid: u32) {
+    let st = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Whether process `pid` no longer runs (gone, or a zombie nobody reaped yet).
+fn gone(pid: &str) -> bool {
+    for _ in 0..100 {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(s)
+                if s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z')) =>
+            {
+                return true;
+            }
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+    false
 }
 
 const FAILS_ON_NOTES: &str = "version: 1\nstages:\n  s: {kind: command, outputs: [data/notes.txt], with: {run: \"exit 1\"}}\n";

@@ -30,13 +30,59 @@ pub fn lock_path(pipeline_file: &Path) -> std::path::PathBuf {
 }
 
 impl LockFile {
+    /// Reads the lock: `Ok(None)` when there is none, `Err` naming the file and what is wrong
+    /// with it when it cannot be used (truncated, empty, binary, git conflict markers, unknown
+    /// version).
     pub fn read(path: &Path) -> Result<Option<LockFile>, String> {
-        match std::fs::read_to_string(path) {
-            Ok(t) => serde_saphyr::from_str(&t)
-                .map(Some)
-                .map_err(|e| format!("{}: invalid lock file: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: cannot read: {e}", path.display())),
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
+        };
+        Self::parse(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{}: not a valid lock file: {e}", path.display()))
+    }
+
+    /// Parses the lock file's bytes.
+    pub fn parse(bytes: &[u8]) -> Result<LockFile, String> {
+        let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
+        if text.trim().is_empty() {
+            return Err("it is empty".into());
+        }
+        if let Some(n) = text.lines().position(|l| {
+            ["<<<<<<<", ">>>>>>>", "======="]
+                .iter()
+                .any(|m| l.starts_with(*m))
+        }) {
+            return Err(format!(
+                "it holds git conflict markers (line {}): it was merged by hand",
+                n + 1
+            ));
+        }
+        let lock: LockFile = serde_saphyr::from_str(text)
+            .map_err(|e| crate::spec::node::yaml_error_message(&e, text))?;
+        if lock.version != 1 {
+            return Err(format!(
+                "version {} is not supported (expected 1)",
+                lock.version
+            ));
+        }
+        Ok(lock)
+    }
+
+    /// Reads the lock for a run that is about to rewrite it: a lock that cannot be used is
+    /// replaced (with a warning naming the file) instead of failing the run. Returns the lock
+    /// and whether it was unusable (so the caller regenerates every entry).
+    pub fn read_or_regenerate(path: &Path) -> std::io::Result<(LockFile, bool)> {
+        match Self::read(path) {
+            Ok(l) => Ok((l.unwrap_or_default(), false)),
+            Err(_) if !path.exists() => Ok((LockFile::default(), false)),
+            Err(e) if std::fs::metadata(path).is_ok_and(|m| m.is_file()) => {
+                eprintln!("warning: {e}; regenerating it from the recorded runs");
+                Ok((LockFile::default(), true))
+            }
+            Err(e) => Err(std::io::Error::other(e)),
         }
     }
 

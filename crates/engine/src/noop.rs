@@ -9,7 +9,7 @@
 //! - every input and output of every stage, with the stamps under which their digests were
 //!   taken (from the stat cache, so a file that changed after it was hashed cannot be stamped
 //!   as if it had not);
-//! - `pipeline.lock` and the stage index (`stages.json`);
+//! - `pipeline.lock`, the stage index (`stages.json`) and the report's `last-run.json`;
 //! - for stages whose key takes material from outside the files (a `command` stage's
 //!   passed-through environment variables), a digest of that material.
 //!
@@ -58,6 +58,8 @@ pub struct Snapshot {
     pipeline: Stamp,
     lock: Option<Stamp>,
     index: Option<Stamp>,
+    /// `last-run.json`: a damaged one must reach the full path, which rewrites it.
+    last_run: Option<Stamp>,
     /// Every stage, in plan order.
     pub stages: Vec<FreshStage>,
     outside: Vec<Outside>,
@@ -108,6 +110,7 @@ pub fn check(
     }
     if stamp_file(lock_file) != snap.lock
         || stamp_file(&root.join(CACHE_DIR).join("stages.json")) != snap.index
+        || stamp_file(&root.join(CACHE_DIR).join("last-run.json")) != snap.last_run
     {
         return None;
     }
@@ -198,6 +201,7 @@ pub fn write(
         pipeline,
         lock: stamp_file(lock_file),
         index: stamp_file(&root.join(CACHE_DIR).join("stages.json")),
+        last_run: stamp_file(&root.join(CACHE_DIR).join("last-run.json")),
         stages,
         outside,
         files: files.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),

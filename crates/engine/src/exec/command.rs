@@ -1,39 +1,66 @@
 //! The `command` kind: runs `with.run` through `/bin/sh -c` in the project root, in a fixed
 //! environment (`TZ=UTC`, `LC_ALL=C`, a fixed `PATH`, `SOURCE_DATE_EPOCH` derived from the cache
-//! key); other variables pass through only when listed in `with.env`, and their values then
-//! join the cache key.
+//! key); other variables pass through only when listed in `with.env`, and a keyed digest of
+//! each value (never the value) then joins the cache key.
+//!
+//! The shell runs in a process group of its own, started so that it dies with the run (see
+//! [`super::procs`]); on Ctrl-C the group gets SIGTERM, then SIGKILL after a grace period. Its
+//! stderr streams to `.artifact/logs/STAGE.log`; a failure keeps the last 64 KiB of it.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rustix::process::Signal;
 use serde::Deserialize;
 
 use super::kind::{Kind, Problem, StageCtx, StageError, params};
+use super::procs::{self, Group};
 use crate::spec::StageSpec;
 
-/// Process groups of the commands running now, so that an abrupt exit can stop them.
-static RUNNING: std::sync::Mutex<std::collections::BTreeSet<u32>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-/// Sends SIGTERM to every running command's process group (for an exit that cannot wait for
-/// the stages to notice the interrupt, e.g. a second Ctrl-C).
+/// Stops every running command's process group at once with SIGKILL (for an exit that cannot
+/// wait for the stages to notice the interrupt, e.g. a second Ctrl-C).
 pub fn kill_running_commands() {
-    let groups: Vec<u32> = RUNNING
-        .lock()
-        .map(|g| g.iter().copied().collect())
-        .unwrap_or_default();
-    for pgid in groups {
-        kill_group(pgid);
+    procs::signal_all(Signal::KILL);
+}
+
+/// How much of a failing command's stderr the error message keeps (its end); the whole stream
+/// goes to `.artifact/logs/STAGE.log`.
+pub const STDERR_TAIL: usize = 64 * 1024;
+
+/// Domain separation for the digests of passed-through environment variables.
+const ENV_DIGEST_PREFIX: &str = "artifact command env v1\0";
+
+/// What the cache key records for a variable listed in `with.env`: a digest of its name and
+/// value (never the value: it may be a secret), or `unset`.
+pub fn env_digest(name: &str, value: Option<&str>) -> String {
+    match value {
+        None => "unset".into(),
+        Some(v) => {
+            let mut b = Vec::with_capacity(ENV_DIGEST_PREFIX.len() + name.len() + v.len() + 1);
+            b.extend_from_slice(ENV_DIGEST_PREFIX.as_bytes());
+            b.extend_from_slice(name.as_bytes());
+            b.push(0);
+            b.extend_from_slice(v.as_bytes());
+            format!("sha256:{}", crate::hash::sha256_bytes(&b))
+        }
     }
 }
 
-fn kill_group(pgid: u32) {
-    let _ = Command::new("kill")
-        .args(["-TERM", "--", &format!("-{pgid}")])
-        .stderr(Stdio::null())
-        .status();
+/// The cache folder a command of `root` reports to: `root/.artifact`, or, for a determinism
+/// audit running in a scratch copy inside the cache folder, that enclosing cache folder.
+fn cache_dir(root: &Path) -> (PathBuf, bool) {
+    let tmp = root
+        .parent()
+        .filter(|t| t.file_name().is_some_and(|n| n == "tmp"));
+    match tmp.and_then(Path::parent) {
+        Some(c) if c.file_name().is_some_and(|n| n == crate::spec::CACHE_DIR) => {
+            (c.to_path_buf(), true)
+        }
+        _ => (root.join(crate::spec::CACHE_DIR), false),
+    }
 }
 
 /// `PATH` given to commands unless `with.env` lists `PATH`.
@@ -89,14 +116,27 @@ impl Kind for CommandKind {
         };
         p.env
             .iter()
-            .map(|k| (format!("env.{k}"), std::env::var(k).unwrap_or_default()))
+            .map(|k| {
+                let v = std::env::var(k).ok();
+                (format!("env.{k}"), env_digest(k, v.as_deref()))
+            })
             .collect()
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
         let p: Params = ctx.params()?;
-        // An absolute path: with a PATH of its own in the child, a bare `sh` would make std fall
-        // back from posix_spawn to fork + exec, which copies this (large) process every time.
-        let mut cmd = Command::new("/bin/sh");
+        // Started through a launcher that makes the shell die with the thread that started it
+        // (PR_SET_PDEATHSIG), so a killed runner leaves no shell behind. Absolute paths: with a
+        // PATH of its own in the child, a bare name would make std fall back from posix_spawn to
+        // fork + exec, which copies this (large) process every time.
+        let launcher = procs::launcher();
+        let mut cmd = match launcher.split_first() {
+            Some((prog, args)) => {
+                let mut c = Command::new(prog);
+                c.args(args).arg("/bin/sh");
+                c
+            }
+            None => Command::new("/bin/sh"),
+        };
         cmd.arg("-c")
             .arg(&p.run)
             .current_dir(ctx.root)
@@ -114,66 +154,126 @@ impl Kind for CommandKind {
             }
         }
         // Its own process group, so that an interrupt can stop the command and everything it
-        // started (`kill -- -PGID`).
-        #[cfg(unix)]
+        // started (killpg).
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let (cache, audit) = cache_dir(ctx.root);
+        let name = &ctx.stage.name;
+        let log_path = cache
+            .join("logs")
+            .join(format!("{name}{}.log", if audit { ".audit" } else { "" }));
+        let log = std::fs::create_dir_all(cache.join("logs"))
+            .and_then(|()| std::fs::File::create(&log_path))
+            .ok();
         let mut child = cmd.spawn().map_err(|e| format!("cannot start sh: {e}"))?;
-        let pid = child.id();
-        if let Ok(mut g) = RUNNING.lock() {
-            g.insert(pid);
-        }
-        // One helper thread reads stderr to its end and then reaps the child, so the command's
-        // end is seen at once; this thread only watches for Ctrl-C meanwhile.
+        let pgid = child.id() as i32;
+        let record = cache.join(procs::RECORD);
+        procs::register(
+            &record,
+            Group {
+                pgid,
+                start: procs::start_time(pgid),
+                stage: name.clone(),
+            },
+        );
+        // One helper thread streams stderr to the log (keeping its end) and then reaps the
+        // child, so the command's end is seen at once; this thread watches for Ctrl-C meanwhile.
         let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take();
         std::thread::spawn(move || {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            let _ = tx.send(child.wait().map(|st| (st, err)));
+            let tail = stderr.map(|e| drain(e, log)).unwrap_or_default();
+            let _ = tx.send(child.wait().map(|st| (st, tail)));
         });
+        let mut terminated: Option<Instant> = None;
+        let mut killed = false;
         let res = loop {
             match rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(res) => break res,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if ctx.cancelled() => {
-                    kill_group(pid);
-                    let _ = rx.recv();
-                    forget_running(pid);
-                    return Err("interrupted".into());
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if terminated.is_none() && ctx.cancelled() {
+                        // First SIGTERM, so the command can clean up; SIGKILL if it ignores it.
+                        procs::killpg(pgid, Signal::TERM);
+                        terminated = Some(Instant::now());
+                    }
+                    if !killed && terminated.is_some_and(|t| t.elapsed() >= procs::GRACE) {
+                        procs::killpg(pgid, Signal::KILL);
+                        killed = true;
+                    }
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    forget_running(pid);
+                    procs::unregister(pgid);
                     return Err("lost track of the command".into());
                 }
             }
         };
-        forget_running(pid);
-        let (status, err) = res?;
+        // The shell is gone; stop what it left running in its group (e.g. `cmd &`).
+        procs::killpg(pgid, Signal::KILL);
+        procs::unregister(pgid);
+        if terminated.is_some() {
+            return Err("interrupted".into());
+        }
+        let (status, tail) = res?;
         if status.success() {
             return Ok(());
         }
-        let tail: Vec<&str> = err
-            .lines()
-            .rev()
-            .take(20)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        let code = status
-            .code()
-            .map_or_else(|| "a signal".to_string(), |c| format!("exit code {c}"));
-        if tail.is_empty() {
-            Err(format!("command failed with {code}").into())
+        let how = match (status.code(), status_signal(&status)) {
+            (Some(c), _) if c > 128 && c - 128 < 65 => format!(
+                "exit code {c} (128 + {}: a process it ran was killed by {})",
+                c - 128,
+                procs::signal_name(c - 128)
+            ),
+            (Some(c), _) => format!("exit code {c}"),
+            (None, Some(sig)) => format!("killed by signal {sig} ({})", procs::signal_name(sig)),
+            (None, None) => "an unknown status".into(),
+        };
+        let shown = log_path
+            .strip_prefix(ctx.root)
+            .unwrap_or(&log_path)
+            .display()
+            .to_string();
+        let text = String::from_utf8_lossy(&tail);
+        let lines: Vec<&str> = text.lines().collect();
+        let shown_lines = &lines[lines.len().saturating_sub(20)..];
+        let mut msg = format!("command failed with {how}");
+        if shown_lines.is_empty() {
+            msg.push_str(" (no stderr)");
         } else {
-            Err(format!("command failed with {code}:\n{}", tail.join("\n")).into())
+            msg.push_str(&format!(
+                "; end of its stderr (all of it in {shown}):\n{}",
+                shown_lines.join("\n")
+            ));
         }
+        Err(msg.into())
     }
 }
 
-fn forget_running(pid: u32) {
-    if let Ok(mut g) = RUNNING.lock() {
-        g.remove(&pid);
+fn status_signal(st: &std::process::ExitStatus) -> Option<i32> {
+    std::os::unix::process::ExitStatusExt::signal(st)
+}
+
+/// Copies a command's stderr to its log as it comes and returns its last [`STDERR_TAIL`] bytes.
+fn drain(mut from: impl Read, log: Option<std::fs::File>) -> Vec<u8> {
+    let mut log = log.map(std::io::BufWriter::new);
+    let mut tail: std::collections::VecDeque<u8> = std::collections::VecDeque::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        if let Some(l) = log.as_mut()
+            && l.write_all(chunk).is_err()
+        {
+            log = None;
+        }
+        tail.extend(chunk);
+        let excess = tail.len().saturating_sub(STDERR_TAIL);
+        tail.drain(..excess);
     }
+    if let Some(mut l) = log {
+        let _ = l.flush();
+    }
+    tail.into()
 }

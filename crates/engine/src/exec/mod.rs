@@ -8,9 +8,10 @@
 
 mod command;
 mod kind;
+pub mod procs;
 mod run;
 
-pub use command::{CommandKind, kill_running_commands};
+pub use command::{CommandKind, STDERR_TAIL, env_digest, kill_running_commands};
 pub use kind::{Kind, Problem, Registry, RunEnv, StageCtx, StageError, params};
 pub use run::{AuditResult, Engine, Event, Options, Reason, StageResult, Status, Verdict};
 

@@ -87,7 +87,7 @@ impl Status {
             Status::Ran => "ran",
             Status::Failed(_) => "FAILED",
             Status::Skipped(_) => "skipped",
-            Status::Cancelled => "cancelled",
+            Status::Cancelled => "interrupted",
         }
     }
     pub fn ok(&self) -> bool {
@@ -280,7 +280,13 @@ impl<'a> Engine<'a> {
             return Verdict::Run(Reason::Forced);
         }
         let last = self.cache.last(&s.name);
-        if let Some(rec) = last.as_ref().filter(|r| r.key_digest == kd) {
+        // The record must also list exactly the declared outputs: it is read from disk and
+        // may be damaged, and restoring writes to the paths it names.
+        let declared: BTreeSet<&String> = key.outputs.iter().collect();
+        if let Some(rec) = last
+            .as_ref()
+            .filter(|r| r.key_digest == kd && r.outputs.keys().eq(declared.iter().copied()))
+        {
             for (p, d) in &rec.outputs {
                 match self.stat.digest(self.root(), p) {
                     Ok(Some(cur)) if &cur == d => {}
@@ -316,6 +322,11 @@ impl<'a> Engine<'a> {
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Vec<StageResult> {
         let selected = self.selected(targets);
+        // A killed earlier run may have left commands running: stop them before anything here
+        // could run the same stage at the same time.
+        for m in super::procs::reap_leftovers(&self.cache.dir) {
+            eprintln!("warning: {m}");
+        }
         on_event(Event::Begin {
             total: selected.len(),
         });
@@ -377,18 +388,20 @@ impl<'a> Engine<'a> {
                     let blocked = self.plan.deps[i]
                         .iter()
                         .find(|d| results.get(d).is_some_and(|r| !r.status.ok()));
-                    let res = if let Some(&d) = blocked {
+                    // An interrupt first: a stage after an interrupted one is interrupted too,
+                    // not "skipped because an upstream stage failed".
+                    let res = if self.cancel.load(Ordering::SeqCst) {
+                        Some(StageResult {
+                            status: Status::Cancelled,
+                            ..self.blank(i)
+                        })
+                    } else if let Some(&d) = blocked {
                         let why = format!(
                             "upstream stage {} did not succeed",
                             self.pipeline.stages[d].name
                         );
                         Some(StageResult {
                             status: Status::Skipped(why),
-                            ..self.blank(i)
-                        })
-                    } else if self.cancel.load(Ordering::SeqCst) {
-                        Some(StageResult {
-                            status: Status::Cancelled,
                             ..self.blank(i)
                         })
                     } else {
@@ -874,9 +887,23 @@ impl<'a> Engine<'a> {
     /// Updates the lock file with the successful results and drops stages no longer in the
     /// pipeline. Returns whether the file changed.
     pub fn update_lock(&self, lock_path: &Path, results: &[StageResult]) -> std::io::Result<bool> {
-        let mut lock = LockFile::read(lock_path)
-            .map_err(std::io::Error::other)?
-            .unwrap_or_default();
+        let (mut lock, unreadable) = LockFile::read_or_regenerate(lock_path)?;
+        if unreadable {
+            // Every stage's entry comes back from its last successful run, not only the ones
+            // this run touched.
+            for s in &self.pipeline.stages {
+                if let Some(rec) = self.cache.last(&s.name) {
+                    lock.stages.insert(
+                        s.name.clone(),
+                        LockedStage {
+                            kind: s.kind.clone(),
+                            key: rec.key_digest,
+                            outputs: rec.outputs,
+                        },
+                    );
+                }
+            }
+        }
         lock.version = 1;
         let names: BTreeSet<&str> = self
             .pipeline

@@ -16,7 +16,8 @@ pub struct CacheKey {
     pub kind_version: u32,
     /// The stage's `with:` as canonical JSON (object keys sorted).
     pub params: serde_json::Value,
-    /// Extra material a kind adds (e.g. passed-through environment variables).
+    /// Extra material a kind adds (e.g. digests of passed-through environment variables; a kind
+    /// must never put a secret here in plain text: keys are stored and printed).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
     /// Input path -> content digest.
@@ -49,12 +50,9 @@ impl std::fmt::Display for KeyChange {
             KeyChange::Kind(a, b) => write!(f, "kind changed: {a} -> {b}"),
             KeyChange::KindVersion(a, b) => write!(f, "kind version changed: {a} -> {b}"),
             KeyChange::Params(a, b) => write!(f, "param changed: {a} -> {b}"),
-            KeyChange::Extra(k, a, b) => write!(
-                f,
-                "{k} changed: {} -> {}",
-                a.as_deref().unwrap_or("(unset)"),
-                b.as_deref().unwrap_or("(unset)")
-            ),
+            // Never the values: for `env.*` they stand for variables that may hold secrets
+            // (the key keeps only digests of them anyway).
+            KeyChange::Extra(k, _, _) => write!(f, "{k} changed"),
             KeyChange::InputChanged(p, a, b) => {
                 write!(f, "input {p} changed: {} -> {}", short(a), short(b))
             }

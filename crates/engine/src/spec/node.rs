@@ -44,15 +44,7 @@ impl Node {
                 .location()
                 .map(|l| Loc::new(l.line() as u32, l.column() as u32))
                 .unwrap_or(Loc::new(1, 1));
-            let msg = e.to_string();
-            // saphyr's Display may append its own location and a snippet; keep the first line.
-            let first = msg
-                .lines()
-                .next()
-                .unwrap_or("malformed YAML")
-                .trim()
-                .to_string();
-            (loc, format!("malformed YAML: {first}"))
+            (loc, yaml_error_message(&e, text))
         })
     }
 
@@ -158,6 +150,70 @@ impl Node {
             value: Value::Map(Vec::new()),
         }
     }
+}
+
+/// What a YAML error means for the person who wrote the file: what is wrong, where, and how to
+/// fix it, in place of the library's wording (which names its own options and functions).
+pub(crate) fn yaml_error_message(e: &serde_saphyr::Error, text: &str) -> String {
+    use serde_saphyr::Error as E;
+    use serde_saphyr::budget::BudgetBreach as B;
+    match e.without_snippet() {
+        E::DuplicateMappingKey { key, location, .. } => {
+            let first = key
+                .as_deref()
+                .and_then(|k| first_key_line(text, k, location.line() as usize));
+            match (key, first) {
+                (Some(k), Some(n)) => format!(
+                    "duplicate key `{k}` (first at line {n}): each key may appear once in a mapping; remove or rename one of them"
+                ),
+                (Some(k), None) => format!(
+                    "duplicate key `{k}`: each key may appear once in a mapping; remove or rename one of them"
+                ),
+                (None, _) => "duplicate key: each key may appear once in a mapping; remove or rename one of them".into(),
+            }
+        }
+        E::MultipleDocuments { .. } => "the file holds several YAML documents (`---`); a pipeline file holds one: remove the extra `---` and merge what follows into the first document".into(),
+        E::Budget { breach, .. } => match breach {
+            B::Nodes { .. } => "the file is too large or too deeply nested (more than 250,000 nodes); a pipeline file is far smaller: split generated lists or check for a runaway generator".into(),
+            B::Depth { .. } => "the file is nested too deeply (more than 64 levels)".into(),
+            B::Events { .. } => "the file is too large (more than 1,000,000 YAML items)".into(),
+            B::Aliases { .. } | B::Anchors { .. } | B::AliasAnchorRatio { .. } => "the file uses too many anchors or aliases (`&name`, `*name`); expand them by hand or use fewer".into(),
+            B::ScalarBytes { .. } => "the file's text values are too large in total (more than 64 MiB)".into(),
+            B::InputBytes { .. } => "the file is too large (more than 256 MiB)".into(),
+            B::Documents { .. } => "the file holds too many YAML documents (`---`); a pipeline file holds one".into(),
+            B::MergeKeys { .. } => "the file uses too many merge keys (`<<`)".into(),
+            _ => "the file is too large or too complex for a pipeline file".into(),
+        },
+        _ => {
+            // saphyr's Display may append its own location and a snippet; keep the first line.
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("").trim();
+            format!("malformed YAML: {}", if first.is_empty() { "unreadable" } else { first })
+        }
+    }
+}
+
+/// The line (1-based) of the first `key:` before line `before` indented like the key on line
+/// `before`, if any (for "duplicate key ... (first at line N)").
+fn first_key_line(text: &str, key: &str, before: usize) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let dup = lines.get(before.checked_sub(1)?)?;
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let want = indent(dup);
+    let is_key = |l: &str| {
+        let t = l.trim_start().trim_start_matches("- ");
+        [key.to_string(), format!("{key:?}"), format!("'{key}'")]
+            .iter()
+            .any(|k| {
+                t.strip_prefix(k.as_str())
+                    .is_some_and(|r| r.trim_start().starts_with(':'))
+            })
+    };
+    lines
+        .iter()
+        .take(before - 1)
+        .position(|l| indent(l) == want && is_key(l))
+        .map(|i| i + 1)
 }
 
 impl<'de> Deserialize<'de> for Node {

@@ -2,7 +2,9 @@
 //! invalidation, restore, early cutoff, failures, locking and validation messages.
 
 mod behaviour;
+mod procs;
 mod property;
+mod state_fuzz;
 mod trust;
 mod validation;
 
@@ -30,6 +32,9 @@ struct FakeParams {
     fail: bool,
     #[serde(default)]
     sleep_ms: u64,
+    /// Sets the cancel flag (as a Ctrl-C would) and fails.
+    #[serde(default)]
+    interrupt: bool,
 }
 
 /// Writes, to each output, its inputs' contents concatenated plus `text` (or only the first
@@ -57,6 +62,10 @@ impl Kind for Fake {
         }
         if p.fail {
             return Err("boom".into());
+        }
+        if p.interrupt {
+            ctx.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err("interrupted".into());
         }
         let mut s = String::new();
         for i in &ctx.stage.inputs {
