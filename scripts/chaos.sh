@@ -46,9 +46,10 @@ YAML
 }
 
 # Processes whose working folder is inside $1 (a leftover stage), one pid a line.
-procs_in() {
-  local p
+procs_in() { # processes working in $1, other than this script and this function's subshell
+  local p self=$BASHPID
   for p in /proc/[0-9]*; do
+    [ "${p#/proc/}" = "$$" ] || [ "${p#/proc/}" = "$self" ] && continue
     case "$(readlink "$p/cwd" 2>/dev/null)" in "$1" | "$1"/*) echo "${p#/proc/}" ;; esac
   done
 }
