@@ -881,6 +881,18 @@ impl<'a> Engine<'a> {
         if self.cache.dir.join("tmp").is_dir() {
             n += self.cache.clean_tmp(&self.proj);
         }
+        // The cache's own state files (stat.json, stages.json, run records, noop.json) are
+        // written through temporary siblings too; a kill -9 mid-write leaves one behind.
+        for d in [self.cache.dir.clone(), self.cache.dir.join("runs")] {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_file())
+                    && crate::fsutil::is_stale_temp(&e.file_name().to_string_lossy())
+                    && std::fs::remove_file(e.path()).is_ok()
+                {
+                    n += 1;
+                }
+            }
+        }
         n
     }
 

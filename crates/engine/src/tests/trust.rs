@@ -200,9 +200,23 @@ fn stale_temp_files_next_to_outputs_and_in_the_cache_are_swept() {
             ("out/.notes.tmp", "mine"),
             ("out/x.tmp.999999999.1", "not ours: no leading dot"),
             (".artifact/tmp/.s.tmp.999999999.0/out/a", "scratch"),
+            (".artifact/.stat.json.tmp.999999999.5", "half a stat cache"),
+            (".artifact/runs/.abc.json.tmp.999999999.2", "half a record"),
         ],
     );
     p.run();
+    // The cache's own state files are written through temporary siblings too (found by
+    // scripts/chaos.sh: a kill -9 while the stat cache was being saved).
+    assert!(
+        !p.root()
+            .join(".artifact/.stat.json.tmp.999999999.5")
+            .exists()
+    );
+    assert!(
+        !p.root()
+            .join(".artifact/runs/.abc.json.tmp.999999999.2")
+            .exists()
+    );
     let left: BTreeSet<String> = std::fs::read_dir(p.root().join("out"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
