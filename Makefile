@@ -2,7 +2,7 @@
 #   make artifact   build, fetch the pinned dataset, run the paper pipeline, check claims, report
 #   make test       fmt, clippy, every test (engine, kinds, CLI, real-data end to end), LaTeX
 #                   compile of every table, determinism audit of the real pipeline
-# Both use the same debug build, so `make artifact` after `make test` builds nothing.
+# Both use the same dev build, so `make artifact` after `make test` builds nothing.
 
 SHELL := /bin/bash
 CARGO ?= cargo
