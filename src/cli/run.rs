@@ -82,13 +82,7 @@ fn fast_noop(g: &Global, a: &RunArgs, started: Instant) -> anyhow::Result<Option
     if a.force || a.check || !a.stages.is_empty() {
         return Ok(None);
     }
-    let root = g
-        .file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let root = std::path::absolute(&root).unwrap_or(root);
+    let root = engine::spec::project_root(&g.file);
     if !root
         .join(engine::spec::CACHE_DIR)
         .join(engine::noop::FILE)
@@ -117,15 +111,7 @@ fn fast_noop(g: &Global, a: &RunArgs, started: Instant) -> anyhow::Result<Option
         });
     }
     for s in &snap.stages {
-        let r = StageResult {
-            stage: s.name.clone(),
-            kind: s.kind.clone(),
-            status: Status::Fresh,
-            reason: None,
-            millis: 0,
-            peak_rss_kib: None,
-            record: None,
-        };
+        let r = StageResult::fresh(&s.name, &s.kind);
         if g.json {
             let mut v = super::output::json_result(&r);
             v["key"] = serde_json::Value::String(s.key_digest.clone());

@@ -1450,7 +1450,7 @@ fn relabel(e: StageError, rel: &str, abs: Option<&str>, log_rel: Option<&str>) -
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::{Path, PathBuf};
 
     use super::super::aggregate::testkit::{self, place, read};
@@ -1460,7 +1460,7 @@ mod tests {
         testkit::root().join("tests/fixtures/clean").join(name)
     }
 
-    fn columns() -> Columns {
+    pub(crate) fn columns() -> Columns {
         Columns {
             url: "URL".into(),
             engine: "repo".into(),

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use super::clean::{self, Columns, Taxonomy};
+use super::clean::{self, Taxonomy};
 use super::csvtab;
 
 /// Cases per property (each file-based case writes a file and reads it back).
@@ -43,18 +43,6 @@ fn bytes_like(base: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn columns() -> Columns {
-    Columns {
-        url: "URL".into(),
-        engine: "repo".into(),
-        phase: "Phase".into(),
-        symptoms: "Symptom(s)".into(),
-        token_subtype: "Unexpected Tokens".into(),
-        components: "Component".into(),
-        root_causes: "Root Cause(s)".into(),
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
 
@@ -87,8 +75,8 @@ proptest! {
         let tax = Taxonomy::parse(&String::from_utf8_lossy(&fixture("tests/fixtures/clean/taxonomy.yaml")))
             .expect("fixture taxonomy");
         let log = dir.path().join("problems.csv");
-        let _ = clean::validate_logged(&p, &tax, &columns(), "@@", false, Some(&log));
-        let _ = clean::validate(&p, &tax, &columns(), "@@", true);
+        let _ = clean::validate_logged(&p, &tax, &clean::tests::columns(), "@@", false, Some(&log));
+        let _ = clean::validate(&p, &tax, &clean::tests::columns(), "@@", true);
         let _ = csvtab::diagnose(&b);
         let _ = csvtab::Table::parse(&b);
         let _ = super::aggregate::read_table(&p);

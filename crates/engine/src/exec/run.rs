@@ -108,6 +108,21 @@ pub struct StageResult {
     pub record: Option<Record>,
 }
 
+impl StageResult {
+    /// A fresh stage with nothing recorded yet (the base the other results are built on).
+    pub fn fresh(stage: &str, kind: &str) -> StageResult {
+        StageResult {
+            stage: stage.to_string(),
+            kind: kind.to_string(),
+            status: Status::Fresh,
+            reason: None,
+            millis: 0,
+            peak_rss_kib: None,
+            record: None,
+        }
+    }
+}
+
 /// Progress events, in the order they happen.
 #[derive(Clone, Debug)]
 pub enum Event<'a> {
@@ -524,15 +539,7 @@ impl<'a> Engine<'a> {
 
     fn blank(&self, i: usize) -> StageResult {
         let s = &self.pipeline.stages[i];
-        StageResult {
-            stage: s.name.clone(),
-            kind: s.kind.clone(),
-            status: Status::Fresh,
-            reason: None,
-            millis: 0,
-            peak_rss_kib: None,
-            record: None,
-        }
+        StageResult::fresh(&s.name, &s.kind)
     }
 
     fn failed(&self, i: usize, msg: String) -> StageResult {

@@ -108,14 +108,19 @@ pub fn load_as(path: &Path, file: &str, registry: &Registry) -> Result<Pipeline,
             format!("cannot read the pipeline file: {e}"),
         )])
     })?;
+    let root = project_root(path);
+    parse(&text, file, &root, registry)
+}
+
+/// The project root of the pipeline file at `path`: its folder, made absolute (so that later
+/// path operations make no `getcwd` calls).
+pub fn project_root(path: &Path) -> PathBuf {
     let root = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    // An absolute root keeps every later path operation free of `getcwd` calls.
-    let root = std::path::absolute(&root).unwrap_or(root);
-    parse(&text, file, &root, registry)
+    std::path::absolute(&root).unwrap_or(root)
 }
 
 /// Validates pipeline text; `root` is where relative paths resolve.
