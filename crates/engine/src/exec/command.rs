@@ -124,19 +124,9 @@ impl Kind for CommandKind {
     }
     fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
         let p: Params = ctx.params()?;
-        // Started through a launcher that makes the shell die with the thread that started it
-        // (PR_SET_PDEATHSIG), so a killed runner leaves no shell behind. Absolute paths: with a
-        // PATH of its own in the child, a bare name would make std fall back from posix_spawn to
-        // fork + exec, which copies this (large) process every time.
-        let launcher = procs::launcher();
-        let mut cmd = match launcher.split_first() {
-            Some((prog, args)) => {
-                let mut c = Command::new(prog);
-                c.args(args).arg("/bin/sh");
-                c
-            }
-            None => Command::new("/bin/sh"),
-        };
+        // Absolute path: with a PATH of its own in the child, a bare name would make std search
+        // for it in the parent's PATH first.
+        let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c")
             .arg(&p.run)
             .current_dir(ctx.root)
@@ -156,14 +146,19 @@ impl Kind for CommandKind {
         // Its own process group, so that an interrupt can stop the command and everything it
         // started (killpg).
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        procs::die_with_runner(&mut cmd);
         let (cache, audit) = cache_dir(ctx.root);
         let name = &ctx.stage.name;
         let log_path = cache
             .join("logs")
             .join(format!("{name}{}.log", if audit { ".audit" } else { "" }));
-        let log = std::fs::create_dir_all(cache.join("logs"))
-            .and_then(|()| std::fs::File::create(&log_path))
-            .ok();
+        // The log is created when the first stderr byte arrives (most commands write none, and
+        // a file per stage costs a create in the journal); a previous run's log goes now.
+        let _ = std::fs::remove_file(&log_path);
+        let log = LazyLog {
+            path: log_path.clone(),
+            file: None,
+        };
         let mut child = cmd.spawn().map_err(|e| format!("cannot start sh: {e}"))?;
         let pgid = child.id() as i32;
         let record = cache.join(procs::RECORD);
@@ -250,9 +245,37 @@ fn status_signal(st: &std::process::ExitStatus) -> Option<i32> {
     std::os::unix::process::ExitStatusExt::signal(st)
 }
 
+/// A log file created on the first write (with its folder).
+struct LazyLog {
+    path: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl LazyLog {
+    /// Appends `chunk`; after a write error the rest is dropped (the tail is still kept).
+    fn write(&mut self, chunk: &[u8]) {
+        if self.file.is_none() {
+            let f = self
+                .path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::File::create(&self.path));
+            match f {
+                Ok(f) => self.file = Some(std::io::BufWriter::new(f)),
+                Err(_) => self.path = PathBuf::new(),
+            }
+        }
+        if let Some(f) = self.file.as_mut()
+            && f.write_all(chunk).is_err()
+        {
+            self.file = None;
+            self.path = PathBuf::new();
+        }
+    }
+}
+
 /// Copies a command's stderr to its log as it comes and returns its last [`STDERR_TAIL`] bytes.
-fn drain(mut from: impl Read, log: Option<std::fs::File>) -> Vec<u8> {
-    let mut log = log.map(std::io::BufWriter::new);
+fn drain(mut from: impl Read, mut log: LazyLog) -> Vec<u8> {
     let mut tail: std::collections::VecDeque<u8> = std::collections::VecDeque::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -263,17 +286,15 @@ fn drain(mut from: impl Read, log: Option<std::fs::File>) -> Vec<u8> {
             Err(_) => break,
         };
         let chunk = buf.get(..n).unwrap_or_default();
-        if let Some(l) = log.as_mut()
-            && l.write_all(chunk).is_err()
-        {
-            log = None;
+        if !log.path.as_os_str().is_empty() {
+            log.write(chunk);
         }
         tail.extend(chunk);
         let excess = tail.len().saturating_sub(STDERR_TAIL);
         tail.drain(..excess);
     }
-    if let Some(mut l) = log {
-        let _ = l.flush();
+    if let Some(mut f) = log.file {
+        let _ = f.flush();
     }
     tail.into()
 }

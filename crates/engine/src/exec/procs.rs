@@ -1,6 +1,6 @@
 //! Process groups of running `command` stages: signalled with `killpg` (rustix, no `kill`
-//! process), tied to the runner's life (`PR_SET_PDEATHSIG` through `setpriv`, or through a
-//! re-exec of the binary), and recorded in `.artifact/running.json` so that a run started after
+//! process), tied to the runner's life (`PR_SET_PDEATHSIG`, see [`die_with_runner`]), and
+//! recorded in `.artifact/running.json` so that a run started after
 //! a killed one stops whatever the killed run left behind before it starts any stage.
 //!
 //! The record holds, per group: its id, the start time of its leader (so that a reused process
@@ -8,9 +8,8 @@
 //! starts or ends, only by a process that holds the project lock.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
@@ -187,65 +186,34 @@ pub fn reap_leftovers(cache_dir: &Path) -> Vec<String> {
     msgs
 }
 
-/// The program and leading arguments that start `/bin/sh` so that it dies with the thread that
-/// started it (`PR_SET_PDEATHSIG`): `setpriv --pdeathsig KILL --` when util-linux has it, else
-/// the launcher set by [`set_fallback_launcher`], else nothing (the record of running groups
-/// still lets the next run stop what is left).
-pub fn launcher() -> &'static [OsString] {
-    static L: OnceLock<Vec<OsString>> = OnceLock::new();
-    L.get_or_init(|| {
-        // For measurements and tests: `setpriv`, `fallback` or `none` forces one way.
-        let force = std::env::var("ARTIFACT_LAUNCHER").unwrap_or_default();
-        match force.as_str() {
-            "none" => return Vec::new(),
-            "fallback" => return FALLBACK.get().cloned().unwrap_or_default(),
-            _ => {}
-        }
-        for p in ["/usr/bin/setpriv", "/bin/setpriv"] {
-            if Path::new(p).is_file() {
-                let argv: Vec<OsString> =
-                    [p, "--pdeathsig", "KILL", "--"].map(OsString::from).into();
-                let ok = std::process::Command::new(&argv[0])
-                    .args(&argv[1..])
-                    .arg("/bin/true")
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success());
-                if ok {
-                    return argv;
+/// Makes the command that `cmd` starts die with the thread that starts it
+/// (`PR_SET_PDEATHSIG` = SIGKILL, set in the child between fork and exec), and not run at all
+/// when the runner is already gone by then. No launcher process: an extra `setpriv` exec cost
+/// 0.8 ms per stage (BENCHMARKS.md). Linux only; elsewhere the record of running groups still
+/// lets the next run stop what is left.
+#[allow(unsafe_code)]
+pub fn die_with_runner(cmd: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let runner = rustix::process::getpid();
+        // SAFETY: `pre_exec` runs the closure in the forked child before exec, where only
+        // async-signal-safe work is allowed. It makes two raw system calls (prctl, getppid)
+        // through rustix, which neither allocate nor take locks, and its error is built from
+        // an errno without allocating.
+        unsafe {
+            cmd.pre_exec(move || {
+                rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+                // Reparented already (the runner died before the line above): do not run.
+                if rustix::process::getppid() != Some(runner) {
+                    return Err(rustix::io::Errno::SRCH.into());
                 }
-            }
+                Ok(())
+            });
         }
-        FALLBACK.get().cloned().unwrap_or_default()
-    })
-}
-
-static FALLBACK: OnceLock<Vec<OsString>> = OnceLock::new();
-
-/// Sets the launcher used when `setpriv` is missing: e.g. the running binary and a hidden
-/// subcommand that calls [`pdeathsig_exec`]. Call before any command runs.
-pub fn set_fallback_launcher(argv: Vec<OsString>) {
-    let _ = FALLBACK.set(argv);
-}
-
-/// For a hidden subcommand of the binary: sets `PR_SET_PDEATHSIG` to SIGKILL, gives up if the
-/// parent (`parent`, the runner's process id) already died, and replaces this process with
-/// `argv` (which keeps the setting).
-pub fn pdeathsig_exec(parent: i32, argv: &[OsString]) -> std::io::Error {
-    use std::os::unix::process::CommandExt;
-    if let Err(e) = rustix::process::set_parent_process_death_signal(Some(Signal::KILL)) {
-        return e.into();
     }
-    // Reparented already (the runner died before the line above): do not run at all.
-    if rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(parent) {
-        std::process::exit(137);
-    }
-    let Some((prog, args)) = argv.split_first() else {
-        return std::io::Error::other("nothing to run");
-    };
-    std::process::Command::new(prog).args(args).exec()
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 /// A readable name for a signal number.

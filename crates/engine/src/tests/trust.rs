@@ -253,6 +253,45 @@ fn outputs_a_killed_run_moved_aside_come_back() {
 }
 
 #[test]
+fn temp_files_of_a_killed_run_not_yet_reaped_are_swept() {
+    // A run killed with SIGKILL is a zombie until its parent waits for it, but its lock is
+    // already released: the run that gets the lock next must sweep its aside folders and temp
+    // files (scripts/chaos.sh found them kept, then never swept by the no-op fast path).
+    let mut child = std::process::Command::new("/bin/true").spawn().unwrap();
+    let zpid = child.id();
+    // Wait for the child to become a zombie: its state in /proc turns to Z once it exits.
+    let stat = format!("/proc/{zpid}/stat");
+    while !std::fs::read_to_string(&stat)
+        .map(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+    {
+        std::thread::yield_now();
+    }
+    assert!(!crate::fsutil::pid_alive(zpid), "a zombie counts as gone");
+    let aside = format!(".artifact/tmp/.aside+s.tmp.{zpid}.0");
+    let p = Proj::new(
+        FAILS,
+        &[
+            (&format!("{aside}/data/notes.txt"), "precious\n"),
+            (&format!("data/.notes.txt.tmp.{zpid}.1"), "half"),
+        ],
+    );
+    let (_, res) = p.run_with(&Options::default(), &[]);
+    child.wait().unwrap();
+    failed_message(&res, "s");
+    assert_eq!(p.read("data/notes.txt"), "precious\n");
+    assert!(!p.root().join(&aside).exists());
+    assert!(
+        !p.root()
+            .join(format!("data/.notes.txt.tmp.{zpid}.1"))
+            .exists()
+    );
+}
+
+#[test]
 fn temp_names_are_recognised() {
     use crate::fsutil::temp_owner;
     assert_eq!(temp_owner(".taxonomy.tex.tmp.123.4"), Some(123));
