@@ -6,8 +6,10 @@ mod claims_map;
 mod clean;
 mod dag;
 mod gc;
+mod init;
 mod interrupt;
 mod output;
+mod pin;
 mod plan;
 mod project;
 mod report;
@@ -15,6 +17,7 @@ mod run;
 mod status;
 mod synth;
 mod verify;
+mod watch;
 mod why;
 
 use std::path::PathBuf;
@@ -67,6 +70,8 @@ pub struct Global {
 pub enum Command {
     /// Run the stale stages (all, or the named ones and what they read from).
     Run(run::RunArgs),
+    /// Run, then rerun whenever pipeline.yaml or a source file it declares is saved.
+    Watch(watch::WatchArgs),
     /// Dry run: each stage and why it would run.
     Plan(plan::PlanArgs),
     /// Show how a stage's cache key differs from its last successful run.
@@ -88,6 +93,11 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Print (or update in README.md) the map from each paper claim to its output.
     ClaimsMap(claims_map::ClaimsMapArgs),
+    /// Scaffold a new study: pipeline.yaml with a stage of each kind, data, a template, a claims
+    /// file, a Makefile (make artifact, make test) and a README.
+    Init(init::InitArgs),
+    /// Print the fetch stage that pins a file by URL and SHA-256.
+    Pin(pin::PinArgs),
     /// List the stage kinds this binary offers.
     Kinds,
     /// Write a seeded synthetic dataset with the paper's schema (for benchmarks).
@@ -111,6 +121,9 @@ pub fn main() -> i32 {
     };
     let res = match &cli.command {
         Command::Run(a) => run::run(&cli.global, a),
+        Command::Watch(a) => watch::run(&cli.global, a),
+        Command::Init(a) => init::run(&cli.global, a),
+        Command::Pin(a) => pin::run(&cli.global, a),
         Command::Plan(a) => plan::run(&cli.global, a),
         Command::Why(a) => why::run(&cli.global, a),
         Command::Dag(a) => dag::run(&cli.global, a),

@@ -215,6 +215,13 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
                 names.join(", ")
             );
         }
+        for r in &results {
+            if let (Status::Restored, Some(engine::exec::Reason::OutputAltered(path))) =
+                (&r.status, &r.reason)
+            {
+                eprintln!("{}", edited_output_note(path, r));
+            }
+        }
     }
     if cancelled {
         eprintln!("interrupted");
@@ -232,6 +239,14 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
         return audit(&engine, &targets, a.jobs, g);
     }
     Ok(exit::OK)
+}
+
+/// Says why a hand edit of an output was undone, and how to make such an edit stick.
+fn edited_output_note(path: &str, r: &StageResult) -> String {
+    format!(
+        "note: {path} had been edited by hand, but it is an output of stage {} ({}), so the run put back the version that stage made (a copy of the edit is kept in the cache). To change it for good, edit what the stage reads (its inputs or its `with:` in pipeline.yaml), or make the file a source by removing it from the stage's outputs.",
+        r.stage, r.kind
+    )
 }
 
 fn audit(engine: &Engine<'_>, targets: &[usize], jobs: usize, g: &Global) -> anyhow::Result<i32> {

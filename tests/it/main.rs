@@ -7,4 +7,5 @@ mod fetch;
 mod noop;
 mod paper;
 mod reviewer;
+mod scaffold;
 mod util;
