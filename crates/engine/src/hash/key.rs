@@ -34,6 +34,8 @@ pub enum KeyChange {
     Kind(String, String),
     KindVersion(u32, u32),
     Params(String, String),
+    /// A multi-line text parameter changed: (path, old, new), shown as a line diff.
+    Text(String, String, String),
     Extra(String, Option<String>, Option<String>),
     InputChanged(String, String, String),
     InputAdded(String),
@@ -50,6 +52,18 @@ impl std::fmt::Display for KeyChange {
             KeyChange::Kind(a, b) => write!(f, "kind changed: {a} -> {b}"),
             KeyChange::KindVersion(a, b) => write!(f, "kind version changed: {a} -> {b}"),
             KeyChange::Params(a, b) => write!(f, "param changed: {a} -> {b}"),
+            KeyChange::Text(p, a, b) => {
+                write!(f, "param changed: {p} (lines - before, + now):")?;
+                let diff = similar::TextDiff::from_lines(a.as_str(), b.as_str());
+                let mut u = diff.unified_diff();
+                u.context_radius(1).missing_newline_hint(false);
+                for hunk in u.iter_hunks() {
+                    for line in hunk.to_string().lines() {
+                        write!(f, "\n    {line}")?;
+                    }
+                }
+                Ok(())
+            }
             // Never the values: for `env.*` they stand for variables that may hold secrets
             // (the key keeps only digests of them anyway).
             KeyChange::Extra(k, _, _) => write!(f, "{k} changed"),
@@ -158,6 +172,9 @@ fn diff_json(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut
                 }
             }
         }
+        (J::String(x), J::String(y)) if x.contains('\n') || y.contains('\n') => {
+            out.push(KeyChange::Text(path.to_string(), x.clone(), y.clone()))
+        }
         _ => out.push(KeyChange::Params(
             format!("{path} = {a}"),
             format!("{path} = {b}"),
@@ -206,6 +223,20 @@ mod tests {
         assert_eq!(
             b.diff(&a)[0].to_string(),
             r#"param changed: with.run = "cat a > b" -> with.run = "cat a a > b""#
+        );
+    }
+
+    #[test]
+    fn a_changed_query_is_shown_as_a_line_diff_not_twice_whole() {
+        let mut a = key();
+        a.params =
+            serde_json::json!({"query": "SELECT a,\n  b\nFROM t\nWHERE x = 1\nORDER BY a\n"});
+        let mut b = key();
+        b.params =
+            serde_json::json!({"query": "SELECT a,\n  b\nFROM t\nWHERE x = 2\nORDER BY a\n"});
+        assert_eq!(
+            b.diff(&a)[0].to_string(),
+            "param changed: with.query (lines - before, + now):\n    @@ -3,3 +3,3 @@\n     FROM t\n    -WHERE x = 1\n    +WHERE x = 2\n     ORDER BY a"
         );
     }
 }
