@@ -44,9 +44,9 @@ impl std::fmt::Display for RemoteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RemoteError::Unreachable(m) => write!(f, "unreachable ({m})"),
-            RemoteError::Status(401, _) => {
-                f.write_str("401 Unauthorized (check the credentials in ~/.netrc or ARTIFACT_REMOTE_TOKEN)")
-            }
+            RemoteError::Status(401, _) => f.write_str(
+                "401 Unauthorized (check the credentials in ~/.netrc or ARTIFACT_REMOTE_TOKEN)",
+            ),
             RemoteError::Status(c, m) if m.is_empty() => write!(f, "HTTP status {c}"),
             RemoteError::Status(c, m) => write!(f, "HTTP status {c} ({m})"),
         }
@@ -88,7 +88,9 @@ pub fn ac_key(key_digest: &str) -> String {
 }
 
 fn is_digest(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A [`Remote`] with the run's read/write mode and its warnings.
@@ -179,11 +181,7 @@ impl RemoteCache {
 
     /// The manifest for `key_digest`, if the remote holds a valid one for exactly these
     /// declared outputs. `Ok(None)`: a plain miss; errors are warned about here.
-    pub fn manifest(
-        &self,
-        key_digest: &str,
-        declared: &BTreeSet<String>,
-    ) -> Option<Manifest> {
+    pub fn manifest(&self, key_digest: &str, declared: &BTreeSet<String>) -> Option<Manifest> {
         if !self.usable() {
             return None;
         }
@@ -513,7 +511,8 @@ impl crate::exec::Engine<'_> {
                 }
             };
             if remote.is_down() {
-                t.skipped.push((name, "the remote cache is unreachable".into()));
+                t.skipped
+                    .push((name, "the remote cache is unreachable".into()));
                 continue;
             }
             let declared: BTreeSet<String> = rec.outputs.keys().cloned().collect();
@@ -603,8 +602,10 @@ impl crate::exec::Engine<'_> {
                 peak_rss_kib: None,
             };
             if let Err(e) = self.cache.save(&rec) {
-                t.skipped
-                    .push((s.name.clone(), format!("cannot write the stage record: {e}")));
+                t.skipped.push((
+                    s.name.clone(),
+                    format!("cannot write the stage record: {e}"),
+                ));
                 missing.insert(i);
                 continue;
             }

@@ -43,10 +43,7 @@ fn run(
     let mut rc = RemoteCache::new(Box::new(Shared(fake.clone())), true, write);
     rc.print = false;
     engine.remote = Some(rc);
-    let opts = Options {
-        jobs: 1,
-        force,
-    };
+    let opts = Options { jobs: 1, force };
     let res = engine.run(&[], &opts, &mut |_| {});
     let warnings = engine.remote.as_ref().unwrap().warnings();
     let mut log = p.fake.log.lock().unwrap().clone();
@@ -130,12 +127,17 @@ fn a_tampered_blob_is_a_miss_and_the_stage_reruns() {
         .insert(path.clone(), b"evil\n".to_vec());
     let b = clone();
     let (ran, res, w) = run(&b, &fake, false, false);
-    assert_eq!(ran, ["a"], "only the stage whose blob was tampered with reruns");
+    assert_eq!(
+        ran,
+        ["a"],
+        "only the stage whose blob was tampered with reruns"
+    );
     assert_eq!(b.read("out/a.txt"), "one\n");
     assert!(!res[0].fetched && res[0].status == Status::Ran);
     assert!(res[1].fetched, "b's own blobs are intact");
     assert!(
-        w.iter().any(|m| m.contains(&path) && m.contains("tampered")),
+        w.iter()
+            .any(|m| m.contains(&path) && m.contains("tampered")),
         "{w:?}"
     );
     // The bad bytes never reached the local store.
@@ -158,7 +160,10 @@ fn a_manifest_whose_blobs_are_gone_is_a_miss() {
     let (ran, res, w) = run(&b, &fake, false, false);
     assert_eq!(ran, ["a", "b"]);
     assert!(res.iter().all(|r| r.status == Status::Ran));
-    assert!(w.iter().any(|m| m.contains("is gone from the server")), "{w:?}");
+    assert!(
+        w.iter().any(|m| m.contains("is gone from the server")),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -204,8 +209,15 @@ fn an_unreachable_server_is_asked_once_and_the_run_completes_locally() {
     assert_eq!(ran, ["a", "b"]);
     assert!(res.iter().all(|r| r.status == Status::Ran));
     assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].contains("continuing without the remote cache"), "{w:?}");
-    assert_eq!(fake.log.lock().unwrap().len(), 1, "asked once, then left alone");
+    assert!(
+        w[0].contains("continuing without the remote cache"),
+        "{w:?}"
+    );
+    assert_eq!(
+        fake.log.lock().unwrap().len(),
+        1,
+        "asked once, then left alone"
+    );
 }
 
 #[test]
@@ -257,7 +269,8 @@ fn a_command_that_edits_its_input_is_not_uploaded() {
     assert_eq!(res[0].status, Status::Ran);
     assert_eq!(fake.count("PUT"), 0, "{:?}", fake.log.lock().unwrap());
     assert!(
-        w.iter().any(|m| m.contains("input in.txt changed while the stage ran")),
+        w.iter()
+            .any(|m| m.contains("input in.txt changed while the stage ran")),
         "{w:?}"
     );
 }
@@ -296,11 +309,17 @@ fn push_then_pull_fills_a_clone_without_running() {
     let b = clone();
     let t = with_engine(&b, &|e| e.pull());
     assert_eq!(t.done, ["a", "b"]);
-    assert!(!b.root().join("out/a.txt").exists(), "pull only fills the cache");
+    assert!(
+        !b.root().join("out/a.txt").exists(),
+        "pull only fills the cache"
+    );
     // A run without any remote now restores everything from the local cache.
     let (ran, res) = b.run_with(&Options::default(), &[]);
     assert!(ran.is_empty());
-    assert!(res.iter().all(|r| r.status == Status::Restored && !r.fetched));
+    assert!(
+        res.iter()
+            .all(|r| r.status == Status::Restored && !r.fetched)
+    );
     assert_eq!(b.read("out/b.txt"), a.read("out/b.txt"));
 }
 

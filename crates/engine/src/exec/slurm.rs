@@ -88,7 +88,10 @@ pub fn parse_resources(node: &Node) -> (Resources, Vec<(Loc, String)>) {
     };
     let count = |v: &Node, min: i64| match v.value {
         Value::Int(n) if n >= min && n <= i64::from(u32::MAX) => Ok(n as u32),
-        _ => Err(format!("expected an integer of at least {min}, found {}", v.show())),
+        _ => Err(format!(
+            "expected an integer of at least {min}, found {}",
+            v.show()
+        )),
     };
     for (k, v) in map {
         let res = match k.as_str() {
@@ -122,7 +125,10 @@ pub fn parse_resources(node: &Node) -> (Resources, Vec<(Loc, String)>) {
             }
         };
         if let Err(e) = res {
-            errs.push((v.loc, format!("`resources.{}`: {e}", k.show().trim_matches('"'))));
+            errs.push((
+                v.loc,
+                format!("`resources.{}`: {e}", k.show().trim_matches('"')),
+            ));
         }
     }
     (r, errs)
@@ -274,9 +280,8 @@ impl Slurm {
     pub fn available(&self) -> bool {
         match &self.settings.bin_dir {
             Some(d) => d.join("sbatch").is_file(),
-            None => std::env::var_os("PATH").is_some_and(|p| {
-                std::env::split_paths(&p).any(|d| d.join("sbatch").is_file())
-            }),
+            None => std::env::var_os("PATH")
+                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("sbatch").is_file())),
         }
     }
 
@@ -531,7 +536,13 @@ impl Slurm {
             .output()
             .map_err(|e| format!("cannot run sbatch: {e}"))?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let id = text.trim().split(';').next().unwrap_or("").trim().to_string();
+        let id = text
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
         if !out.status.success() || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!(
                 "sbatch refused the job ({}): {}{}",
@@ -723,7 +734,10 @@ fn parse_result(text: &str) -> Option<JobResult> {
 fn check_digests(r: &JobResult, ctx: &StageCtx<'_>) -> Result<(), String> {
     for o in &ctx.stage.outputs {
         let Some(want) = r.outputs.get(&o.path) else {
-            return Err(format!("the command did not write its declared output {}", o.path));
+            return Err(format!(
+                "the command did not write its declared output {}",
+                o.path
+            ));
         };
         let got = crate::hash::sha256_file(&ctx.root.join(&o.path))
             .map_err(|e| format!("cannot read {} written by the job: {e}", o.path))?;
@@ -842,3 +856,7 @@ mod tests {
         assert_eq!(classify("PENDING"), JobState::Active("PENDING".into()));
     }
 }
+
+#[cfg(test)]
+#[path = "slurm_tests.rs"]
+mod state_machine;
