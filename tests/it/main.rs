@@ -6,5 +6,7 @@ mod cli;
 mod fetch;
 mod noop;
 mod paper;
+mod remote;
 mod reviewer;
+mod scaleout;
 mod util;
