@@ -9,4 +9,5 @@ mod paper;
 mod remote;
 mod reviewer;
 mod scaleout;
+mod slurm;
 mod util;
