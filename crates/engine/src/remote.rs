@@ -329,19 +329,18 @@ impl RemoteCache {
         Ok(())
     }
 
-    /// After a stage ran successfully: uploads its result if writes are on, every declared
-    /// output was recorded, and every input (`inputs`: path -> digest its key was built from)
-    /// still has that content under `root`.
+    /// After a stage ran successfully with record `rec`: uploads its result if writes are on,
+    /// every declared output was recorded, and every input (path -> digest its key was built
+    /// from) still has that content under `root`.
     pub fn upload_after_run(
         &self,
         cache: &Cache,
         root: &Path,
-        stage: &str,
-        key_digest: &str,
-        inputs: &BTreeMap<String, String>,
+        rec: &crate::cache::Record,
         declared: &BTreeSet<String>,
-        outputs: &BTreeMap<String, String>,
     ) -> bool {
+        let (stage, key_digest) = (rec.stage.as_str(), rec.key_digest.as_str());
+        let (inputs, outputs) = (&rec.key.inputs, &rec.outputs);
         if !self.write || !self.usable() {
             return false;
         }
@@ -479,15 +478,7 @@ impl crate::exec::Engine<'_> {
         };
         let s = &self.pipeline.stages[i];
         let declared: BTreeSet<String> = s.outputs.iter().map(|o| o.path.clone()).collect();
-        remote.upload_after_run(
-            &self.cache,
-            &self.pipeline.root,
-            &s.name,
-            &rec.key_digest,
-            &rec.key.inputs,
-            &declared,
-            &rec.outputs,
-        );
+        remote.upload_after_run(&self.cache, &self.pipeline.root, rec, &declared);
     }
 
     /// `artifact push`: uploads the results the local cache holds for the current pipeline

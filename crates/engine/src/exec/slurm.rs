@@ -98,21 +98,23 @@ pub fn parse_resources(node: &Node) -> (Resources, Vec<(Loc, String)>) {
             Some("cpus") => count(v, 1).map(|n| r.cpus = Some(n)),
             Some("gpus") => count(v, 0).map(|n| r.gpus = Some(n)),
             Some("mem") => match &v.value {
-                Value::Int(n) if *n > 0 => Ok(r.mem = Some(n.to_string())),
-                Value::Str(s) if valid_mem(s) => Ok(r.mem = Some(s.clone())),
+                Value::Int(n) if *n > 0 => Ok(n.to_string()),
+                Value::Str(s) if valid_mem(s) => Ok(s.clone()),
                 _ => Err(format!(
                     "expected MiB or a size like 4G (K, M, G, T), found {}",
                     v.show()
                 )),
-            },
+            }
+            .map(|m| r.mem = Some(m)),
             Some("time") => match &v.value {
-                Value::Int(n) if *n > 0 => Ok(r.time = Some(n.to_string())),
-                Value::Str(s) if valid_time(s) => Ok(r.time = Some(s.clone())),
+                Value::Int(n) if *n > 0 => Ok(n.to_string()),
+                Value::Str(s) if valid_time(s) => Ok(s.clone()),
                 _ => Err(format!(
                     "expected minutes or a time like 1:30:00 or 2-00:00:00, found {}",
                     v.show()
                 )),
-            },
+            }
+            .map(|t| r.time = Some(t)),
             _ => {
                 errs.push((
                     k.loc,
