@@ -454,7 +454,7 @@ impl Slurm {
                 }
                 JobState::Active(_) => {
                     let _ = self.tool("scancel").arg(&old.id).status();
-                    self.wait_gone(&old.id, ctx);
+                    self.wait_gone(&old.id);
                     self.forget(stage, &old.id);
                 }
                 _ => self.forget(stage, &old.id),
@@ -564,15 +564,15 @@ impl Slurm {
         Ok(job)
     }
 
-    /// Waits (bounded) until `id` is no longer queued or running, after a cancel.
-    fn wait_gone(&self, id: &str, ctx: &StageCtx<'_>) {
+    /// Waits (at most a minute) until `id` is no longer queued or running, after a cancel, so
+    /// that it cannot write outputs once the previous ones are back.
+    fn wait_gone(&self, id: &str) {
         let until = Instant::now() + Duration::from_secs(60);
         while Instant::now() < until {
             match self.state(id, false) {
                 Ok(JobState::Active(_)) => {}
                 _ => return,
             }
-            let _ = ctx;
             std::thread::sleep(self.tick());
         }
     }
@@ -586,7 +586,7 @@ impl Slurm {
         loop {
             if ctx.cancelled() {
                 self.cancel_all();
-                self.wait_gone(&job.id, ctx);
+                self.wait_gone(&job.id);
                 return Err("interrupted".into());
             }
             match self.state(&job.id, false)? {
