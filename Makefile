@@ -1,7 +1,8 @@
 # Two commands set everything up on a fresh machine:
 #   make artifact   build, fetch the pinned dataset, run the paper pipeline, check claims, report
-#   make test       fmt, clippy, every test (engine, kinds, CLI, real-data end to end), LaTeX
-#                   compile of every table, determinism audit of the real pipeline
+#   make test       fmt, clippy, every test (engine, kinds, CLI, real-data end to end, remote
+#                   cache on a real nginx, SLURM on a real one-node cluster), LaTeX compile of
+#                   every table, determinism audit of the real pipeline
 # Both use the same dev build, so `make artifact` after `make test` builds nothing.
 
 SHELL := /bin/bash
@@ -16,7 +17,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 export CARGO_INCREMENTAL ?= 0
 BIN := $(TARGET_DIR)/debug/artifact
 
-.PHONY: all build artifact test lint unit latex-deps latex-check audit chaos bench clean help
+.PHONY: all build artifact test lint unit latex-deps latex-check audit chaos scaleout-deps scaleout bench bench-scaleout clean help
 
 all: artifact
 
@@ -37,8 +38,19 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-unit: build
+# nginx + htpasswd (the remote-cache tests start a real nginx) and munge + SLURM (the SLURM
+# integration test), installed with apt when missing (as root, or with sudo).
+scaleout-deps:
+	@bash scripts/scaleout/deps.sh
+
+unit: build scaleout-deps
 	$(CARGO) test --locked --workspace
+
+# The SLURM integration test against a real single-node cluster that the script starts and
+# stops (by PID) around it. Needs root (slurmd runs jobs as their user); elsewhere it fails
+# loudly rather than pass without having run.
+scaleout: build scaleout-deps
+	bash scripts/scaleout/with-slurm.sh $(CARGO) test --locked --test it slurm::a_real_slurm_cluster_runs_fails_and_cancels_jobs -- --ignored --exact
 
 latex-check: latex-deps
 	bash scripts/latex-check.sh paper-tables
@@ -53,7 +65,7 @@ audit: build
 chaos: build
 	bash scripts/chaos.sh $(BIN) $(or $(CHAOS_SECONDS),30)
 
-test: latex-deps lint unit audit latex-check chaos
+test: latex-deps lint unit scaleout audit latex-check chaos
 	@echo "make test: all checks passed"
 
 # scripts/artifact.sh builds first itself, so that the total time it prints includes the build.
@@ -67,6 +79,11 @@ bench: build
 	$(CARGO) build --locked --profile bench-opt
 	bash bench/engine.sh $(BIN)
 	bash bench/paper.sh $(BIN) $(TARGET_DIR)/bench-opt/artifact
+
+# Scale-out figures (BENCHMARKS.md "Scale-out"): 20 command stages through SLURM against local,
+# and a second clone of the paper pipeline fetched from an nginx remote cache. Root only.
+bench-scaleout: build scaleout-deps
+	bash scripts/scaleout/with-slurm.sh bash bench/scaleout.sh $(BIN)
 
 clean:
 	$(CARGO) clean

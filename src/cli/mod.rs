@@ -12,6 +12,8 @@ mod output;
 mod pin;
 mod plan;
 mod project;
+mod push;
+mod remote;
 mod report;
 mod run;
 mod status;
@@ -78,8 +80,9 @@ pub enum Command {
     Why(why::WhyArgs),
     /// Print the stage graph as Graphviz DOT or Mermaid.
     Dag(dag::DagArgs),
-    /// One line per stage: up to date, or stale and why.
-    Status,
+    /// One line per stage: up to date, or stale and why (`--check-remote`: and whether the
+    /// remote cache has it).
+    Status(status::StatusArgs),
     /// Re-hash every output listed in the lock file and compare.
     Verify,
     /// Delete the declared outputs the cache can restore (any other is kept and listed with the
@@ -87,6 +90,10 @@ pub enum Command {
     Clean(clean::CleanArgs),
     /// Delete cached objects no stage record refers to, and stale temporary files.
     Gc(gc::GcArgs),
+    /// Upload the results the local cache holds for this pipeline to the remote cache.
+    Push(push::TransferArgs),
+    /// Fill the local cache from the remote cache without running anything.
+    Pull(push::TransferArgs),
     /// Check the paper's claims against the results (runs the claims stages first).
     Check,
     /// Write the reviewer report (REPORT.md and report.html) from the last run.
@@ -127,7 +134,9 @@ pub fn main() -> i32 {
         Command::Plan(a) => plan::run(&cli.global, a),
         Command::Why(a) => why::run(&cli.global, a),
         Command::Dag(a) => dag::run(&cli.global, a),
-        Command::Status => status::run(&cli.global),
+        Command::Status(a) => status::run(&cli.global, a),
+        Command::Push(a) => push::run(&cli.global, a, true),
+        Command::Pull(a) => push::run(&cli.global, a, false),
         Command::Verify => verify::run(&cli.global),
         Command::Clean(a) => clean::run(&cli.global, a),
         Command::Gc(a) => gc::run(&cli.global, a),

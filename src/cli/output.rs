@@ -59,6 +59,9 @@ pub fn stage_line(r: &StageResult, color: bool) -> String {
         (_, Some(reason)) => line.push_str(&format!(": {reason}")),
         _ => {}
     }
+    if r.fetched {
+        line.push_str("; fetched from remote");
+    }
     line
 }
 
@@ -81,6 +84,7 @@ pub fn json_result(r: &StageResult) -> serde_json::Value {
         "millis": r.millis,
         "peak_rss_kib": r.peak_rss_kib,
         "key": r.record.as_ref().map(|x| x.key_digest.clone()),
+        "fetched_from_remote": r.fetched,
     })
 }
 

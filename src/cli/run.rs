@@ -37,6 +37,11 @@ pub struct RunArgs {
     /// Fail at once if another run holds the project lock, instead of waiting.
     #[arg(long)]
     pub no_wait: bool,
+    #[command(flatten)]
+    pub remote: super::remote::RemoteArgs,
+    /// `local` runs every stage on this machine, ignoring `executor: slurm` hints.
+    #[arg(long, value_name = "local", value_parser = ["local"])]
+    pub executor: Option<String>,
 }
 
 /// Most worker threads `-j` accepts: each is an OS thread (and may run a command), so a typo
@@ -138,6 +143,7 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
     }
     // Stamped before it is read: an edit during the run cannot be mistaken for this content.
     let pipeline_stamp = engine::noop::stamp_file(&g.file);
+    let cfg = super::remote::load_config()?;
     let p = Project::load(g)?;
     let targets = p.resolve(&a.stages)?;
     super::interrupt::install();
@@ -145,9 +151,14 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
         mirrors: crate::stages::fetch::mirrors(&a.mirror),
         offline: a.offline,
     };
-    let engine = p.engine(env);
+    let mut engine = p.engine(env);
+    engine.remote = super::remote::remote_cache(&a.remote, &cfg, false)?;
+    if let Some(r) = engine.remote.as_mut() {
+        r.print = true;
+    }
     let quiet = g.quiet || g.json;
     let _lock = take_lock(&engine.cache, a, quiet)?;
+    engine.slurm = super::remote::slurm(&cfg, a.executor.is_some(), &p.pipeline, &engine.cache.dir);
     engine::noop::invalidate(&p.pipeline.root);
     let mut rep = Reporter::new(g.quiet, g.json);
     let opts = Options {
@@ -156,6 +167,13 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
     };
     let results = engine.run(&targets, &opts, &mut |e| rep.event(e));
     rep.finish();
+    if let Some(s) = &engine.slurm
+        && !super::interrupt::cancelled()
+    {
+        for m in s.cancel_leftovers() {
+            eprintln!("warning: {m}");
+        }
+    }
     let wall = started.elapsed();
     engine.update_lock(&p.lock_path(), &results).map_err(|e| {
         fail(
@@ -193,10 +211,12 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
     let cancelled = super::interrupt::cancelled();
     if !quiet {
         let color = color_enabled();
-        let mut line = format!(
-            "{} stages: {ran} ran, {restored} restored, {cached} cached",
-            results.len()
-        );
+        let fetched = results.iter().filter(|r| r.fetched).count();
+        let mut line = format!("{} stages: {ran} ran, {restored} restored", results.len());
+        if fetched > 0 {
+            line.push_str(&format!(" ({fetched} fetched from remote)"));
+        }
+        line.push_str(&format!(", {cached} cached"));
         if !failed.is_empty() {
             line.push_str(&paint(color, "31;1", &format!(", {} failed", failed.len())));
         }

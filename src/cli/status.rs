@@ -1,15 +1,41 @@
 //! `artifact status`: one line per stage, in run order: up to date, or stale and why, with
-//! the time its outputs took to make.
+//! the time its outputs took to make; with `--check-remote`, also whether the remote cache
+//! holds the stage's result for its current key.
 
+use clap::Args;
 use engine::exec::{RunEnv, Verdict};
 use engine::exit;
 
 use super::Global;
-use super::project::Project;
+use super::project::{Project, fail};
+use super::remote::{RemoteArgs, load_config, remote_cache};
 
-pub fn run(g: &Global) -> anyhow::Result<i32> {
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Also ask the remote cache (configured, or `--remote URL`) which stages it holds.
+    #[arg(long)]
+    pub check_remote: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+pub fn run(g: &Global, a: &StatusArgs) -> anyhow::Result<i32> {
     let p = Project::load(g)?;
-    let engine = p.engine(RunEnv::default());
+    let mut engine = p.engine(RunEnv::default());
+    let ask = a.check_remote || a.remote.remote.is_some();
+    if ask {
+        let cfg = load_config()?;
+        let Some(mut r) = remote_cache(&a.remote, &cfg, false)? else {
+            return Err(fail(
+                exit::USAGE,
+                "error: --check-remote: no remote cache configured (use --remote URL, ARTIFACT_REMOTE, or the user config)",
+            ));
+        };
+        r.print = true;
+        engine.remote = Some(r);
+    }
+    let remote: std::collections::BTreeMap<usize, Option<bool>> =
+        engine.remote_availability().into_iter().collect();
     let mut stale = 0;
     for (i, v) in engine.plan_verdicts(&[]) {
         let s = &p.pipeline.stages[i];
@@ -29,21 +55,34 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
         if !matches!(v, Ok(Verdict::Fresh(_))) {
             stale += 1;
         }
+        let on_remote = remote.get(&i).copied();
         if g.json {
-            println!(
-                "{}",
-                serde_json::json!({"stage": s.name, "kind": s.kind, "state": state, "detail": detail})
-            );
+            let mut j = serde_json::json!({"stage": s.name, "kind": s.kind, "state": state, "detail": detail});
+            if ask {
+                j["remote"] = serde_json::json!(on_remote.flatten());
+            }
+            println!("{j}");
         } else if !g.quiet {
-            println!("{state:<10} {:<28} {:<9} {detail}", s.name, s.kind);
+            let r = match (ask, on_remote.flatten()) {
+                (false, _) => "",
+                (true, Some(true)) => "remote: yes  ",
+                (true, Some(false)) => "remote: no   ",
+                (true, None) => "remote: ?    ",
+            };
+            println!("{r}{state:<10} {:<28} {:<9} {detail}", s.name, s.kind);
         }
     }
     if !g.quiet && !g.json {
-        println!(
+        let mut line = format!(
             "{} stages, {} up to date, {stale} to do",
             p.pipeline.stages.len(),
             p.pipeline.stages.len() - stale
         );
+        if ask {
+            let n = remote.values().filter(|v| **v == Some(true)).count();
+            line.push_str(&format!(", {n} on the remote cache"));
+        }
+        println!("{line}");
     }
     Ok(exit::OK)
 }

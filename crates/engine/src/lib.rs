@@ -17,6 +17,7 @@ pub mod hash;
 pub mod lockfile;
 pub mod noop;
 pub mod plan;
+pub mod remote;
 pub mod spec;
 
 /// Version of the engine, recorded in every cache key.

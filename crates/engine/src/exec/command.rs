@@ -68,10 +68,10 @@ pub const FIXED_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    run: String,
+pub(crate) struct Params {
+    pub(crate) run: String,
     #[serde(default)]
-    env: Vec<String>,
+    pub(crate) env: Vec<String>,
 }
 
 /// See the module docs.

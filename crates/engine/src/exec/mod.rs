@@ -10,6 +10,7 @@ mod command;
 mod kind;
 pub mod procs;
 mod run;
+pub mod slurm;
 
 pub use command::{CommandKind, STDERR_TAIL, env_digest, kill_running_commands};
 pub use kind::{Kind, Problem, Registry, RunEnv, StageCtx, StageError, params};

@@ -5,7 +5,9 @@
 //!
 //! The record holds, per group: its id, the start time of its leader (so that a reused process
 //! id is never mistaken for ours) and the stage. It is written atomically whenever a command
-//! starts or ends, only by a process that holds the project lock.
+//! starts or ends, only by a process that holds the project lock. It is written right after the
+//! spawn: a runner killed in the microseconds before that still takes the shell with it
+//! (`PR_SET_PDEATHSIG`); only what the shell started in that window could outlive it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

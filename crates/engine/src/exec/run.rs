@@ -106,6 +106,8 @@ pub struct StageResult {
     pub peak_rss_kib: Option<u64>,
     /// Key digest and outputs, for successful stages.
     pub record: Option<Record>,
+    /// Restored from the remote cache (not from the local one).
+    pub fetched: bool,
 }
 
 impl StageResult {
@@ -119,6 +121,7 @@ impl StageResult {
             millis: 0,
             peak_rss_kib: None,
             record: None,
+            fetched: false,
         }
     }
 }
@@ -160,6 +163,10 @@ pub struct Engine<'a> {
     pub cancel: &'a AtomicBool,
     /// The project root, for writes checked at the moment they happen.
     pub proj: crate::fsutil::Confined,
+    /// The shared remote cache, if one is configured (see [`crate::remote`]).
+    pub remote: Option<crate::remote::RemoteCache>,
+    /// Where `executor: slurm` stages go, if SLURM is used in this run (see [`super::slurm`]).
+    pub slurm: Option<super::slurm::Slurm>,
 }
 
 /// An in-place stage's existing outputs, moved into `.artifact/tmp/` while it runs.
@@ -188,6 +195,8 @@ impl<'a> Engine<'a> {
             stat,
             env,
             cancel,
+            remote: None,
+            slurm: None,
         }
     }
 
@@ -552,6 +561,16 @@ impl<'a> Engine<'a> {
     /// Carries out a Restore or Run verdict on a worker thread.
     fn execute(&self, i: usize, key: CacheKey, kd: String, verdict: Verdict) -> StageResult {
         let start = Instant::now();
+        // A local miss may be a remote hit: then it restores like a local one.
+        let (verdict, fetched) = match verdict {
+            Verdict::Run(reason) if reason != Reason::Forced => {
+                match self.remote_fetch(i, &key, &kd) {
+                    Some(rec) => (Verdict::Restore(rec, reason), true),
+                    None => (Verdict::Run(reason), false),
+                }
+            }
+            v => (v, false),
+        };
         let mut res = match verdict {
             Verdict::Fresh(_) => unreachable!("fresh stages are handled by the scheduler"),
             Verdict::Restore(rec, reason) => match self.restore(&rec) {
@@ -579,6 +598,10 @@ impl<'a> Engine<'a> {
             },
             Verdict::Run(reason) => self.run_stage(i, key, kd, reason),
         };
+        res.fetched = fetched && res.status == Status::Restored;
+        if let (Status::Ran, Some(rec)) = (&res.status, &res.record) {
+            self.remote_upload(i, rec);
+        }
         res.millis = start.elapsed().as_millis() as u64;
         // A stage that ran measured its peak into its record already; read it only otherwise.
         res.peak_rss_kib = match (&res.status, &res.record) {
@@ -645,7 +668,11 @@ impl<'a> Engine<'a> {
             key_digest: &kd,
             cancel: self.cancel,
         };
-        let outcome = run_guarded(kind, &ctx).and_then(|()| {
+        let ran = match self.slurm_for(i) {
+            Some((slurm, res)) => self.run_on_slurm(slurm, res, &ctx),
+            None => run_guarded(kind, &ctx),
+        };
+        let outcome = ran.and_then(|()| {
             if self.cancel.load(Ordering::SeqCst) {
                 Err("interrupted".to_string())
             } else {

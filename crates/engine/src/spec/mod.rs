@@ -52,6 +52,8 @@ pub struct Pipeline {
     /// are (project-relative, e.g. `out/a` -> `build/a` when `out -> build`). Two paths with the
     /// same identity are the same file everywhere: dependencies, claims, cycles.
     pub aliases: BTreeMap<String, String>,
+    /// Stages with `executor:` or `resources:` hints (only `command` stages may have them).
+    pub placement: BTreeMap<String, crate::exec::slurm::Placement>,
 }
 
 impl Pipeline {
@@ -159,6 +161,7 @@ pub fn parse(
         resolver,
         own_files,
         aliases: BTreeMap::new(),
+        placement: BTreeMap::new(),
         diags: Vec::new(),
     };
     let stages = v.document(&doc, registry);
@@ -168,6 +171,7 @@ pub fn parse(
             file: file.to_string(),
             stages,
             aliases: v.aliases,
+            placement: v.placement,
         })
     } else {
         Err(Diagnostics::sorted(v.diags))
@@ -184,10 +188,19 @@ struct Validator<'a> {
     /// Resolved paths of the pipeline's own files, with how to name them.
     own_files: Vec<(PathBuf, &'static str)>,
     aliases: BTreeMap<String, String>,
+    placement: BTreeMap<String, crate::exec::slurm::Placement>,
     diags: Vec<Diagnostic>,
 }
 
-const STAGE_KEYS: &[&str] = &["kind", "description", "inputs", "outputs", "with"];
+const STAGE_KEYS: &[&str] = &[
+    "kind",
+    "description",
+    "inputs",
+    "outputs",
+    "with",
+    "executor",
+    "resources",
+];
 
 impl Validator<'_> {
     fn err(&mut self, loc: Loc, msg: impl Into<String>) {
@@ -318,6 +331,7 @@ impl Validator<'_> {
         let mut inputs = Vec::new();
         let mut outputs = None;
         let mut with = None;
+        let mut placement: Option<(crate::exec::slurm::Placement, Loc)> = None;
         for (k, val) in map {
             match k.as_str() {
                 Some("kind") => match val.as_str() {
@@ -341,6 +355,9 @@ impl Validator<'_> {
                     outputs = Some((self.paths(name, "outputs", val), val.loc, empty));
                 }
                 Some("with") => with = Some(val.clone()),
+                Some(key @ ("executor" | "resources")) => {
+                    self.placement_key(name, key, k.loc, val, &mut placement);
+                }
                 _ => self.err(
                     k.loc,
                     format!(
@@ -393,6 +410,18 @@ impl Validator<'_> {
             );
             return None;
         };
+        if let Some((p, ploc)) = placement {
+            if kind != "command" {
+                self.err(
+                    ploc,
+                    format!(
+                        "`executor` and `resources` are allowed on `command` stages only; stage {name:?} is of kind {kind} (built-in kinds always run locally)"
+                    ),
+                );
+            } else {
+                self.placement.insert(name.to_string(), p);
+            }
+        }
         let spec = StageSpec {
             name: name.to_string(),
             loc,
@@ -426,6 +455,31 @@ impl Validator<'_> {
             Some(_) => {}
         }
         Some(spec)
+    }
+
+    /// Reads `executor:` or `resources:` of a stage into `placement` (kept with the location
+    /// of the first such key, for the kind check).
+    fn placement_key(
+        &mut self,
+        stage: &str,
+        key: &str,
+        loc: Loc,
+        val: &Node,
+        placement: &mut Option<(crate::exec::slurm::Placement, Loc)>,
+    ) {
+        let (p, _) = placement.get_or_insert_with(|| (Default::default(), loc));
+        if key == "executor" {
+            match crate::exec::slurm::parse_executor(val) {
+                Ok(e) => p.executor = e,
+                Err(m) => self.err(val.loc, format!("in stage {stage:?}: {m}")),
+            }
+        } else {
+            let (r, errs) = crate::exec::slurm::parse_resources(val);
+            p.resources = r;
+            for (l, m) in errs {
+                self.err(l, format!("in stage {stage:?}: {m}"));
+            }
+        }
     }
 
     fn paths(&mut self, stage: &str, key: &str, node: &Node) -> Vec<PathSpec> {

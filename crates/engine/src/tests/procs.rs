@@ -93,7 +93,9 @@ fn reused_process_id_of_an_unrelated_group_is_left_alone() {
 #[test]
 fn running_commands_are_recorded_while_they_run() {
     let p = Proj::new(
-        "version: 1\nstages:\n  a: {kind: command, outputs: [a], with: {run: \"cat .artifact/running.json > a\"}}\n",
+        // The record is written right after the spawn, so the command waits for it (bounded)
+        // rather than race the runner for its first instruction.
+        "version: 1\nstages:\n  a: {kind: command, outputs: [a], with: {run: \"i=0; while [ ! -f .artifact/running.json ] && [ $i -lt 2000 ]; do i=$((i+1)); sleep 0.01; done; cat .artifact/running.json > a\"}}\n",
         &[],
     );
     p.run();
