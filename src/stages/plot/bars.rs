@@ -4,23 +4,23 @@
 //! `configure_series_labels` on an area of its own beside or below the plot.
 //!
 //! Categories run along a continuous `0..n` axis, category `c` on `c..c+1`: grouped bars need
-//! fractions of a slot, and plotters' segmented coordinates map a single category to pixel 0.
+//! fractions of a slot, and plotters' segmented coordinates map a lone category to pixel 0.
 //! In a vertical stack the first series is on top (so the legend, read top to bottom, matches
 //! the stack); in a horizontal stack it is on the left.
 
 use plotters::chart::{ChartBuilder, SeriesLabelPosition};
 use plotters::coord::Shift;
 use plotters::drawing::DrawingArea;
-use plotters::element::{PathElement, Rectangle, Text};
+use plotters::element::{PathElement, Rectangle};
 use plotters::prelude::DrawingBackend;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters::style::{Color, FontTransform, RGBColor};
+use plotters::style::{Color, FontTransform};
 
 use super::data::Grid;
 use super::frame::{
     AXIS, AXIS_SIZE, Axis, Cats, GAP, GRID, LINE, MARGIN, TEXT, TICK_LEN, TICK_SIZE, TICKS, Title,
-    VALUE_SIZE, WHITE, canvas_len, contrasting, em, err, fmt_num, label_decimals, plot_len,
-    series_color,
+    VALUE_SIZE, WHITE, builder, canvas_len, contrasting, em, err, fmt_num, label_decimals,
+    plot_len, series_color, text,
 };
 use super::text::{max_width, style, width};
 
@@ -61,11 +61,9 @@ const LEGEND_GAP: f64 = 20.0;
 const LEGEND_LINE: f64 = 1.25 * TICK_SIZE;
 const MAX_BAR: f64 = 44.0;
 const MAX_STACK: f64 = 72.0;
-const GROUP_FILL: f64 = 0.8;
-const STACK_FILL: f64 = 0.62;
 const MAX_AUTO_PLOT: f64 = 900.0;
 
-/// The series legend, its items in columns of `rows` (one column when it sits on the right).
+/// The series legend, in columns of `rows` items (one column when it sits on the right).
 struct Legend {
     title: Option<String>,
     names: Vec<String>,
@@ -86,55 +84,64 @@ impl Legend {
         self.names.len().div_ceil(self.rows.max(1))
     }
     fn width(&self) -> Result<f64, String> {
-        let items = self.cols() as f64 * self.item_w + (self.cols() as f64 - 1.0) * LEGEND_GAP;
-        let title = match &self.title {
-            Some(t) => width(t, TICK_SIZE, true)?,
-            None => 0.0,
-        };
-        Ok(items.max(title))
+        let cols = self.cols() as f64;
+        let title = self
+            .title
+            .as_deref()
+            .map_or(Ok(0.0), |t| width(t, TICK_SIZE, true))?;
+        Ok((cols * self.item_w + (cols - 1.0) * LEGEND_GAP).max(title))
     }
     fn height(&self) -> f64 {
         self.title_h() + self.rows as f64 * LEGEND_LINE
     }
 
-    /// Draws the legend with its top-left corner at `(x, y)`.
+    /// Draws the legend with its top-left corner at `(x, y)`: each column is a chart of its
+    /// own whose empty series carry the names and swatches.
     fn draw<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
         x: f64,
         y: f64,
     ) -> Result<(), String> {
-        let w = self.width()?;
         if let Some(t) = &self.title {
             let (tx, h) = if self.bottom {
-                (x + w / 2.0, HPos::Center)
+                (x + self.width()? / 2.0, HPos::Center)
             } else {
                 (x, HPos::Left)
             };
-            let s = style(TICK_SIZE, true, TEXT).pos(Pos::new(h, VPos::Top));
-            let at = (tx.round() as i32, y.round() as i32);
-            root.draw(&Text::new(t.as_str(), at, s)).map_err(err)?;
+            text(
+                root,
+                t,
+                (tx, y),
+                &style(TICK_SIZE, true, TEXT).pos(Pos::new(h, VPos::Top)),
+            )?;
         }
-        let top = y + self.title_h();
         for col in 0..self.cols() {
             let x0 = x + col as f64 * (self.item_w + LEGEND_GAP);
-            let area = root.clone().shrink(
-                (x0.round() as i32, top.round() as i32),
-                (self.item_w.ceil() as u32 + 1, self.height().ceil() as u32),
-            );
+            let at = (x0.round() as i32, (y + self.title_h()).round() as i32);
+            let area = root
+                .clone()
+                .shrink(at, (self.item_w as u32 + 1, self.height() as u32));
             let mut chart = ChartBuilder::on(&area)
                 .build_cartesian_2d(0..1, 0..1)
                 .map_err(err)?;
-            let first = col * self.rows;
-            for (i, name) in self.names.iter().enumerate().skip(first).take(self.rows) {
+            for (i, name) in self
+                .names
+                .iter()
+                .enumerate()
+                .skip(col * self.rows)
+                .take(self.rows)
+            {
                 let c = series_color(i);
                 chart
                     .draw_series(std::iter::empty::<Rectangle<(i32, i32)>>())
                     .map_err(err)?
                     .label(name.as_str())
                     .legend(move |(x, y)| {
-                        let h = SWATCH / 2;
-                        Rectangle::new([(x, y - h), (x + SWATCH, y + h)], c.filled())
+                        Rectangle::new(
+                            [(x, y - SWATCH / 2), (x + SWATCH, y + SWATCH / 2)],
+                            c.filled(),
+                        )
                     });
             }
             chart
@@ -168,9 +175,9 @@ pub struct Bars {
     legend: Option<Legend>,
     /// Decimals of the value labels, when they are shown.
     value_labels: Option<usize>,
-    /// Margins and label areas around the plot: left, top, right, bottom, and the label areas
-    /// left of and under the plot.
-    frame: [u32; 6],
+    /// The plot area `[left, top, width, height]` and the label area under it.
+    plot: [f64; 4],
+    below: f64,
 }
 
 fn has(l: Option<&str>) -> Option<String> {
@@ -179,29 +186,27 @@ fn has(l: Option<&str>) -> Option<String> {
 
 /// Lays out a bar chart.
 pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Bars, String> {
-    let n_cat = grid.cols.len() as f64;
-    let n_ser = grid.rows.len().max(1) as f64;
     let mut vals = grid.cells.clone();
-    if spec.mode != Mode::Grouped {
-        for (c, row) in vals.iter().enumerate() {
-            if let Some((s, v)) = row.iter().enumerate().find(|(_, v)| **v < 0.0) {
-                let series = grid.rows.get(s).filter(|r| !r.is_empty());
-                return Err(format!(
-                    "stacked charts need non-negative values, but {:?}{} is {}",
-                    grid.cols[c],
-                    series.map(|r| format!(" / {r:?}")).unwrap_or_default(),
-                    fmt_num(*v, 6).trim_end_matches('0').trim_end_matches('.')
-                ));
-            }
+    for (c, row) in vals
+        .iter()
+        .enumerate()
+        .filter(|_| spec.mode != Mode::Grouped)
+    {
+        if let Some((s, v)) = row.iter().enumerate().find(|(_, v)| **v < 0.0) {
+            let series = grid.rows.get(s).filter(|r| !r.is_empty());
+            return Err(format!(
+                "stacked charts need non-negative values, but {:?}{} is {}",
+                grid.cols[c],
+                series.map(|r| format!(" / {r:?}")).unwrap_or_default(),
+                fmt_num(*v, 6).trim_end_matches('0').trim_end_matches('.')
+            ));
         }
     }
     let percent = spec.mode == Mode::Stacked100;
-    if percent {
-        for row in &mut vals {
-            let total: f64 = row.iter().sum();
-            if total > 0.0 {
-                row.iter_mut().for_each(|v| *v = *v / total * 100.0);
-            }
+    for row in vals.iter_mut().filter(|_| percent) {
+        let total: f64 = row.iter().sum();
+        if total > 0.0 {
+            row.iter_mut().for_each(|v| *v = *v / total * 100.0);
         }
     }
     let all = || vals.iter().flatten().copied();
@@ -210,10 +215,9 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Bars, String> {
         Mode::Stacked => (0.0, vals.iter().map(|r| r.iter().sum()).fold(0.0, f64::max)),
         Mode::Stacked100 => (0.0, 100.0),
     };
-    let decimals = if percent {
-        usize::from(spec.decimals.unwrap_or(0))
-    } else {
-        label_decimals(spec.decimals, all())
+    let decimals = match percent {
+        true => usize::from(spec.decimals.unwrap_or(0)),
+        false => label_decimals(spec.decimals, all()),
     };
     let legend = match spec.legend {
         LegendPos::None => None,
@@ -239,20 +243,20 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Bars, String> {
         value_desc: has(spec.value_label),
         legend,
         value_labels: spec.value_labels.then_some(decimals),
-        frame: [0; 6],
+        plot: [0.0; 4],
+        below: 0.0,
     };
-    let (plot_w, plot_h) = bars.geometry(grid, spec)?;
+    bars.geometry(grid, spec)?;
     // Grouped bars carry their value labels beyond the bar's end: widen the value range so
     // that the longest label fits on each side that has bars.
     if spec.value_labels && spec.mode == Mode::Grouped {
-        let labels: Vec<String> = bars.vals.iter().flatten().map(|v| bars.label(*v)).collect();
-        let lw = max_width(labels.iter().map(String::as_str), VALUE_SIZE, false)?;
-        let len = if spec.horizontal { plot_w } else { plot_h };
-        let ext = if spec.horizontal || bars.rotated_values(plot_w, lw) {
-            lw + 6.0
+        let lw = bars.value_label_width()?;
+        let len = bars.plot[if spec.horizontal { 2 } else { 3 }];
+        let ext = if spec.horizontal || bars.rotated_values()? {
+            lw
         } else {
-            em(VALUE_SIZE) + 6.0
-        };
+            em(VALUE_SIZE)
+        } + 6.0;
         if len > 3.0 * ext {
             let e = ext / len;
             let (up, down) = (
@@ -264,101 +268,84 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Bars, String> {
             bars.geometry(grid, spec)?;
         }
     }
-    let _ = n_cat * n_ser;
     Ok(bars)
 }
 
 impl Bars {
     fn label(&self, v: f64) -> String {
-        let d = self.value_labels.unwrap_or(0);
-        fmt_num(v, d)
-            + if self.mode == Mode::Stacked100 {
-                "%"
-            } else {
-                ""
-            }
+        let pct = if self.mode == Mode::Stacked100 {
+            "%"
+        } else {
+            ""
+        };
+        fmt_num(v, self.value_labels.unwrap_or(0)) + pct
     }
 
-    /// Grouped value labels turn vertical when they are wider than a bar.
-    fn rotated_values(&self, plot_w: f64, label_w: f64) -> bool {
-        !self.horizontal && label_w > self.bar_frac() * plot_w / self.vals.len() as f64 + 1.0
+    fn value_label_width(&self) -> Result<f64, String> {
+        let labels: Vec<String> = self.vals.iter().flatten().map(|v| self.label(*v)).collect();
+        max_width(labels.iter().map(String::as_str), VALUE_SIZE, false)
+    }
+
+    /// A category slot in pixels.
+    fn slot(&self) -> f64 {
+        self.plot[if self.horizontal { 3 } else { 2 }] / self.vals.len() as f64
     }
 
     /// Width of one grouped bar, or of a stack, as a fraction of a category slot.
-    fn bar_frac_for(&self, slot: f64) -> f64 {
+    fn bar_frac(&self) -> f64 {
         let n_ser = self.vals.first().map_or(1, Vec::len).max(1) as f64;
         match self.mode {
-            Mode::Grouped => (GROUP_FILL).min(MAX_BAR * n_ser / slot) / n_ser,
-            _ => STACK_FILL.min(MAX_STACK / slot),
+            Mode::Grouped => 0.8f64.min(MAX_BAR * n_ser / self.slot()) / n_ser,
+            _ => 0.62f64.min(MAX_STACK / self.slot()),
         }
     }
 
-    fn bar_frac(&self) -> f64 {
-        let [l, _, r, _, y_area, _] = self.frame;
-        let plot = if self.horizontal {
-            f64::from(self.height) - f64::from(self.frame[1] + self.frame[3] + self.frame[5])
-        } else {
-            f64::from(self.width) - f64::from(l + r + y_area)
-        };
-        self.bar_frac_for(plot / self.vals.len() as f64)
+    /// Grouped value labels over vertical bars turn vertical when wider than a bar.
+    fn rotated_values(&self) -> Result<bool, String> {
+        Ok(!self.horizontal && self.value_label_width()? > self.bar_frac() * self.slot() + 1.0)
     }
 
-    /// Computes margins, label areas and the canvas size; returns the plot area's size.
-    fn geometry(&mut self, grid: &Grid, spec: &BarSpec<'_>) -> Result<(f64, f64), String> {
+    /// Measures margins, label areas and the canvas.
+    fn geometry(&mut self, grid: &Grid, spec: &BarSpec<'_>) -> Result<(), String> {
         let n_cat = grid.cols.len() as f64;
         let n_ser = grid.rows.len().max(1) as f64;
-        let percent = self.mode == Mode::Stacked100;
-        let tick_w = self.axis.label_width(percent)?;
-        let desc = em(AXIS_SIZE) * 1.1 + GAP;
-        let line_h = em(TICK_SIZE) * LINE;
-        let cat_desc = if self.cat_desc.is_some() { desc } else { 0.0 };
-        let value_desc = if self.value_desc.is_some() { desc } else { 0.0 };
+        let tick_w = self.axis.label_width(self.mode == Mode::Stacked100)?;
+        let desc = |d: &Option<String>| {
+            if d.is_some() {
+                em(AXIS_SIZE) * 1.1 + GAP
+            } else {
+                0.0
+            }
+        };
+        let (cat_desc, value_desc) = (desc(&self.cat_desc), desc(&self.value_desc));
         let legend_w = match &self.legend {
             Some(l) if !l.bottom => LEGEND_GAP + l.width()?,
             _ => 0.0,
         };
-        let need_title = Title::need(spec.title)?;
         // Value tick labels sit 2 tick lengths from the axis (plotters' rule).
-        let tick_room = 2.0 * TICK_LEN;
-        let (left_area, plot_w, right);
-        let bottom_area;
-        let mut plot_h_auto;
-        let plot_h_min;
+        let ticks = 2.0 * TICK_LEN;
+        let (left, right, auto_w, min_w, mut auto_h, min_h);
         if self.horizontal {
             right = MARGIN + legend_w.max(tick_w / 2.0);
-            let fixed = MARGIN + cat_desc + right;
-            let mut cats = Cats::left(&grid.cols, None)?;
-            if let Some(w) = spec.width {
-                let room = f64::from(w) - fixed - 160.0;
-                if cats.depth()? > room && room >= 60.0 {
-                    cats = Cats::left(&grid.cols, Some(room))?;
-                }
+            self.cats = Cats::left(&grid.cols, None)?;
+            let room = spec
+                .width
+                .map_or(0.0, |w| f64::from(w) - MARGIN - cat_desc - right - 160.0);
+            if spec.width.is_some() && self.cats.depth()? > room && room >= 60.0 {
+                self.cats = Cats::left(&grid.cols, Some(room))?;
             }
-            left_area = cat_desc + cats.depth()?;
-            let mut pw = plot_len(
-                "width",
-                spec.width,
-                MARGIN + left_area + right,
-                520.0,
-                160.0,
-            )?;
-            let content = MARGIN + left_area + pw + right;
-            if spec.width.is_none() && need_title > content {
-                pw += need_title - content;
-            }
-            plot_w = pw;
-            bottom_area = tick_room + em(TICK_SIZE) + value_desc;
-            let lines = cats.most_lines() as f64;
-            let slot = match self.mode {
-                Mode::Grouped => (n_ser * 14.0 + 8.0).max(24.0),
-                _ => 30.0,
-            }
-            .max(lines * line_h + 6.0);
-            plot_h_auto = n_cat * slot;
-            plot_h_min = n_cat * lines * line_h;
-            self.cats = cats;
+            left = MARGIN + cat_desc + self.cats.depth()?;
+            (auto_w, min_w) = (520.0, 160.0);
+            let lines = self.cats.most_lines() as f64 * em(TICK_SIZE) * LINE;
+            let slot = if self.mode == Mode::Grouped {
+                (n_ser * 14.0 + 8.0).max(24.0)
+            } else {
+                30.0
+            };
+            (auto_h, min_h) = (n_cat * slot.max(lines + 6.0), n_cat * lines);
+            self.below = ticks + em(TICK_SIZE) + value_desc;
         } else {
-            left_area = value_desc + tick_w + tick_room;
+            left = MARGIN + value_desc + tick_w + ticks;
             right = MARGIN + legend_w;
             let cat_w = max_width(grid.cols.iter().map(String::as_str), TICK_SIZE, false)?;
             let (slot, min_slot) = match self.mode {
@@ -368,123 +355,98 @@ impl Bars {
                 ),
                 _ => (64.0, 24.0),
             };
-            let slot = slot.max((cat_w + 12.0).min(140.0));
             // Wide slots let labels sit horizontally, but not at any price: past
             // MAX_AUTO_PLOT the slots shrink (to a minimum per bar) and long labels turn.
-            let auto = (n_cat * slot).min((n_cat * min_slot).max(MAX_AUTO_PLOT));
-            let fixed = MARGIN + left_area + right;
-            let mut pw = plot_len(
-                "width",
-                spec.width,
-                fixed,
-                auto.max(360.0),
-                (n_cat * 6.0).max(80.0),
-            )?;
-            if spec.width.is_none() && need_title > fixed + pw {
-                pw += need_title - fixed - pw;
-            }
-            plot_w = pw;
-            self.cats = Cats::below(&grid.cols, plot_w / n_cat)?;
-            bottom_area = self.cats.depth()? + cat_desc;
-            plot_h_auto = 320.0;
-            plot_h_min = 80.0;
+            let slot = slot.max((cat_w + 12.0).min(140.0));
+            auto_w = (n_cat * slot)
+                .min((n_cat * min_slot).max(MAX_AUTO_PLOT))
+                .max(360.0);
+            min_w = (n_cat * 6.0).max(80.0);
+            (auto_h, min_h) = (320.0, 80.0);
         }
-        let width = canvas_len(spec.width, MARGIN + left_area + plot_w + right);
-        self.title = Title::new(spec.title, f64::from(width) - 2.0 * MARGIN)?;
+        let mut plot_w = plot_len("width", spec.width, left + right, auto_w, min_w)?;
+        let need_title = Title::need(spec.title)?;
+        if spec.width.is_none() && need_title > left + plot_w + right {
+            plot_w = need_title - left - right;
+        }
+        if !self.horizontal {
+            self.cats = Cats::below(&grid.cols, plot_w / n_cat)?;
+            self.below = self.cats.depth()? + cat_desc;
+        }
+        self.width = canvas_len(spec.width, left + plot_w + right);
+        self.title = Title::new(spec.title, f64::from(self.width) - 2.0 * MARGIN)?;
         let top = MARGIN + self.title.height().max(em(TICK_SIZE) / 2.0);
-        let legend_b = match &mut self.legend {
+        let mut bottom = MARGIN;
+        match &mut self.legend {
             Some(l) if l.bottom => {
-                let per_row = ((f64::from(width) - 2.0 * MARGIN + LEGEND_GAP)
-                    / (l.item_w + LEGEND_GAP))
-                    .floor()
-                    .max(1.0) as usize;
+                let room = f64::from(self.width) - 2.0 * MARGIN + LEGEND_GAP;
+                let per_row = (room / (l.item_w + LEGEND_GAP)).floor().max(1.0) as usize;
                 l.rows = l.names.len().div_ceil(per_row);
-                GAP + l.height()
+                bottom += GAP + l.height();
             }
-            Some(l) => {
-                plot_h_auto = plot_h_auto.max(l.height());
-                0.0
-            }
-            None => 0.0,
-        };
-        let bottom = MARGIN + legend_b;
+            Some(l) => auto_h = auto_h.max(l.height()),
+            None => {}
+        }
         let plot_h = plot_len(
             "height",
             spec.height,
-            top + bottom_area + bottom,
-            plot_h_auto,
-            plot_h_min,
+            top + self.below + bottom,
+            auto_h,
+            min_h,
         )?;
-        self.width = width;
-        self.height = canvas_len(spec.height, top + plot_h + bottom_area + bottom);
-        let r = |v: f64| v.round() as u32;
-        self.frame = [
-            r(MARGIN),
-            r(top),
-            width.saturating_sub(r(MARGIN + left_area + plot_w)),
-            r(bottom),
-            r(left_area),
-            r(bottom_area),
-        ];
-        Ok((plot_w, plot_h))
+        self.height = canvas_len(spec.height, top + plot_h + self.below + bottom);
+        self.plot = [left, top, plot_w, plot_h];
+        Ok(())
     }
 
-    /// Category `c`'s slot `c..c+1` from the start of the category axis (the top, for
-    /// horizontal bars, where the axis runs upwards).
+    /// Position `f` (0..1) in category `c`'s slot on the category axis (which runs upwards for
+    /// horizontal bars, so the first category is on top).
     fn cat(&self, c: usize, f: f64) -> f64 {
         if self.horizontal {
-            self.vals.len() as f64 - c as f64 - f
+            (self.vals.len() - c) as f64 - f
         } else {
             c as f64 + f
         }
     }
 
-    /// A point from a category position and a value, as chart coordinates.
+    /// A point from a category position and a value, in chart coordinates.
     fn pt(&self, cat: f64, v: f64) -> (f64, f64) {
         if self.horizontal { (v, cat) } else { (cat, v) }
     }
 
-    /// Series order along a stack: the first series ends on top of a vertical stack and on the
-    /// left of a horizontal one.
+    /// The segments `(series, from, to)` of a stack: the first series ends on top of a
+    /// vertical stack and on the left of a horizontal one.
     fn stack(&self, row: &[f64]) -> Vec<(usize, f64, f64)> {
-        let order: Vec<usize> = if self.horizontal {
-            (0..row.len()).collect()
-        } else {
-            (0..row.len()).rev().collect()
-        };
-        let mut acc = 0.0;
-        let mut out = Vec::new();
-        for s in order {
-            if row[s] > 0.0 {
-                out.push((s, acc, acc + row[s]));
-                acc += row[s];
-            }
+        let mut order: Vec<usize> = (0..row.len()).filter(|s| row[*s] > 0.0).collect();
+        if !self.horizontal {
+            order.reverse();
         }
-        out
+        let mut acc = 0.0;
+        order
+            .into_iter()
+            .map(|s| {
+                (s, acc, {
+                    acc += row[s];
+                    acc
+                })
+            })
+            .collect()
     }
 
     pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
         self.title.draw(root)?;
-        let [l, t, r, b, y_area, x_area] = self.frame;
         let n = self.vals.len() as f64;
         let (lo, hi) = (self.axis.lo, self.axis.hi);
-        let mut builder = ChartBuilder::on(root);
-        builder
-            .margin_left(l)
-            .margin_top(t)
-            .margin_right(r)
-            .margin_bottom(b)
-            .y_label_area_size(y_area)
-            .x_label_area_size(x_area);
         let (xr, yr) = if self.horizontal {
             (lo..hi, 0.0..n)
         } else {
             (0.0..n, lo..hi)
         };
-        let mut chart = builder.build_cartesian_2d(xr, yr).map_err(err)?;
-        let percent = self.mode == Mode::Stacked100;
-        let fmt = |v: &f64| self.axis.label(*v, percent);
+        let mut chart = builder(root, self.plot, self.below)
+            .build_cartesian_2d(xr, yr)
+            .map_err(err)?;
+        let fmt = |v: &f64| self.axis.label(*v, self.mode == Mode::Stacked100);
         let mut mesh = chart.configure_mesh();
         mesh.bold_line_style(GRID)
             .max_light_lines(0)
@@ -515,22 +477,22 @@ impl Bars {
 
         // Bars, and 1 px white separators between stacked segments.
         let frac = self.bar_frac();
-        let (px_w, px_h) = chart.plotting_area().dim_in_pixel();
-        let slot_px = f64::from(if self.horizontal { px_h } else { px_w }) / n;
-        let mut rects = Vec::new();
-        let mut seps = Vec::new();
+        let (mut rects, mut seps) = (Vec::new(), Vec::new());
         for (c, row) in self.vals.iter().enumerate() {
             if self.mode == Mode::Grouped {
                 let g0 = (1.0 - frac * row.len() as f64) / 2.0;
-                let gap = if frac * slot_px >= 6.0 {
-                    1.0 / slot_px
+                let gap = if frac * self.slot() >= 6.0 {
+                    1.0 / self.slot()
                 } else {
                     0.0
                 };
                 for (s, &v) in row.iter().enumerate() {
                     let (a0, a1) = (g0 + s as f64 * frac, g0 + (s + 1) as f64 * frac - gap);
-                    let (a0, a1) = (self.cat(c, a0), self.cat(c, a1));
-                    rects.push((self.pt(a0, 0.0), self.pt(a1, v), series_color(s)));
+                    rects.push((
+                        self.pt(self.cat(c, a0), 0.0),
+                        self.pt(self.cat(c, a1), v),
+                        s,
+                    ));
                 }
             } else {
                 let (a0, a1) = (
@@ -539,150 +501,111 @@ impl Bars {
                 );
                 let segs = self.stack(row);
                 for (i, &(s, v0, v1)) in segs.iter().enumerate() {
-                    rects.push((self.pt(a0, v0), self.pt(a1, v1), series_color(s)));
+                    rects.push((self.pt(a0, v0), self.pt(a1, v1), s));
                     if i + 1 < segs.len() {
-                        seps.push((self.pt(a0, v1), self.pt(a1, v1)));
+                        seps.push(PathElement::new(
+                            vec![self.pt(a0, v1), self.pt(a1, v1)],
+                            WHITE,
+                        ));
                     }
                 }
             }
         }
-        chart
-            .draw_series(
-                rects
-                    .into_iter()
-                    .map(|(p, q, c)| Rectangle::new([p, q], c.filled())),
-            )
-            .map_err(err)?;
-        chart
-            .draw_series(
-                seps.into_iter()
-                    .map(|(p, q)| PathElement::new(vec![p, q], WHITE)),
-            )
-            .map_err(err)?;
+        let rects = rects
+            .into_iter()
+            .map(|(p, q, s)| Rectangle::new([p, q], series_color(s).filled()));
+        chart.draw_series(rects).map_err(err)?;
+        chart.draw_series(seps).map_err(err)?;
         if lo < 0.0 {
-            let zero = vec![self.pt(0.0, 0.0), self.pt(n, 0.0)];
-            chart
-                .draw_series([PathElement::new(zero, AXIS)])
-                .map_err(err)?;
+            let zero = PathElement::new(vec![self.pt(0.0, 0.0), self.pt(n, 0.0)], AXIS);
+            chart.draw_series([zero]).map_err(err)?;
         }
 
-        // Category labels.
-        let (xs, ys) = chart.plotting_area().get_pixel_range();
-        let centres: Vec<f64> = (0..self.vals.len())
-            .map(|c| {
-                let (x, y) = chart.backend_coord(&self.pt(self.cat(c, 0.5), lo));
-                f64::from(if self.horizontal { y } else { x })
-            })
-            .collect();
-        let axis = if self.horizontal { xs.start } else { ys.end };
-        self.cats.draw(root, f64::from(axis), &centres)?;
-
-        if self.value_labels.is_some() {
-            self.draw_values(root, &chart, frac)?;
-        }
-        if let Some(lg) = &self.legend {
-            if lg.bottom {
-                let x = (f64::from(self.width) - lg.width()?) / 2.0;
-                let y = f64::from(self.height) - f64::from(b) + GAP;
-                lg.draw(root, x, y)?;
-            } else {
-                lg.draw(root, f64::from(xs.end) + LEGEND_GAP, f64::from(ys.start))?;
-            }
-        }
-        Ok(())
-    }
-
-    fn draw_values<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f64, f64)>>(
-        &self,
-        root: &DrawingArea<DB, Shift>,
-        chart: &plotters::chart::ChartContext<'_, DB, CT>,
-        frac: f64,
-    ) -> Result<(), String> {
         let px = |p: (f64, f64)| {
-            let (x, y) = chart.plotting_area().map_coordinate(&p);
+            let (x, y) = chart.backend_coord(&p);
             (f64::from(x), f64::from(y))
         };
+        let centres: Vec<f64> = (0..self.vals.len())
+            .map(|c| px(self.pt(self.cat(c, 0.5), lo)))
+            .map(|(x, y)| if self.horizontal { y } else { x })
+            .collect();
+        let (xs, ys) = chart.plotting_area().get_pixel_range();
+        let axis = if self.horizontal { xs.start } else { ys.end };
+        self.cats.draw(root, f64::from(axis), &centres)?;
+        if self.value_labels.is_some() {
+            self.draw_values(root, px, frac)?;
+        }
+        match &self.legend {
+            Some(l) if l.bottom => {
+                let y = f64::from(ys.end) + self.below + GAP;
+                l.draw(root, (f64::from(self.width) - l.width()?) / 2.0, y)
+            }
+            Some(l) => l.draw(root, f64::from(xs.end) + LEGEND_GAP, f64::from(ys.start)),
+            None => Ok(()),
+        }
+    }
+
+    /// Value labels: grouped bars at the bar's end (turned with the bar when wider than it),
+    /// stacked segments inside, when the label fits.
+    fn draw_values<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        px: impl Fn((f64, f64)) -> (f64, f64),
+        frac: f64,
+    ) -> Result<(), String> {
         let base = style(VALUE_SIZE, false, TEXT);
-        let (px_w, _) = chart.plotting_area().dim_in_pixel();
-        let labels: Vec<String> = self.vals.iter().flatten().map(|v| self.label(*v)).collect();
-        let lw = max_width(labels.iter().map(String::as_str), VALUE_SIZE, false)?;
-        let rotated = self.rotated_values(f64::from(px_w), lw);
+        let rotated = self.rotated_values()?;
         for (c, row) in self.vals.iter().enumerate() {
-            let items: Vec<(usize, f64, f64)> = if self.mode == Mode::Grouped {
+            if self.mode == Mode::Grouped {
                 let g0 = (1.0 - frac * row.len() as f64) / 2.0;
-                (0..row.len())
-                    .map(|s| (s, g0 + (s as f64 + 0.5) * frac, row[s]))
-                    .collect()
-            } else {
-                self.stack(row)
-                    .into_iter()
-                    .map(|(s, v0, v1)| (s, v0, v1))
-                    .collect()
-            };
-            for (s, a, b) in items {
-                let fg = contrasting(series_color(s));
-                let (label, at, st) = if self.mode == Mode::Grouped {
-                    let v = b;
-                    let (x, y) = px(self.pt(self.cat(c, a), v));
-                    let sign = if v >= 0.0 { 1.0 } else { -1.0 };
-                    let (at, pos, turn) = match (self.horizontal, rotated) {
-                        (true, _) => ((x + 4.0 * sign, y), (start_end(sign), VPos::Center), false),
-                        (false, true) => {
-                            ((x, y - 4.0 * sign), (start_end(sign), VPos::Center), true)
-                        }
-                        (false, false) => {
-                            let vp = if v >= 0.0 { VPos::Bottom } else { VPos::Top };
-                            ((x, y - 4.0 * sign), (HPos::Center, vp), false)
-                        }
+                for (s, &v) in row.iter().enumerate() {
+                    let (x, y) = px(self.pt(self.cat(c, g0 + (s as f64 + 0.5) * frac), v));
+                    let (d, end) = if v >= 0.0 {
+                        (4.0, HPos::Left)
+                    } else {
+                        (-4.0, HPos::Right)
                     };
-                    let mut st = base.pos(Pos::new(pos.0, pos.1));
-                    if turn {
-                        st = st.transform(FontTransform::Rotate270);
-                    }
-                    (self.label(v), at, st)
+                    let (at, st) = if self.horizontal {
+                        ((x + d, y), base.pos(Pos::new(end, VPos::Center)))
+                    } else if rotated {
+                        let st = base.pos(Pos::new(end, VPos::Center));
+                        ((x, y - d), st.transform(FontTransform::Rotate270))
+                    } else {
+                        let v_pos = if v >= 0.0 { VPos::Bottom } else { VPos::Top };
+                        ((x, y - d), base.pos(Pos::new(HPos::Center, v_pos)))
+                    };
+                    text(root, &self.label(v), at, &st)?;
+                }
+                continue;
+            }
+            for (s, v0, v1) in self.stack(row) {
+                let label = self.label(v1 - v0);
+                let (p, q) = (
+                    px(self.pt(self.cat(c, 0.5), v0)),
+                    px(self.pt(self.cat(c, 0.5), v1)),
+                );
+                let (len, w) = (
+                    (q.0 - p.0).abs() + (q.1 - p.1).abs(),
+                    width(&label, VALUE_SIZE, false)?,
+                );
+                let (along, across) = (em(VALUE_SIZE) + 2.0, w + 6.0);
+                let (along, across) = if self.horizontal {
+                    (across, along)
                 } else {
-                    let (v0, v1) = (a, b);
-                    let label = self.label(v1 - v0);
-                    let (p0, p1) = (
-                        px(self.pt(self.cat(c, 0.5), v0)),
-                        px(self.pt(self.cat(c, 0.5), v1)),
-                    );
-                    let len = if self.horizontal {
-                        (p1.0 - p0.0).abs()
-                    } else {
-                        (p1.1 - p0.1).abs()
-                    };
-                    let thick = frac * f64::from(px_w) / self.vals.len() as f64;
-                    let w = width(&label, VALUE_SIZE, false)?;
-                    let thick = if self.horizontal {
-                        let (_, h) = chart.plotting_area().dim_in_pixel();
-                        frac * f64::from(h) / self.vals.len() as f64
-                    } else {
-                        thick
-                    };
-                    let fits = if self.horizontal {
-                        len >= w + 6.0 && thick >= em(VALUE_SIZE) + 2.0
-                    } else {
-                        len >= em(VALUE_SIZE) + 2.0 && thick >= w + 6.0
-                    };
-                    if !fits {
-                        continue;
-                    }
-                    let at = ((p0.0 + p1.0) / 2.0, (p0.1 + p1.1) / 2.0);
-                    let st = base.pos(Pos::new(HPos::Center, VPos::Center));
-                    (label, at, st.color(&fg))
+                    (along, across)
                 };
-                let at = (at.0.round() as i32, at.1.round() as i32);
-                root.draw(&Text::new(label, at, st)).map_err(err)?;
+                if len >= along && frac * self.slot() >= across {
+                    let fg = contrasting(series_color(s));
+                    let st = base.pos(Pos::new(HPos::Center, VPos::Center));
+                    text(
+                        root,
+                        &label,
+                        ((p.0 + q.0) / 2.0, (p.1 + q.1) / 2.0),
+                        &st.color(&fg),
+                    )?;
+                }
             }
         }
         Ok(())
     }
 }
-
-fn start_end(sign: f64) -> HPos {
-    if sign > 0.0 { HPos::Left } else { HPos::Right }
-}
-
-#[allow(dead_code)]
-fn _unused(_: RGBColor) {}

@@ -3,6 +3,7 @@
 //! one category-axis layout (under vertical bars and heatmap columns, left of horizontal bars
 //! and heatmap rows).
 
+use plotters::chart::ChartBuilder;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::Ranged;
 use plotters::coord::types::RangedCoordf64;
@@ -11,7 +12,7 @@ use plotters::element::Text;
 use plotters::prelude::DrawingBackend;
 use plotters::style::colors::colormaps::{ColorMap as _, ViridisRGB};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters::style::{FontTransform, RGBColor};
+use plotters::style::{FontTransform, RGBColor, TextStyle};
 
 use super::text::{max_width, style, width, wrap};
 
@@ -211,6 +212,36 @@ pub fn canvas_len(given: Option<u32>, content: f64) -> u32 {
     given.unwrap_or_else(|| content.ceil().max(1.0) as u32)
 }
 
+/// Draws a line of text at a point given in fractional pixels.
+pub fn text<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    s: &str,
+    (x, y): (f64, f64),
+    st: &TextStyle<'_>,
+) -> Result<(), String> {
+    let at = (x.round() as i32, y.round() as i32);
+    root.draw(&Text::new(s, at, st.clone())).map_err(err)
+}
+
+/// A chart whose plot area is `[left, top, width, height]` on `root`, with `below` pixels of
+/// label area under it: the axis titles go at the outer edges of the label areas.
+pub fn builder<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    [left, top, w, h]: [f64; 4],
+    below: f64,
+) -> ChartBuilder<'a, 'b, DB> {
+    let r = |v: f64| v.round() as u32;
+    let (cw, ch) = root.dim_in_pixel();
+    let mut b = ChartBuilder::on(root);
+    b.margin_left(r(MARGIN))
+        .margin_top(r(top))
+        .margin_right(cw.saturating_sub(r(left + w)))
+        .margin_bottom(ch.saturating_sub(r(top + h + below)))
+        .y_label_area_size(r(left - MARGIN))
+        .x_label_area_size(r(below));
+    b
+}
+
 /// A drawing error as a message.
 pub fn err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> String {
     format!("cannot draw the chart: {e}")
@@ -246,12 +277,15 @@ impl Title {
     }
 
     pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let cx = (root.dim_in_pixel().0 / 2) as i32;
+        let cx = f64::from(root.dim_in_pixel().0 / 2);
         let s = style(TITLE_SIZE, true, TEXT).pos(Pos::new(HPos::Center, VPos::Top));
         for (i, line) in self.0.iter().enumerate() {
-            let y = MARGIN + i as f64 * em(TITLE_SIZE) * LINE;
-            root.draw(&Text::new(line.as_str(), (cx, y.round() as i32), s.clone()))
-                .map_err(err)?;
+            text(
+                root,
+                line,
+                (cx, MARGIN + i as f64 * em(TITLE_SIZE) * LINE),
+                &s,
+            )?;
         }
         Ok(())
     }
@@ -351,8 +385,7 @@ impl Cats {
                     let s = base.pos(Pos::new(HPos::Center, VPos::Top));
                     (c, axis + LABEL_GAP + i as f64 * line_h, s)
                 };
-                let at = (x.round() as i32, y.round() as i32);
-                root.draw(&Text::new(l.as_str(), at, s)).map_err(err)?;
+                text(root, l, (x, y), &s)?;
             }
         }
         Ok(())

@@ -7,7 +7,7 @@
 use plotters::chart::{ChartBuilder, LabelAreaPosition};
 use plotters::coord::Shift;
 use plotters::drawing::DrawingArea;
-use plotters::element::{Rectangle, Text};
+use plotters::element::Rectangle;
 use plotters::prelude::DrawingBackend;
 use plotters::style::Color;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -15,7 +15,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::data::Grid;
 use super::frame::{
     AXIS, AXIS_SIZE, Axis, Cats, ColorMap, GAP, MARGIN, TEXT, TICK_LEN, TICK_SIZE, Title, WHITE,
-    canvas_len, contrasting, em, err, fmt_num, label_decimals, plot_len,
+    builder, canvas_len, contrasting, em, err, fmt_num, label_decimals, plot_len, text,
 };
 use super::text::{max_width, style, width};
 
@@ -171,23 +171,10 @@ impl Heat {
     pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
         self.title.draw(root)?;
-        let [left, top, pw, ph] = self.plot;
+        let [_, top, pw, ph] = self.plot;
         let (n_col, n_row) = (self.grid.cols.len(), self.grid.rows.len());
-        let r = |v: f64| v.round() as u32;
-        let right = self.width.saturating_sub(r(left + pw));
-        let bottom = self.height.saturating_sub(r(top + ph));
-        // The axis titles go in the label areas; the labels themselves are the shared
-        // category-axis layout, drawn after.
-        let desc = |d: &Option<String>| if d.is_some() { 1 } else { 0 };
-        let mut builder = ChartBuilder::on(root);
-        builder
-            .margin_left(r(MARGIN) * desc(&self.row_desc))
-            .margin_top(r(top))
-            .margin_right(right)
-            .margin_bottom(r(MARGIN) * desc(&self.col_desc))
-            .y_label_area_size(r(left - MARGIN * f64::from(desc(&self.row_desc))))
-            .x_label_area_size(bottom - r(MARGIN) * desc(&self.col_desc));
-        let mut chart = builder
+        let below = f64::from(self.height) - top - ph - MARGIN;
+        let mut chart = builder(root, self.plot, below)
             .build_cartesian_2d(0.0..n_col as f64, 0.0..n_row as f64)
             .map_err(err)?;
         let mut mesh = chart.configure_mesh();
@@ -204,6 +191,10 @@ impl Heat {
         }
         mesh.draw().map_err(err)?;
 
+        let px = |p: (f64, f64)| {
+            let (x, y) = chart.backend_coord(&p);
+            (f64::from(x), f64::from(y))
+        };
         let (cw, ch) = (pw / n_col as f64, ph / n_row as f64);
         let gap = u32::from(cw >= 8.0 && ch >= 8.0);
         let span = self.hi - self.lo;
@@ -217,35 +208,31 @@ impl Heat {
                     Rectangle::new([(c as f64, y - 1.0), (c as f64 + 1.0, y)], color.filled());
                 cell.set_margin(0, gap, 0, gap);
                 cells.push(cell);
-                let (x, y) = chart.backend_coord(&(c as f64 + 0.5, y - 0.5));
-                let at = (x - gap as i32 / 2, y - gap as i32 / 2);
+                let (x, y) = px((c as f64 + 0.5, y - 0.5));
+                let at = (x - f64::from(gap) / 2.0, y - f64::from(gap) / 2.0);
                 texts.push((self.labels[c][rr].as_str(), at, contrasting(color)));
             }
         }
+        let (xs, ys) = chart.plotting_area().get_pixel_range();
+        let cols: Vec<f64> = (0..n_col).map(|c| px((c as f64 + 0.5, 0.0)).0).collect();
+        let rows: Vec<f64> = (0..n_row)
+            .map(|r| px((0.0, (n_row - r) as f64 - 0.5)).1)
+            .collect();
         chart.draw_series(cells).map_err(err)?;
         let base = style(self.label_size, false, TEXT).pos(Pos::new(HPos::Center, VPos::Center));
         for (t, at, color) in texts {
-            root.draw(&Text::new(t, at, base.color(&color)))
-                .map_err(err)?;
+            text(root, t, at, &base.color(&color))?;
         }
+        self.cols.draw(root, f64::from(ys.end), &cols)?;
+        self.rows.draw(root, f64::from(xs.start), &rows)?;
 
-        let (xs, ys) = chart.plotting_area().get_pixel_range();
-        let col_centres: Vec<f64> = (0..n_col)
-            .map(|c| f64::from(chart.backend_coord(&(c as f64 + 0.5, 0.0)).0))
-            .collect();
-        let row_centres: Vec<f64> = (0..n_row)
-            .map(|rr| f64::from(chart.backend_coord(&(0.0, (n_row - rr) as f64 - 0.5)).1))
-            .collect();
-        self.cols.draw(root, f64::from(ys.end), &col_centres)?;
-        self.rows.draw(root, f64::from(xs.start), &row_centres)?;
-
+        let r = |v: f64| v.round() as u32;
         if let Some((axis, title)) = &self.bar {
             let x = f64::from(xs.end) + BAR_GAP;
             let mut y = f64::from(ys.start);
             if let Some(t) = title {
                 let s = style(TICK_SIZE, true, TEXT).pos(Pos::new(HPos::Left, VPos::Top));
-                root.draw(&Text::new(t.as_str(), (r(x) as i32, r(y) as i32), s))
-                    .map_err(err)?;
+                text(root, t, (x, y), &s)?;
                 y += em(TICK_SIZE) * 1.5 + 4.0;
             }
             // Leave half a tick label of room at both ends of the bar.
