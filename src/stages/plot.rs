@@ -2,9 +2,10 @@
 //! row per category, series and value), written as SVG and/or PNG.
 //!
 //! This module owns the kind's parameters, their validation and the run; the submodules own the
-//! CSV-to-grid step ([`data`]), the scales, palette and colour maps ([`scale`]), the layouts
-//! ([`bars`], [`heatmap`], shared bits in [`frame`]) and the rendering with plotters and the
-//! embedded DejaVu Sans font ([`scene`], with glyph placement from [`ttf`]).
+//! CSV-to-grid step ([`data`]), the two chart families on plotters' chart API ([`bars`],
+//! [`heatmap`]), what they share (sizes, colours, number format, value axis, title, the
+//! category-axis layout: [`frame`]) and text: the embedded DejaVu Sans measured with ab_glyph,
+//! and the PNG backend that sets glyphs where the SVG does ([`text`]).
 //!
 //! ```yaml
 //! fig_symptoms_by_engine:
@@ -27,8 +28,9 @@
 //! Every declared output ending in `.svg` gets an SVG and every one ending in `.png` a PNG of
 //! exactly `width` x `height` pixels, all of the same chart. Any other extension is a validation
 //! error. The same inputs always give byte-identical files: no timestamps, fixed number
-//! formatting, and the font is embedded, so the PNG does not depend on the machine's fonts (the
-//! SVG keeps its text as text with `font-family="sans-serif"`).
+//! formatting, and the font is embedded, so the PNG does not depend on the machine's fonts. The
+//! SVG keeps its text as text with `font-family="DejaVu Sans, sans-serif"`: where DejaVu Sans is
+//! installed a browser shows it as the PNG (`scripts/svg-vs-png.sh` puts the two side by side).
 //!
 //! # Parameters (`with:`)
 //!
@@ -78,8 +80,9 @@
 //! or `height` that leaves no room for the plot, or whose labels would be cut, is an error naming
 //! the size needed.
 //!
-//! The PNG is drawn at twice its size and box-filtered down, with each glyph placed at its true
-//! outline position, for even letter spacing.
+//! Value-axis ticks are plotters' own (at most 7, the axis widened to end on one); the heatmap's
+//! viridis is plotters' `ViridisRGB`. In the PNG each glyph sits at its true subpixel position,
+//! for even letter spacing.
 
 mod bars;
 mod data;
@@ -417,9 +420,6 @@ fn validate(p: &Params, stage: &StageSpec) -> Vec<Problem> {
     v
 }
 
-/// A filled rectangle as drawn: inclusive pixel corners and colour.
-type Rect = ((i32, i32, i32, i32), (u8, u8, u8));
-
 /// A laid-out chart, drawn on any plotters backend.
 enum Figure {
     Bars(bars::Bars),
@@ -454,7 +454,7 @@ impl Figure {
     }
 
     /// The chart drawn in memory, with every line of text and filled rectangle it drew.
-    fn record(&self) -> Result<(Vec<text::Label>, Vec<Rect>), String> {
+    fn record(&self) -> Result<(Vec<text::Label>, Vec<text::Rect>), String> {
         let (w, h) = self.size();
         let mut buf = vec![0u8; w as usize * h as usize * 3];
         let mut png = text::Png::new(BitMapBackend::with_buffer(&mut buf, (w, h)));

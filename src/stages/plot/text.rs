@@ -170,13 +170,15 @@ pub struct Label {
     pub rgb: (u8, u8, u8),
 }
 
+/// A filled rectangle as drawn: inclusive pixel corners `(x0, y0, x1, y1)` and colour.
+pub type Rect = ((i32, i32, i32, i32), (u8, u8, u8));
+
 /// plotters' bitmap backend with text drawn glyph by glyph (see the module docs), noting every
 /// line of text and filled rectangle: what the size check and the layout tests look at.
 pub struct Png<'a> {
     pub bitmap: BitMapBackend<'a>,
     pub labels: Vec<Label>,
-    /// Filled rectangles `(x0, y0, x1, y1)` (inclusive pixels) and their colour.
-    pub rects: Vec<((i32, i32, i32, i32), (u8, u8, u8))>,
+    pub rects: Vec<Rect>,
 }
 
 impl<'a> Png<'a> {
