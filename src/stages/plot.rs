@@ -762,6 +762,9 @@ stages:
                 "SVG lacks {text}"
             );
         }
+        // Named so that a browser with DejaVu Sans draws it as the PNG does.
+        assert!(svg.contains(r#"font-family="DejaVu Sans, sans-serif""#));
+        assert!(!svg.contains(r#"font-family="sans-serif""#));
         let png = std::fs::read(out.path().join("figures/grouped.png")).expect("png");
         assert_eq!(png_size(&png), figure_of(stage).size());
 

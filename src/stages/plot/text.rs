@@ -287,6 +287,35 @@ mod tests {
         assert_eq!(wrap("", 10.0, 15.0, false).expect("wrap"), [""]);
     }
 
+    /// plotters' own ab_glyph path inks every glyph from the pen position; the PNG backend
+    /// keeps each glyph's left side bearing, as a browser does.
+    #[test]
+    fn png_glyphs_keep_their_side_bearing() {
+        let f = face(false).expect("font");
+        let k = em(24.8) / f64::from(f.units_per_em().expect("units per em"));
+        for c in ['n', 'o', 'l'] {
+            let bearing = k * f64::from(f.h_side_bearing_unscaled(f.glyph_id(c)));
+            assert!(bearing >= 1.0, "{c}: {bearing}");
+            let mut buf = vec![255u8; 60 * 40 * 3];
+            let mut png = Png::new(BitMapBackend::with_buffer(&mut buf, (60, 40)));
+            let st = style(24.8, false, RGBColor(0, 0, 0));
+            (&mut png)
+                .draw_text(&c.to_string(), &st, (10, 5))
+                .expect("draw");
+            drop(png);
+            let inked = (0..60 * 40)
+                .filter(|i| buf[i * 3] < 128)
+                .map(|i| i % 60)
+                .min();
+            let first = inked.expect("ink") as f64;
+            assert!(
+                (first - (10.0 + bearing)).abs() <= 1.0,
+                "{c}: ink starts at x={first}, the outline at {}",
+                10.0 + bearing
+            );
+        }
+    }
+
     #[test]
     fn boxes_follow_anchor_and_rotation() {
         let s = style(12.4, false, RGBColor(0, 0, 0));
