@@ -153,16 +153,26 @@ pub const TICKS: usize = 7;
 
 impl Axis {
     pub fn new(lo: f64, hi: f64, max_ticks: usize) -> Axis {
-        let (lo, hi) = if hi > lo { (lo, hi) } else { (lo, lo + 1.0) };
-        let kp = RangedCoordf64::from(lo..hi).key_points(max_ticks);
-        let step = match kp.as_slice() {
-            [a, b, ..] => b - a,
-            _ => hi - lo,
-        };
-        // Whole steps, without float noise such as 0.7000000000000001.
-        let clean = |v: f64| (v * 1e9).round() / 1e9;
-        let lo = clean((lo / step + 1e-9).floor() * step);
-        let hi = clean((hi / step - 1e-9).ceil() * step);
+        let (mut lo, mut hi) = if hi > lo { (lo, hi) } else { (lo, lo + 1.0) };
+        let mut step = hi - lo;
+        // Widen to whole steps (without float noise such as 0.7000000000000001) until plotters
+        // picks the same step for the widened range, so that both ends are ticks.
+        for _ in 0..4 {
+            let kp = RangedCoordf64::from(lo..hi).key_points(max_ticks);
+            step = match kp.as_slice() {
+                [a, b, ..] => b - a,
+                _ => hi - lo,
+            };
+            let clean = |v: f64| (v * 1e9).round() / 1e9;
+            let (l, h) = (
+                clean((lo / step + 1e-9).floor() * step),
+                clean((hi / step - 1e-9).ceil() * step),
+            );
+            if (l, h) == (lo, hi) {
+                break;
+            }
+            (lo, hi) = (l, h);
+        }
         let mut decimals = 0;
         while decimals < 10 && (step * 10f64.powi(decimals as i32)).fract().abs() > 1e-6 {
             decimals += 1;
@@ -406,6 +416,10 @@ mod tests {
         assert_eq!(a.label(0.30000000000000004, true), "0.3%");
         let a = Axis::new(-12.0, 30.0, TICKS);
         assert_eq!((a.lo, a.hi), (-20.0, 30.0));
+        // Widening to -30..40 makes plotters step by 20: the axis widens again, to ticks.
+        let a = Axis::new(-26.0, 37.0, TICKS);
+        assert_eq!((a.lo, a.hi), (-40.0, 40.0));
+        assert_eq!(a.ticks, [-40.0, -20.0, 0.0, 20.0, 40.0]);
         let a = Axis::new(0.0, 0.0, TICKS);
         assert_eq!((a.lo, a.hi), (0.0, 1.0));
         assert_eq!(fmt_num(-0.0, 0), "0");
