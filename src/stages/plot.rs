@@ -2,9 +2,10 @@
 //! row per category, series and value), written as SVG and/or PNG.
 //!
 //! This module owns the kind's parameters, their validation and the run; the submodules own the
-//! CSV-to-grid step ([`data`]), the scales, palette and colour maps ([`scale`]), the layouts
-//! ([`bars`], [`heatmap`], shared bits in [`frame`]) and the rendering with plotters and the
-//! embedded DejaVu Sans font ([`scene`], with glyph placement from [`ttf`]).
+//! CSV-to-grid step ([`data`]), the two chart families on plotters' chart API ([`bars`],
+//! [`heatmap`]), what they share (sizes, colours, number format, value axis, title, the
+//! category-axis layout: [`frame`]) and text: the embedded DejaVu Sans measured with ab_glyph,
+//! and the PNG backend that sets glyphs where the SVG does ([`text`]).
 //!
 //! ```yaml
 //! fig_symptoms_by_engine:
@@ -27,8 +28,9 @@
 //! Every declared output ending in `.svg` gets an SVG and every one ending in `.png` a PNG of
 //! exactly `width` x `height` pixels, all of the same chart. Any other extension is a validation
 //! error. The same inputs always give byte-identical files: no timestamps, fixed number
-//! formatting, and the font is embedded, so the PNG does not depend on the machine's fonts (the
-//! SVG keeps its text as text with `font-family="sans-serif"`).
+//! formatting, and the font is embedded, so the PNG does not depend on the machine's fonts. The
+//! SVG keeps its text as text with `font-family="DejaVu Sans, sans-serif"`: where DejaVu Sans is
+//! installed a browser shows it as the PNG (`scripts/svg-vs-png.sh` puts the two side by side).
 //!
 //! # Parameters (`with:`)
 //!
@@ -78,29 +80,31 @@
 //! or `height` that leaves no room for the plot, or whose labels would be cut, is an error naming
 //! the size needed.
 //!
-//! The PNG is drawn at twice its size and box-filtered down, with each glyph placed at its true
-//! outline position, for even letter spacing.
+//! Value-axis ticks are plotters' own (at most 7, the axis widened to end on one); the heatmap's
+//! viridis is plotters' `ViridisRGB`. In the PNG each glyph sits at its true subpixel position,
+//! for even letter spacing.
 
 mod bars;
 mod data;
 mod frame;
 mod heatmap;
-mod scale;
-mod scene;
-mod ttf;
+mod text;
+
+use std::path::Path;
 
 use engine::diag::Loc;
 use engine::exec::{Kind, Problem, StageCtx, StageError, params};
 use engine::spec::{StageSpec, Value};
+use plotters::backend::{BitMapBackend, DrawingBackend, SVGBackend};
+use plotters::drawing::IntoDrawingArea;
 use serde::Deserialize;
 
 use crate::stages::csvtab::Table;
 
 use bars::{BarSpec, LegendPos, Mode};
 use data::{Columns, Grid};
+use frame::ColorMap;
 use heatmap::HeatSpec;
-use scale::ColorMap;
-use scene::Scene;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -231,7 +235,7 @@ impl Kind for PlotKind {
         "plot"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "bar charts and heatmaps from a long-format CSV, as SVG and/or PNG"
@@ -261,15 +265,15 @@ impl Kind for PlotKind {
         let rel = normalize(&p.data);
         let path = ctx.declared_input(&rel)?;
         let table = Table::read(&path)?;
-        let scene = render(&p, &table, &rel)?;
+        let chart = render(&p, &table, &rel)?;
         for o in &ctx.stage.outputs {
             if ctx.cancelled() {
                 return Err("interrupted".into());
             }
             let out = ctx.output(&o.path)?;
             match format_of(&o.path) {
-                Some(Format::Svg) => scene.write_svg(&out)?,
-                Some(Format::Png) => scene.write_png(&out)?,
+                Some(Format::Svg) => chart.write_svg(&out)?,
+                Some(Format::Png) => chart.write_png(&out)?,
                 None => {
                     return Err(format!(
                         "output {:?}: the plot kind writes `.svg` and `.png` files only",
@@ -416,14 +420,57 @@ fn validate(p: &Params, stage: &StageSpec) -> Vec<Problem> {
     v
 }
 
+/// A laid-out chart, drawn on any plotters backend.
+enum Figure {
+    Bars(bars::Bars),
+    Heat(heatmap::Heat),
+}
+
+impl Figure {
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Figure::Bars(b) => (b.width, b.height),
+            Figure::Heat(h) => (h.width, h.height),
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(&self, backend: DB) -> Result<(), String> {
+        let root = backend.into_drawing_area();
+        match self {
+            Figure::Bars(b) => b.draw(&root)?,
+            Figure::Heat(h) => h.draw(&root)?,
+        }
+        root.present().map_err(frame::err)
+    }
+
+    fn write_svg(&self, path: &Path) -> Result<(), String> {
+        let mut buf = String::new();
+        self.draw(SVGBackend::with_string(&mut buf, self.size()))?;
+        std::fs::write(path, buf).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    fn write_png(&self, path: &Path) -> Result<(), String> {
+        self.draw(&mut text::Png::new(BitMapBackend::new(path, self.size())))
+    }
+
+    /// The chart drawn in memory, with every line of text and filled rectangle it drew.
+    fn record(&self) -> Result<(Vec<text::Label>, Vec<text::Rect>), String> {
+        let (w, h) = self.size();
+        let mut buf = vec![0u8; w as usize * h as usize * 3];
+        let mut png = text::Png::new(BitMapBackend::with_buffer(&mut buf, (w, h)));
+        self.draw(&mut png)?;
+        Ok((png.labels, png.rects))
+    }
+}
+
 /// Reads the grid from `table` and lays out the chart `p` describes.
-fn render(p: &Params, table: &Table, file: &str) -> Result<Scene, String> {
+fn render(p: &Params, table: &Table, file: &str) -> Result<Figure, String> {
     let blank = |s: &Option<String>| {
         s.as_deref()
             .filter(|t| !t.trim().is_empty())
             .map(str::to_string)
     };
-    let scene = if p.chart == Chart::Heatmap {
+    let chart = if p.chart == Chart::Heatmap {
         let y =
             p.y.as_deref()
                 .ok_or("a heatmap needs `y`: the column whose values label the rows")?;
@@ -447,7 +494,7 @@ fn render(p: &Params, table: &Table, file: &str) -> Result<Scene, String> {
             width: p.width,
             height: p.height,
         };
-        heatmap::layout(&grid, &spec)?
+        Figure::Heat(heatmap::layout(&grid, &spec)?)
     } else {
         let grid: Grid = data::grid(
             table,
@@ -481,26 +528,20 @@ fn render(p: &Params, table: &Table, file: &str) -> Result<Scene, String> {
             width: p.width,
             height: p.height,
         };
-        bars::layout(&grid, &spec)?
+        Figure::Bars(bars::layout(&grid, &spec)?)
     };
-    if scene.width > MAX_SIDE || scene.height > MAX_SIDE {
+    let (w, h) = chart.size();
+    if w > MAX_SIDE || h > MAX_SIDE {
         return Err(format!(
-            "the chart would be {}x{} px, more than {MAX_SIDE} px on a side: there are too many \
-             categories for one chart (try `orientation: horizontal`, or aggregate further)",
-            scene.width, scene.height
+            "the chart would be {w}x{h} px, more than {MAX_SIDE} px on a side: there are too many \
+             categories for one chart (try `orientation: horizontal`, or aggregate further)"
         ));
     }
-    check_fits(&scene, p)?;
-    Ok(scene)
-}
-
-/// Every label must lie inside the canvas; with automatic sizes that holds by construction, with
-/// a given `width`/`height` it may not.
-fn check_fits(scene: &Scene, p: &Params) -> Result<(), String> {
-    let (w, h) = (f64::from(scene.width), f64::from(scene.height));
-    for t in scene.texts() {
-        let (x0, y0, x1, y1) = t.bbox();
-        if x0 < -0.5 || y0 < -0.5 || x1 > w + 0.5 || y1 > h + 0.5 {
+    // Every label must lie inside the canvas; with automatic sizes that holds by
+    // construction, with a given `width`/`height` it may not.
+    for t in chart.record()?.0 {
+        let (x0, y0, x1, y1) = t.bbox;
+        if x0 < -0.5 || y0 < -0.5 || x1 > f64::from(w) + 0.5 || y1 > f64::from(h) + 0.5 {
             let which = match (p.width, p.height) {
                 (Some(_), Some(_)) => "`width` and `height`",
                 (Some(_), None) => "`width`",
@@ -508,13 +549,13 @@ fn check_fits(scene: &Scene, p: &Params) -> Result<(), String> {
                 (None, None) => "the automatic size",
             };
             return Err(format!(
-                "the label {:?} does not fit in the {}x{} canvas set by {which}; make it larger \
+                "the label {:?} does not fit in the {w}x{h} canvas set by {which}; make it larger \
                  or omit it to size the chart from the data",
-                t.text, scene.width, scene.height
+                t.text
             ));
         }
     }
-    Ok(())
+    Ok(chart)
 }
 
 #[cfg(test)]
@@ -579,7 +620,7 @@ mod tests {
         (be(&bytes[16..20]), be(&bytes[20..24]))
     }
 
-    fn scene_of(stage: &StageSpec) -> Scene {
+    fn figure_of(stage: &StageSpec) -> Figure {
         let p: Params = params(stage).expect("valid params");
         let rel = normalize(&p.data);
         let table = Table::read(&fixtures().join(&rel)).expect("fixture CSV");
@@ -721,9 +762,11 @@ stages:
                 "SVG lacks {text}"
             );
         }
+        // Named so that a browser with DejaVu Sans draws it as the PNG does.
+        assert!(svg.contains(r#"font-family="DejaVu Sans, sans-serif""#));
+        assert!(!svg.contains(r#"font-family="sans-serif""#));
         let png = std::fs::read(out.path().join("figures/grouped.png")).expect("png");
-        let scene = scene_of(stage);
-        assert_eq!(png_size(&png), (scene.width, scene.height));
+        assert_eq!(png_size(&png), figure_of(stage).size());
 
         // A given size is the size of the PNG.
         let stage = pipeline.stage("grouped_labels").expect("stage");
@@ -878,8 +921,10 @@ stages:
             width: None,
             height: None,
         };
-        let scene = render(&p, &table, "d.csv").expect("render");
-        let texts: Vec<&str> = scene.texts().map(|t| t.text.as_str()).collect();
+        let (labels, _) = render(&p, &table, "d.csv")
+            .and_then(|f| f.record())
+            .expect("render");
+        let texts: Vec<&str> = labels.iter().map(|t| t.text.as_str()).collect();
         for want in ["0%", "100%", "25%", "75%"] {
             assert!(texts.contains(&want), "{want} missing from {texts:?}");
         }
@@ -897,11 +942,12 @@ stages:
     fn fixture_layouts_have_no_cut_or_overlapping_labels() {
         let pipeline = fixture_pipeline();
         for stage in &pipeline.stages {
-            let scene = scene_of(stage);
-            let (w, h) = (f64::from(scene.width), f64::from(scene.height));
-            let texts: Vec<_> = scene.texts().collect();
+            let figure = figure_of(stage);
+            let (w, h) = figure.size();
+            let (w, h) = (f64::from(w), f64::from(h));
+            let (texts, rects) = figure.record().expect("draw");
             for t in &texts {
-                let (x0, y0, x1, y1) = t.bbox();
+                let (x0, y0, x1, y1) = t.bbox;
                 assert!(
                     x0 >= 0.0 && y0 >= 0.0 && x1 <= w && y1 <= h,
                     "{}: {:?} is cut ({x0},{y0})-({x1},{y1}) in {w}x{h}",
@@ -909,44 +955,39 @@ stages:
                     t.text
                 );
             }
+            let overlap = |a: (f64, f64, f64, f64), b: (f64, f64, f64, f64)| {
+                a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+            };
             for (i, a) in texts.iter().enumerate() {
                 for b in &texts[i + 1..] {
-                    let (a0, a1, a2, a3) = a.bbox();
-                    let (b0, b1, b2, b3) = b.bbox();
-                    let overlap = a0 < b2 && b0 < a2 && a1 < b3 && b1 < a3;
                     assert!(
-                        !overlap,
+                        !overlap(a.bbox, b.bbox),
                         "{}: {:?} overlaps {:?}",
-                        stage.name, a.text, b.text
+                        stage.name,
+                        a.text,
+                        b.text
                     );
                 }
             }
-            // Labels outside the plot stay off the coloured shapes (bars, cells, swatches are
-            // drawn separately from their labels).
-            let dark = |c: scene::Rgb| {
-                c != scene::Rgb::WHITE && c != scene::Rgb::GRID && c != scene::Rgb::AXIS
-            };
-            for t in texts.iter().filter(|t| t.color == scene::Rgb::TEXT) {
-                let (x0, y0, x1, y1) = t.bbox();
-                for p in &scene.prims {
-                    if let scene::Prim::Rect(r) = p {
-                        if !dark(r.color) {
-                            continue;
-                        }
-                        let (r0, r1, r2, r3) = (
-                            f64::from(r.x0),
-                            f64::from(r.y0),
-                            f64::from(r.x1),
-                            f64::from(r.y1),
-                        );
-                        let overlap = x0 < r2 && r0 < x1 && y0 < r3 && r1 < y1;
-                        // Value labels of grouped bars sit just outside their bar.
-                        assert!(
-                            !overlap,
-                            "{}: label {:?} ({x0},{y0})-({x1},{y1}) covers a shape {r:?}",
-                            stage.name, t.text
-                        );
-                    }
+            // Labels in the text colour (all but those inside bars and cells) stay off the
+            // coloured shapes: bars, cells, swatches, the colour bar.
+            let plain = [frame::WHITE, frame::GRID, frame::AXIS].map(|c| (c.0, c.1, c.2));
+            let text = (frame::TEXT.0, frame::TEXT.1, frame::TEXT.2);
+            for t in texts.iter().filter(|t| t.rgb == text) {
+                for (r, c) in rects.iter().filter(|(_, c)| !plain.contains(c)) {
+                    let r = (
+                        f64::from(r.0),
+                        f64::from(r.1),
+                        f64::from(r.2 + 1),
+                        f64::from(r.3 + 1),
+                    );
+                    assert!(
+                        !overlap(t.bbox, r),
+                        "{}: label {:?} {:?} covers a shape {r:?} of colour {c:?}",
+                        stage.name,
+                        t.text,
+                        t.bbox
+                    );
                 }
             }
         }
@@ -974,7 +1015,9 @@ stages:
             width: None,
             height: Some(200),
         };
-        let e = render(&p, &table, "root_causes.csv").expect_err("too small");
+        let Err(e) = render(&p, &table, "root_causes.csv") else {
+            panic!("a height of 200 px was accepted")
+        };
         assert!(
             e.starts_with("`height: 200` is too small for this chart"),
             "{e}"
