@@ -1,8 +1,6 @@
-//! `artifact`: the command-line front end. Parses arguments, dispatches to a subcommand in
-//! [`cli`], prints errors, and exits with a named code from [`engine::exit`].
-
-mod cli;
-mod stages;
+//! `artifact`: the command-line front end. Everything but process start-up lives in the
+//! library ([`artifact::cli`] parses arguments, dispatches to a subcommand, prints errors and
+//! returns a named code from [`engine::exit`]).
 
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -20,7 +18,7 @@ fn main() {
             "--".into(),
         ]);
     }
-    std::process::exit(cli::main());
+    std::process::exit(artifact::cli::main());
 }
 
 /// Hidden subcommand: `artifact __pdeathsig-exec PARENT_PID -- PROGRAM ARGS...` runs PROGRAM
