@@ -12,8 +12,9 @@ use clap::Args;
 use engine::exit;
 
 use super::Global;
-use super::check::{Verdict, read_verdicts};
+use super::check::read_verdicts;
 use super::project::{Project, fail};
+use crate::stages::claims::{ClaimStatus, ClaimVerdict as Verdict};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -173,12 +174,15 @@ fn markdown(d: &Data, doi: &str) -> String {
     let checkable: Vec<&Verdict> = d
         .verdicts
         .iter()
-        .filter(|v| v.status != "NEEDS INPUT")
+        .filter(|v| v.status != ClaimStatus::NeedsInput)
         .collect();
-    let pass = checkable.iter().filter(|v| v.status == "PASS").count();
+    let pass = checkable
+        .iter()
+        .filter(|v| v.status == ClaimStatus::Pass)
+        .count();
     let documented = checkable
         .iter()
-        .filter(|v| v.status == "MISMATCH" && v.expected_mismatch)
+        .filter(|v| v.status == ClaimStatus::Mismatch && v.expected_mismatch())
         .count();
     let unexpected = d.verdicts.iter().filter(|v| v.unexpected()).count();
     let needs = d.verdicts.len() - checkable.len();
@@ -268,9 +272,9 @@ fn markdown(d: &Data, doi: &str) -> String {
         "\n## Claims\n\n| id | where printed | printed | computed | verdict | note |\n|---|---|---|---|---|---|"
     );
     for v in &d.verdicts {
-        let verdict = match (v.status.as_str(), v.expected_mismatch) {
-            ("MISMATCH", true) => "MISMATCH (documented)".to_string(),
-            ("PASS", true) => "PASS (expected mismatch!)".to_string(),
+        let verdict = match (v.status, v.expected_mismatch()) {
+            (ClaimStatus::Mismatch, true) => "MISMATCH (documented)".to_string(),
+            (ClaimStatus::Pass, true) => "PASS (expected mismatch!)".to_string(),
             (x, _) => x.to_string(),
         };
         let _ = writeln!(
@@ -284,7 +288,11 @@ fn markdown(d: &Data, doi: &str) -> String {
         );
     }
     let _ = writeln!(s, "\n## Not reproducible from the public data\n");
-    for v in d.verdicts.iter().filter(|v| v.status == "NEEDS INPUT") {
+    for v in d
+        .verdicts
+        .iter()
+        .filter(|v| v.status == ClaimStatus::NeedsInput)
+    {
         let _ = writeln!(
             s,
             "- `{}` ({}, printed {}): {}",
