@@ -7,7 +7,6 @@ fn main() {
     if args.get(1).is_some_and(|a| a == PDEATHSIG_EXEC) {
         pdeathsig_exec(&args);
     }
-    exit_quietly_on_broken_pipe();
     // Where `setpriv` is missing, command stages start through this binary instead, so that
     // they die with the run (PR_SET_PDEATHSIG).
     if let Ok(exe) = std::env::current_exe() {
@@ -35,22 +34,4 @@ fn pdeathsig_exec(args: &[std::ffi::OsString]) -> ! {
     let e = engine::exec::procs::pdeathsig_exec(parent, rest);
     eprintln!("artifact: cannot start {:?}: {e}", rest.first());
     std::process::exit(127)
-}
-
-/// `artifact status | head` must not panic when `head` closes the pipe: Rust ignores SIGPIPE,
-/// so `println!` panics on EPIPE; that one panic becomes a quiet exit 0.
-fn exit_quietly_on_broken_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
-            std::process::exit(engine::exit::OK);
-        }
-        default(info);
-    }));
 }

@@ -64,7 +64,12 @@ pub fn bring_up_to_date(p: &Project, mirrors: Vec<std::path::PathBuf>) -> anyhow
             format!("error: cannot lock {}: {e}", engine.cache.dir.display()),
         )
     })?;
-    let res = engine.run(&targets, &Options::default(), &mut |_| {});
+    let started = std::time::Instant::now();
+    let opts = Options::default();
+    let res = engine.run(&targets, &opts, &mut |_| {});
+    // `report` describes the last run that did any work: this one, if it did (on a fresh
+    // clone `check` is that run).
+    super::run::record_last_run(&engine, &res, started.elapsed(), opts.jobs);
     let lock_path = p.lock_path();
     engine.update_lock(&lock_path, &res).map_err(|e| {
         fail(
@@ -100,7 +105,7 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
     let unexpected = verdicts.iter().filter(|v| v.unexpected()).count();
     if g.json {
         for v in &verdicts {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"id": v.id, "source": v.source, "printed": v.printed, "computed": v.computed,
                     "status": v.status, "expected_mismatch": v.expected_mismatch(), "unexpected": v.unexpected(), "note": v.note})
@@ -129,9 +134,9 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
                 ),
                 ClaimStatus::Pass => format!("{} = {}", v.printed, v.computed),
             };
-            println!("{label:<22} {:<34} {detail}  [{}]", v.id, v.source);
+            outln!("{label:<22} {:<34} {detail}  [{}]", v.id, v.source);
         }
-        println!(
+        outln!(
             "claims: {} pass, {} mismatch ({} documented), {} need input; {} unexpected",
             count(ClaimStatus::Pass),
             count(ClaimStatus::Mismatch),

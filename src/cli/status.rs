@@ -30,16 +30,16 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
             stale += 1;
         }
         if g.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"stage": s.name, "kind": s.kind, "state": state, "detail": detail})
             );
         } else if !g.quiet {
-            println!("{state:<10} {:<28} {:<9} {detail}", s.name, s.kind);
+            outln!("{state:<10} {:<28} {:<9} {detail}", s.name, s.kind);
         }
     }
     if !g.quiet && !g.json {
-        println!(
+        outln!(
             "{} stages, {} up to date, {stale} to do",
             p.pipeline.stages.len(),
             p.pipeline.stages.len() - stale

@@ -82,6 +82,10 @@ pub struct Claim {
     /// For claims the public data cannot support: the missing input.
     #[serde(default)]
     pub needs: Option<String>,
+    /// Outputs of the pipeline that show this number (a figure or a table), for the report's
+    /// links; the report adds the figures and tables made from the claim's `result` file.
+    #[serde(default)]
+    pub shown_in: Vec<String>,
     /// LaTeX macro name (letters only) for `values.tex`; default derived from `id`.
     #[serde(default, rename = "macro")]
     pub macro_name: Option<String>,

@@ -283,6 +283,70 @@ mod tests {
         assert_eq!(f.format(f64::NAN), "NaN%");
     }
 
+    /// The same value prints the same in a LaTeX table (`fixed`, `pct` filters), a claim
+    /// (`claims.csv`, `values.tex`) and a chart label ([`fixed`], the plot's label API), apart
+    /// from each output's separator and percent sign.
+    #[test]
+    fn tables_claims_and_chart_labels_agree() {
+        use crate::stages::claims::{Printed, format_like};
+        let mut tera = crate::stages::table::new_tera();
+        tera.add_raw_template(
+            "f",
+            "{{ x | fixed(digits=d) }}|{{ x | fixed(digits=d, sep=true) }}|{{ x | pct(digits=d) }}",
+        )
+        .expect("template");
+        for x in [
+            0.125,
+            2.675,
+            64.85,
+            64.908,
+            -0.25,
+            -2.675,
+            -0.0,
+            -0.04,
+            0.5,
+            9.96,
+            999.95,
+            929.0,
+            1053.0,
+            12345.678,
+            1e15,
+            0.1 + 0.2,
+            33.333333,
+        ] {
+            for d in 0..4 {
+                let mut ctx = tera::Context::new();
+                ctx.insert("x", &x);
+                ctx.insert("d", &d);
+                let out = tera.render("f", &ctx).expect("render");
+                let table: Vec<&str> = out.split('|').collect();
+                let like = |percent, thousands| Printed {
+                    value: 0.0,
+                    decimals: d,
+                    percent,
+                    thousands,
+                };
+                let label = fixed(x, d);
+                assert_eq!(table[0], label, "table vs chart label, {x} to {d}");
+                assert_eq!(
+                    format_like(x, &like(false, false), false),
+                    label,
+                    "claim vs label, {x}"
+                );
+                assert_eq!(
+                    table[1].replace(LATEX_THOUSANDS, ","),
+                    format_like(x, &like(false, true), false),
+                    "grouped, {x} to {d}"
+                );
+                assert_eq!(
+                    table[2],
+                    format_like(x, &like(true, false), true),
+                    "percent, {x}"
+                );
+            }
+        }
+    }
+
     proptest::proptest! {
         /// Against exact decimal arithmetic on the shortest form: the rounded value differs
         /// from the shortest form by at most half a unit of the last shown digit, and never by

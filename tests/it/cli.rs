@@ -703,3 +703,31 @@ fn gc_removes_stale_temp_files_left_by_a_killed_restore() {
     assert!(!p.path("out/.count.txt.tmp.999999999.0").exists());
     assert!(p.path(&format!("out/.side.txt.tmp.{me}.0")).exists());
 }
+
+/// `artifact dag | head -1`: the reader closes the pipe long before the 3,000-stage graph
+/// (about 190 KiB, more than a pipe holds) is written, so a write fails with EPIPE; the command
+/// ends quietly with exit 0, no panic message.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let mut yaml = String::from("version: 1\nstages:\n");
+    for i in 0..3000 {
+        yaml.push_str(&format!(
+            "  stage_with_a_long_name_{i:05}:\n    kind: command\n    outputs: [out/file_with_a_long_name_{i:05}.txt]\n    with: {{ run: 'true' }}\n"
+        ));
+    }
+    let p = Project::new(&yaml);
+    let mut child = p
+        .cmd(&["dag"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).expect("some output");
+    drop(stdout);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "");
+}

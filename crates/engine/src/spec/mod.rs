@@ -52,6 +52,9 @@ pub struct Pipeline {
     /// are (project-relative, e.g. `out/a` -> `build/a` when `out -> build`). Two paths with the
     /// same identity are the same file everywhere: dependencies, claims, cycles.
     pub aliases: BTreeMap<String, String>,
+    /// The optional top-level `report:` section, kept as written: the engine never reads it
+    /// (no stage key depends on it); the front end that writes a report validates it.
+    pub report: Option<Node>,
 }
 
 impl Pipeline {
@@ -160,6 +163,7 @@ pub fn parse(
         own_files,
         aliases: BTreeMap::new(),
         diags: Vec::new(),
+        report: None,
     };
     let stages = v.document(&doc, registry);
     if v.diags.is_empty() {
@@ -168,6 +172,7 @@ pub fn parse(
             file: file.to_string(),
             stages,
             aliases: v.aliases,
+            report: v.report,
         })
     } else {
         Err(Diagnostics::sorted(v.diags))
@@ -185,6 +190,7 @@ struct Validator<'a> {
     own_files: Vec<(PathBuf, &'static str)>,
     aliases: BTreeMap<String, String>,
     diags: Vec<Diagnostic>,
+    report: Option<Node>,
 }
 
 const STAGE_KEYS: &[&str] = &["kind", "description", "inputs", "outputs", "with"];
@@ -211,10 +217,11 @@ impl Validator<'_> {
             match k.as_str() {
                 Some("version") => version = Some(val),
                 Some("stages") => stages_node = Some(val),
+                Some("report") => self.report = Some(val.clone()),
                 _ => self.err(
                     k.loc,
                     format!(
-                        "unknown top-level key {} (expected one of: version, stages)",
+                        "unknown top-level key {} (expected one of: version, stages, report)",
                         k.show()
                     ),
                 ),
