@@ -265,8 +265,10 @@ fn json_events() {
 #[test]
 fn concurrent_run_waits_or_fails_clearly() {
     let p = Project::new(
-        "version: 1\nstages:\n  slow:\n    kind: command\n    outputs: [s.txt]\n    with: { run: 'touch started; sleep 1; echo done > s.txt' }\n",
+        "version: 1\nstages:\n  slow:\n    kind: command\n    outputs: [s.txt]\n    with: { run: 'touch started; while [ ! -e release ]; do sleep 0.01; done; echo done > s.txt' }\n",
     );
+    // Markers instead of a timed sleep: the first run holds the lock until the test creates
+    // `release`, which it does only once the second run has said that it waits.
     let first = p.cmd(&["run"]).spawn().unwrap();
     // The stage runs only once the first run holds the lock.
     wait_for(&p.path("started"));
@@ -277,14 +279,26 @@ fn concurrent_run_waits_or_fails_clearly() {
         "{}",
         r.stderr
     );
-    let r = p.run(&["run"]);
-    r.code(0);
+    let mut second = p
+        .cmd(&["run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kept open until the run ends (a closed stderr would fail its later writes).
+    let mut stderr = std::io::BufReader::new(second.stderr.take().unwrap());
+    let mut waiting = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut waiting).unwrap();
     assert!(
-        r.stderr.contains("waiting for another artifact run"),
-        "{}",
-        r.stderr
+        waiting.contains("waiting for another artifact run"),
+        "{waiting}"
     );
-    assert!(r.stdout.contains("cached    slow"), "{}", r.stdout);
+    std::fs::write(p.path("release"), "").unwrap();
+    let out = second.wait_with_output().unwrap();
+    drop(stderr);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("cached    slow"), "{stdout}");
     let out = first.wait_with_output().unwrap();
     assert!(out.status.success());
 }

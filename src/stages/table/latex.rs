@@ -469,20 +469,14 @@ mod tests {
         assert_eq!(escape_str("[a] [b]"), "{[}a] [b]");
     }
 
-    /// Cells starting with `[` right after `\\` compile and keep their text, with pdflatex when
-    /// it is installed (`make test` installs it); random strings are compiled too.
+    /// Cells starting with `[` right after `\\` compile and keep their text, with pdflatex
+    /// (`make test` installs it; without it the test fails unless told to skip); random strings
+    /// are compiled too.
     #[test]
     fn cells_starting_with_a_bracket_compile_and_keep_their_text() {
-        let have = std::process::Command::new("sh")
-            .args(["-c", "command -v pdflatex"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !have {
-            // Straight to stderr: libtest captures `println!`/`eprintln!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "cells_starting_with_a_bracket_compile_and_keep_their_text: skipped: pdflatex not installed"
-            );
+        if !crate::stages::table::pdflatex_or_skip(
+            "cells_starting_with_a_bracket_compile_and_keep_their_text",
+        ) {
             return;
         }
         use proptest::strategy::{Strategy, ValueTree};
