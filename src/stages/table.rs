@@ -590,12 +590,12 @@ stages:
             (
                 "tab_symptoms",
                 "paper-tables/symptoms.tex",
-                "symptoms.expected.tex",
+                "symptoms_expected",
             ),
             (
                 "tab_engines",
                 "paper-tables/engines.tex",
-                "engines.expected.tex",
+                "engines_expected",
             ),
         ] {
             let out1 = dir.path().join("out1");
@@ -604,14 +604,16 @@ stages:
             let b = run_stage(dir.path(), &pl, stage, &out2).unwrap();
             assert_eq!(a, b, "{stage}: two renderings differ");
             let got = String::from_utf8(a).unwrap();
-            if std::env::var_os("TABLE_BLESS").is_some() {
-                std::fs::write(fixture(expected), &got).unwrap();
-            }
-            assert_eq!(
-                got,
-                read_fixture(expected),
-                "{stage} ({out}) differs from {expected}"
-            );
+            // Blessed with `INSTA_UPDATE=always cargo test` (insta), reviewed in the diff of
+            // the fixture it writes.
+            insta::with_settings!({
+                snapshot_path => "../../tests/fixtures/table",
+                prepend_module_to_snapshot => false,
+                omit_expression => true,
+                description => format!("{stage} ({out})"),
+            }, {
+                insta::assert_snapshot!(expected, got);
+            });
             assert!(got.starts_with(&header(&pl.stage(stage).unwrap().inputs[0].path)));
             assert!(got.ends_with("\\end{table}\n"));
             assert!(!got.contains('\r'));
