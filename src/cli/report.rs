@@ -418,7 +418,10 @@ fn gather(p: &Project, cfg: &ReportConfig) -> anyhow::Result<Report> {
         .iter()
         .filter(|r| matches!(r.status.as_str(), "ran" | "cached" | "restored"))
         .count();
-    let stages_ok = succeeded == stages.len() && not_run.is_empty();
+    // The verdict asks whether what ran succeeded; the checklist row also wants every stage
+    // to have run.
+    let ran_ok = succeeded == stages.len();
+    let stages_ok = ran_ok && not_run.is_empty();
     let audit = std::fs::read(cache.dir.join("last-audit.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
@@ -656,7 +659,7 @@ fn gather(p: &Project, cfg: &ReportConfig) -> anyhow::Result<Report> {
     for e in &examples {
         badges.push(file_row("Reusable", e, "example project"));
     }
-    let sum = summary(&verdicts, stages_ok);
+    let sum = summary(&verdicts, ran_ok);
     badges.push(Badge {
         badge: "Results Reproduced",
         check: "claims".into(),

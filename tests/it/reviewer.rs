@@ -277,6 +277,21 @@ fn report_works_after_check_alone() {
         "{md}"
     );
     assert!(md.contains("| claims | claims | ran |"), "{md}");
+    // A stage not run is not a failure: the verdict follows the claims (one unexpected
+    // mismatch here).
+    assert!(md.contains("**Verdict: NOT reproduced.** 2 of 4"), "{md}");
+    p.write(
+        "data/claims.yaml",
+        &CLAIMS.replace("printed: \"5\"", "printed: \"4\""),
+    );
+    p.run(&["check"]).code(0);
+    p.run(&["report"]).code(0);
+    let md = p.read("REPORT.md");
+    assert!(md.contains("**Verdict: results reproduced.**"), "{md}");
+    assert!(
+        md.contains("(extra; `artifact run` runs them): NO |"),
+        "{md}"
+    );
 }
 
 #[test]
