@@ -7,56 +7,15 @@ use engine::exit;
 
 use super::Global;
 use super::project::{Project, fail};
-use crate::stages::csvtab::Table;
+use crate::stages::claims::{self, ClaimStatus, ClaimVerdict};
 
-/// One claim row from a claims stage's verdict CSV.
-pub struct Verdict {
-    pub id: String,
-    pub source: String,
-    pub printed: String,
-    pub computed: String,
-    pub status: String,
-    pub expected_mismatch: bool,
-    pub note: String,
-}
-
-impl Verdict {
-    /// Mismatches not documented, and documented ones that no longer occur.
-    pub fn unexpected(&self) -> bool {
-        match self.status.as_str() {
-            "MISMATCH" => !self.expected_mismatch,
-            "PASS" => self.expected_mismatch,
-            _ => false,
-        }
-    }
-}
-
-/// Reads the verdict CSVs of every claims stage (which must be up to date).
-pub fn read_verdicts(p: &Project) -> anyhow::Result<Vec<Verdict>> {
+/// The verdicts of every claims stage (whose verdict CSVs must be up to date), in stage order.
+pub fn read_verdicts(p: &Project) -> anyhow::Result<Vec<ClaimVerdict>> {
     let mut v = Vec::new();
     for s in p.pipeline.stages.iter().filter(|s| s.kind == "claims") {
-        let t = Table::read(&p.pipeline.root.join(&s.outputs[0].path))?;
-        let c = |n: &str| t.col(n);
-        let (id, src, pr, co, st, ex, no) = (
-            c("id")?,
-            c("source")?,
-            c("printed")?,
-            c("computed")?,
-            c("status")?,
-            c("expected")?,
-            c("note")?,
-        );
-        for r in &t.rows {
-            v.push(Verdict {
-                id: r[id].clone(),
-                source: r[src].clone(),
-                printed: r[pr].clone(),
-                computed: r[co].clone(),
-                status: r[st].clone(),
-                expected_mismatch: r[ex] == "mismatch",
-                note: r[no].clone(),
-            });
-        }
+        v.extend(claims::read_verdicts(
+            &p.pipeline.root.join(&s.outputs[0].path),
+        )?);
     }
     Ok(v)
 }
@@ -105,7 +64,12 @@ pub fn bring_up_to_date(p: &Project, mirrors: Vec<std::path::PathBuf>) -> anyhow
             format!("error: cannot lock {}: {e}", engine.cache.dir.display()),
         )
     })?;
-    let res = engine.run(&targets, &Options::default(), &mut |_| {});
+    let started = std::time::Instant::now();
+    let opts = Options::default();
+    let res = engine.run(&targets, &opts, &mut |_| {});
+    // `report` describes the last run that did any work: this one, if it did (on a fresh
+    // clone `check` is that run).
+    super::run::record_last_run(&engine, &res, started.elapsed(), opts.jobs);
     let lock_path = p.lock_path();
     engine.update_lock(&lock_path, &res).map_err(|e| {
         fail(
@@ -137,26 +101,28 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
     let p = Project::load(g)?;
     bring_up_to_date(&p, crate::stages::fetch::mirrors(&[]))?;
     let verdicts = read_verdicts(&p)?;
-    let count = |s: &str| verdicts.iter().filter(|v| v.status == s).count();
+    let count = |s: ClaimStatus| verdicts.iter().filter(|v| v.status == s).count();
     let unexpected = verdicts.iter().filter(|v| v.unexpected()).count();
     if g.json {
         for v in &verdicts {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"id": v.id, "source": v.source, "printed": v.printed, "computed": v.computed,
-                    "status": v.status, "expected_mismatch": v.expected_mismatch, "unexpected": v.unexpected(), "note": v.note})
+                    "status": v.status, "expected_mismatch": v.expected_mismatch(), "unexpected": v.unexpected(), "note": v.note})
             );
         }
     } else if !g.quiet {
         for v in &verdicts {
-            let label = match (v.status.as_str(), v.expected_mismatch) {
-                ("MISMATCH", true) => "MISMATCH (documented)".to_string(),
-                ("PASS", true) => "PASS (documented mismatch no longer occurs!)".to_string(),
-                (s, _) => s.to_string(),
+            let label = match (v.status, v.expected_mismatch()) {
+                (ClaimStatus::Mismatch, true) => "MISMATCH (documented)".to_string(),
+                (ClaimStatus::Pass, true) => {
+                    "PASS (documented mismatch no longer occurs!)".to_string()
+                }
+                (s, _) => s.label().to_string(),
             };
-            let detail = match v.status.as_str() {
-                "NEEDS INPUT" => v.note.clone(),
-                "MISMATCH" => format!(
+            let detail = match v.status {
+                ClaimStatus::NeedsInput => v.note.clone(),
+                ClaimStatus::Mismatch => format!(
                     "printed {}, computed {}{}",
                     v.printed,
                     v.computed,
@@ -166,19 +132,19 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
                         format!(" ({})", v.note)
                     }
                 ),
-                _ => format!("{} = {}", v.printed, v.computed),
+                ClaimStatus::Pass => format!("{} = {}", v.printed, v.computed),
             };
-            println!("{label:<22} {:<34} {detail}  [{}]", v.id, v.source);
+            outln!("{label:<22} {:<34} {detail}  [{}]", v.id, v.source);
         }
-        println!(
+        outln!(
             "claims: {} pass, {} mismatch ({} documented), {} need input; {} unexpected",
-            count("PASS"),
-            count("MISMATCH"),
+            count(ClaimStatus::Pass),
+            count(ClaimStatus::Mismatch),
             verdicts
                 .iter()
-                .filter(|v| v.status == "MISMATCH" && v.expected_mismatch)
+                .filter(|v| v.status == ClaimStatus::Mismatch && v.expected_mismatch())
                 .count(),
-            count("NEEDS INPUT"),
+            count(ClaimStatus::NeedsInput),
             unexpected
         );
     }

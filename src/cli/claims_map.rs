@@ -109,7 +109,7 @@ pub fn run(g: &Global, a: &ClaimsMapArgs) -> anyhow::Result<i32> {
     let map = render(&p)?;
     let target = a.update.as_ref().or(a.check.as_ref());
     let Some(path) = target else {
-        print!("{map}");
+        out!("{map}");
         return Ok(exit::OK);
     };
     let text = std::fs::read_to_string(path)?;

@@ -92,14 +92,14 @@ pub fn run(g: &Global, a: &CleanArgs) -> anyhow::Result<i32> {
     drop(lock);
     if !g.quiet {
         for (path, why) in &kept {
-            println!("kept {path}: {why}");
+            outln!("kept {path}: {why}");
         }
         let kept_note = if kept.is_empty() {
             String::new()
         } else {
             format!(", kept {}", kept.len())
         };
-        println!(
+        outln!(
             "removed {n} output file(s){}{kept_note}",
             if a.cache { " and the cache" } else { "" }
         );

@@ -22,8 +22,8 @@ pub struct DagArgs {
 pub fn run(g: &Global, a: &DagArgs) -> anyhow::Result<i32> {
     let p = Project::load(g)?;
     match a.format {
-        Format::Dot => print!("{}", p.plan.dot(&p.pipeline)),
-        Format::Mermaid => print!("{}", p.plan.mermaid(&p.pipeline)),
+        Format::Dot => out!("{}", p.plan.dot(&p.pipeline)),
+        Format::Mermaid => out!("{}", p.plan.mermaid(&p.pipeline)),
     }
     Ok(exit::OK)
 }

@@ -44,7 +44,7 @@ pub fn run(g: &Global, a: &GcArgs) -> anyhow::Result<i32> {
         } else {
             String::new()
         };
-        println!(
+        outln!(
             "gc: removed {n} object(s), {:.1} KiB{temps}",
             bytes as f64 / 1024.0
         );

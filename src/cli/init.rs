@@ -79,7 +79,7 @@ pub fn run(g: &Global, a: &InitArgs) -> anyhow::Result<i32> {
             .map_err(|e| fail(exit::INTERNAL, format!("error: cannot write {rel}: {e}")))?;
     }
     if !g.quiet {
-        println!(
+        outln!(
             "initialised a study in {}: {} files. Next: `make artifact` there (ARTIFACT=path/to/artifact if it is not on PATH).",
             a.dir.display(),
             files.len()

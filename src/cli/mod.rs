@@ -1,6 +1,24 @@
 //! The command line: argument definitions (clap), dispatch to one file per subcommand, and
 //! the mapping of errors to the named exit codes of [`engine::exit`].
 
+/// `println!` for command output, through [`output::write_line`] (a closed pipe ends the
+/// process with exit 0 instead of a panic).
+macro_rules! outln {
+    () => {
+        $crate::cli::output::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_line(format_args!($($arg)*))
+    };
+}
+
+/// `print!` for command output; see [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_out(format_args!($($arg)*), false)
+    };
+}
+
 mod check;
 mod claims_map;
 mod clean;
@@ -39,8 +57,9 @@ Exit codes:
        check: a claim mismatches the paper without a documented reason
   130  interrupted (Ctrl-C); no half-written output is left behind";
 
-/// Content-addressed, cached, parallel pipeline runner, and the reproducible artifact of
-/// "A First Look at Bugs in LLM Inference Engines".
+/// Content-addressed, cached, parallel pipeline runner for reproducible research artifacts:
+/// the stages of pipeline.yaml, the paper's numbers checked against the results, and a
+/// reviewer report.
 #[derive(Parser, Debug)]
 #[command(name = "artifact", version, after_help = EXIT_CODES, max_term_width = 100)]
 pub struct Cli {
@@ -146,7 +165,7 @@ pub fn main() -> i32 {
         Command::ClaimsMap(a) => claims_map::run(&cli.global, a),
         Command::Kinds => {
             for k in crate::stages::registry().iter() {
-                println!("{:<10} v{}  {}", k.name(), k.version(), k.about());
+                outln!("{:<10} v{}  {}", k.name(), k.version(), k.about());
             }
             Ok(exit::OK)
         }

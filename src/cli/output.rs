@@ -150,3 +150,29 @@ impl Reporter {
         }
     }
 }
+
+/// Writes one line to stdout, for every command's output (through [`outln!`]). When the reader
+/// has gone (`artifact status | head` closes the pipe), the write fails with `EPIPE` (Rust
+/// ignores SIGPIPE): the process then ends quietly with exit 0, as a shell pipeline expects. Any
+/// other write error is reported and ends the process with exit 1.
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    write_out(args, true);
+}
+
+/// [`write_line`] without the line break (through [`out!`]).
+pub fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let end: &[u8] = if newline { b"\n" } else { b"" };
+    if let Err(e) = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(end))
+        .and_then(|()| out.flush())
+    {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(engine::exit::OK);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(engine::exit::INTERNAL);
+    }
+}

@@ -94,7 +94,7 @@ pub fn run(g: &Global, a: &PinArgs) -> anyhow::Result<i32> {
     if !g.quiet {
         eprintln!("sha256 of {from}: {digest}");
     }
-    println!(
+    outln!(
         "  {stage}:\n    kind: fetch\n    outputs: [{output}]\n    with:\n      url: {:?}\n      sha256: \"{digest}\"",
         a.url
     );

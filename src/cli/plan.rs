@@ -30,20 +30,20 @@ pub fn run(g: &Global, a: &PlanArgs) -> anyhow::Result<i32> {
         };
         counts[slot] += 1;
         if g.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"stage": name, "action": label, "reason": why})
             );
         } else if !g.quiet {
             if why.is_empty() {
-                println!("{label:<8} {name}");
+                outln!("{label:<8} {name}");
             } else {
-                println!("{label:<8} {name}: {why}");
+                outln!("{label:<8} {name}: {why}");
             }
         }
     }
     if !g.quiet && !g.json {
-        println!(
+        outln!(
             "{} stages: {} would run, {} would be restored from the cache, {} cached{}",
             verdicts.len(),
             counts[2],

@@ -38,6 +38,8 @@ pub struct Project {
     pub pipeline: Pipeline,
     pub plan: Plan,
     pub registry: engine::exec::Registry,
+    /// The pipeline's `report:` section (defaults when absent).
+    pub report: super::report::ReportConfig,
 }
 
 impl Project {
@@ -55,6 +57,18 @@ impl Project {
                     ),
                 )
             })?;
+        let report = super::report::ReportConfig::from_pipeline(&pipeline).map_err(|errs| {
+            let n = errs.len();
+            fail(
+                exit::INVALID,
+                format!(
+                    "{}\n{n} problem{} in {}",
+                    errs.join("\n"),
+                    if n == 1 { "" } else { "s" },
+                    g.file.display()
+                ),
+            )
+        })?;
         let plan = Plan::new(&pipeline)
             .map_err(|e| fail(exit::PLAN, format!("{}: error: {e}", g.file.display())))?;
         Ok(Project {
@@ -62,6 +76,7 @@ impl Project {
             pipeline,
             plan,
             registry,
+            report,
         })
     }
 

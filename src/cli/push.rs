@@ -49,7 +49,7 @@ pub fn run(g: &Global, a: &TransferArgs, push: bool) -> anyhow::Result<i32> {
     let remote = engine.remote.as_ref().expect("set above");
     let verb = if push { "pushed" } else { "pulled" };
     if g.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "event": if push { "push" } else { "pull" },
@@ -62,9 +62,9 @@ pub fn run(g: &Global, a: &TransferArgs, push: bool) -> anyhow::Result<i32> {
         );
     } else if !g.quiet {
         for (s, why) in &t.skipped {
-            println!("skipped {s}: {why}");
+            outln!("skipped {s}: {why}");
         }
-        println!(
+        outln!(
             "{verb} {} stage(s) ({} blob(s), {} bytes) {} {url}; {} already there, {} skipped",
             t.done.len(),
             t.blobs,

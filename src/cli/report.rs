@@ -1,19 +1,29 @@
 //! `artifact report`: the reviewer report, `REPORT.md` and a self-contained `report.html`,
-//! built from the last run (`.artifact/last-run.json`), the determinism audit
-//! (`.artifact/last-audit.json`), the claims verdicts, the lock file and the pipeline itself:
-//! badge checklist with evidence, claims table, per-stage time / cache status / memory, input
-//! pins, tool and crate versions, the figures and links to the LaTeX tables, and what the
-//! public data cannot reproduce.
+//! rendered with tera from two templates compiled into the binary (`src/cli/report/`). The
+//! data comes from the last run that did any work (`.artifact/last-run.json`, written by `run`
+//! and `check`), the determinism audit (`.artifact/last-audit.json`), the claims verdicts, the
+//! stage records, the lock file and the pipeline: badge checklist with evidence, claims, per-stage
+//! time / cache status / memory, input pins, tool and crate versions, the figures and links to
+//! the LaTeX tables, and what the public data cannot reproduce.
+//!
+//! The checklist's paths come from the project: the `report:` section of `pipeline.yaml`
+//! ([`ReportConfig`]), or, for each key left out, the conventions documented in
+//! `docs/pipeline.md` ("The report"). Nothing here names a path of one particular project.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use clap::Args;
 use engine::exit;
+use serde::{Deserialize, Serialize};
+use tera::{Context, Kwargs, State, Tera};
 
 use super::Global;
-use super::check::{Verdict, read_verdicts};
+use super::check::read_verdicts;
 use super::project::{Project, fail};
+use crate::stages::claims::{ClaimStatus, ClaimVerdict, Query};
+use crate::stages::numfmt;
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -25,15 +35,151 @@ pub struct ReportArgs {
     pub html: PathBuf,
 }
 
+/// The `report:` section of `pipeline.yaml`. Every key is optional; a key left out falls back
+/// to a documented convention (see each field).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// The study's title, shown in the report's heading. Default: none.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Licence files. Default: every `LICENSE*`, `LICENCE*` and `COPYING*` file at the project
+    /// root and in `data/`.
+    #[serde(default)]
+    pub licences: Option<Vec<Entry>>,
+    /// The citation file whose `doi:` the report shows. Default: `CITATION.cff`.
+    #[serde(default)]
+    pub citation: Option<String>,
+    /// The command that runs the project's tests. Default: `make test` when the root
+    /// `Makefile` has a `test` target.
+    #[serde(default)]
+    pub test: Option<TestCommand>,
+    /// Documentation. Default: `README.md`.
+    #[serde(default)]
+    pub docs: Option<Vec<Entry>>,
+    /// Example projects that show the pipeline reused. Default: every
+    /// `examples/*/pipeline.yaml`.
+    #[serde(default)]
+    pub examples: Option<Vec<Entry>>,
+}
+
+/// A file the checklist looks for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Project-relative path.
+    pub path: String,
+    /// What the file shows, in the checklist's "check" column.
+    #[serde(default)]
+    pub what: Option<String>,
+    /// Added after the path in the evidence (e.g. "run by `make test`").
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCommand {
+    pub command: String,
+    /// What the command covers, shown after it.
+    #[serde(default)]
+    pub what: Option<String>,
+}
+
+impl ReportConfig {
+    /// Reads the pipeline's `report:` section; problems are located `file:line:column`.
+    pub fn from_pipeline(p: &engine::spec::Pipeline) -> Result<ReportConfig, Vec<String>> {
+        let Some(node) = &p.report else {
+            return Ok(ReportConfig::default());
+        };
+        engine::spec::from_node(node).map_err(|errs| {
+            errs.iter()
+                .map(|e| {
+                    let l = e.loc.unwrap_or(node.loc);
+                    format!(
+                        "{}:{}:{}: error: report: {}",
+                        p.file, l.line, l.col, e.message
+                    )
+                })
+                .collect()
+        })
+    }
+}
+
+/// A piece of evidence text; `code` pieces are paths or commands.
+#[derive(Serialize)]
+struct Seg {
+    text: String,
+    code: bool,
+}
+
+fn text(s: impl Into<String>) -> Seg {
+    Seg {
+        text: s.into(),
+        code: false,
+    }
+}
+
+fn code(s: impl Into<String>) -> Seg {
+    Seg {
+        text: s.into(),
+        code: true,
+    }
+}
+
+#[derive(Serialize)]
+struct Badge {
+    badge: &'static str,
+    check: String,
+    evidence: Vec<Seg>,
+    /// `Some(false)` for a failed check (shown in red in the HTML); `None` when the row states
+    /// a fact without judging it.
+    ok: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    reproduced: bool,
+    pass: usize,
+    checkable: usize,
+    documented: usize,
+    needs: usize,
+    unexpected: usize,
+}
+
+#[derive(Serialize)]
+struct Link {
+    path: String,
+    href: String,
+}
+
+#[derive(Serialize)]
+struct ClaimRow {
+    id: String,
+    what: String,
+    source: String,
+    printed: String,
+    computed: String,
+    status: ClaimStatus,
+    /// The status as shown, with "(documented)" and the like.
+    verdict: String,
+    /// CSS class of the verdict cell.
+    class: &'static str,
+    note: String,
+    shown_in: Vec<Link>,
+}
+
+#[derive(Serialize)]
 struct StageRow {
     name: String,
     kind: String,
     status: String,
-    millis: u64,
-    made_millis: u64,
-    peak_kib: Option<u64>,
+    time: String,
+    made_time: String,
+    peak: String,
 }
 
+#[derive(Serialize)]
 struct Pin {
     stage: String,
     url: String,
@@ -42,26 +188,199 @@ struct Pin {
     verified: bool,
 }
 
-struct Data {
-    verdicts: Vec<Verdict>,
-    unsupported: Vec<crate::stages::claims::Unsupported>,
-    stages: Vec<StageRow>,
-    run_wall_ms: u64,
-    audit: Option<(usize, usize, Vec<String>)>,
-    pins: Vec<Pin>,
-    versions: Vec<(String, String)>,
-    figures: Vec<String>,
-    tables: Vec<String>,
-    files: Vec<(String, bool)>,
+#[derive(Serialize)]
+struct Version {
+    name: String,
+    version: String,
 }
 
-fn gather(p: &Project) -> anyhow::Result<Data> {
+#[derive(Serialize)]
+struct Figure {
+    path: String,
+    anchor: String,
+    /// `data:image/png;base64,...`, or `None` when the file is missing.
+    data_uri: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UnsupportedRow {
+    what: String,
+    source: String,
+    needs: String,
+}
+
+/// Everything the templates show.
+#[derive(Serialize)]
+struct Report {
+    title: Option<String>,
+    summary: Summary,
+    badges: Vec<Badge>,
+    claims: Vec<ClaimRow>,
+    unsupported: Vec<UnsupportedRow>,
+    stages: Vec<StageRow>,
+    pins: Vec<Pin>,
+    versions: Vec<Version>,
+    figures: Vec<Figure>,
+    tables: Vec<String>,
+}
+
+fn secs(millis: u64, decimals: usize) -> String {
+    format!("{} s", numfmt::fixed(millis as f64 / 1000.0, decimals))
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "yes" } else { "NO" }
+}
+
+/// An HTML id from a path: `figures/a b.png` -> `figures-a-b-png`.
+fn anchor(path: &str) -> String {
+    path.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Files at `dir` (project-relative, `""` for the root) whose upper-cased name starts with one
+/// of `prefixes`, sorted.
+fn files_named(root: &Path, dir: &str, prefixes: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root.join(dir))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            let u = n.to_ascii_uppercase();
+            prefixes.iter().any(|p| u.starts_with(p))
+        })
+        .map(|n| {
+            if dir.is_empty() {
+                n
+            } else {
+                format!("{dir}/{n}")
+            }
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn entry(path: String, what: &str) -> Entry {
+    Entry {
+        path,
+        what: Some(what.to_string()),
+        note: None,
+    }
+}
+
+/// `make test` when the root Makefile has a `test:` target.
+fn make_test(root: &Path) -> Option<TestCommand> {
+    let text = std::fs::read_to_string(root.join("Makefile")).ok()?;
+    text.lines()
+        .any(|l| l.starts_with("test:") || l.starts_with("test ::"))
+        .then(|| TestCommand {
+            command: "make test".into(),
+            what: None,
+        })
+}
+
+/// The `shown_in` links of a claim: the paths the claims file names, then the outputs of every
+/// `plot` (its PNG) and `table` stage that reads the claim's result file.
+fn shown_in(
+    p: &Project,
+    claim: Option<&crate::stages::claims::Claim>,
+    figures: &[Figure],
+) -> Vec<Link> {
+    let Some(c) = claim else { return Vec::new() };
+    let mut paths: Vec<String> = c.shown_in.clone();
+    let mut files = Vec::new();
+    let mut q: Option<&Query> = c.result.as_ref();
+    while let Some(x) = q {
+        if let Some(f) = &x.file {
+            files.push(f.clone());
+        }
+        q = x.percent_of.as_deref();
+    }
+    for s in &p.pipeline.stages {
+        let shows = match s.kind.as_str() {
+            "plot" => ".png",
+            "table" => ".tex",
+            _ => continue,
+        };
+        if s.inputs.iter().any(|i| files.contains(&i.path)) {
+            paths.extend(
+                s.outputs
+                    .iter()
+                    .map(|o| o.path.clone())
+                    .filter(|o| o.ends_with(shows)),
+            );
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    paths
+        .into_iter()
+        .filter(|x| seen.insert(x.clone()))
+        .map(|path| {
+            // A figure links to its inlined PNG in the page (an `.svg` to its PNG twin);
+            // anything else to the file beside the report.
+            let png = match path.strip_suffix(".svg") {
+                Some(stem) => format!("{stem}.png"),
+                None => path.clone(),
+            };
+            let href = match figures.iter().find(|f| f.path == png) {
+                Some(f) => format!("#{}", f.anchor),
+                None => path.clone(),
+            };
+            Link { path, href }
+        })
+        .collect()
+}
+
+fn summary(verdicts: &[ClaimVerdict], stages_ok: bool) -> Summary {
+    let checkable = verdicts
+        .iter()
+        .filter(|v| v.status != ClaimStatus::NeedsInput)
+        .count();
+    let unexpected = verdicts.iter().filter(|v| v.unexpected()).count();
+    Summary {
+        reproduced: unexpected == 0 && stages_ok,
+        pass: verdicts
+            .iter()
+            .filter(|v| v.status == ClaimStatus::Pass)
+            .count(),
+        checkable,
+        documented: verdicts
+            .iter()
+            .filter(|v| v.status == ClaimStatus::Mismatch && v.expected_mismatch())
+            .count(),
+        needs: verdicts.len() - checkable,
+        unexpected,
+    }
+}
+
+fn gather(p: &Project, cfg: &ReportConfig) -> anyhow::Result<Report> {
     let root = &p.pipeline.root;
     let cache = engine::cache::Cache::new(root);
     let verdicts = read_verdicts(p)?;
-    let unsupported = super::check::claims_files(p)?
-        .into_iter()
-        .flat_map(|f| f.unsupported)
+    let files = super::check::claims_files(p)?;
+    let claims_by_id: BTreeMap<&str, &crate::stages::claims::Claim> = files
+        .iter()
+        .flat_map(|f| f.claims.iter())
+        .map(|c| (c.id.as_str(), c))
+        .collect();
+    let unsupported = files
+        .iter()
+        .flat_map(|f| &f.unsupported)
+        .map(|u| UnsupportedRow {
+            what: u.what.clone(),
+            source: u.source.clone(),
+            needs: u.needs.clone(),
+        })
         .collect();
     let last: serde_json::Value = std::fs::read(cache.dir.join("last-run.json"))
         .ok()
@@ -69,7 +388,7 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
         .ok_or_else(|| {
             fail(
                 exit::INTERNAL,
-                "error: no readable record of the last run in .artifact/last-run.json (run `artifact run` to write it)",
+                "error: no readable record of the last run in .artifact/last-run.json (run `artifact run` or `artifact check` to write it)",
             )
         })?;
     let mut stages = Vec::new();
@@ -79,23 +398,37 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
         stages.push(StageRow {
             kind: s["kind"].as_str().unwrap_or("").to_string(),
             status: s["status"].as_str().unwrap_or("").to_string(),
-            millis: s["millis"].as_u64().unwrap_or(0),
-            made_millis: rec.as_ref().map_or(0, |r| r.millis),
-            peak_kib: rec.and_then(|r| r.peak_rss_kib),
+            time: secs(s["millis"].as_u64().unwrap_or(0), 3),
+            made_time: secs(rec.as_ref().map_or(0, |r| r.millis), 3),
+            peak: rec.and_then(|r| r.peak_rss_kib).map_or("-".into(), |k| {
+                format!("{} MiB", numfmt::fixed(k as f64 / 1024.0, 1))
+            }),
             name,
         });
     }
+    // Stages the last run did not reach (`check` runs only what the claims read).
+    let not_run: Vec<&str> = p
+        .pipeline
+        .stages
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|n| !stages.iter().any(|r| r.name == *n))
+        .collect();
+    let succeeded = stages
+        .iter()
+        .filter(|r| matches!(r.status.as_str(), "ran" | "cached" | "restored"))
+        .count();
+    // The verdict asks whether what ran succeeded; the checklist row also wants every stage
+    // to have run.
+    let ran_ok = succeeded == stages.len();
+    let stages_ok = ran_ok && not_run.is_empty();
     let audit = std::fs::read(cache.dir.join("last-audit.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .map(|v| {
             let arr = v.as_array().cloned().unwrap_or_default();
-            let bad: Vec<String> = arr
-                .iter()
-                .filter(|x| x["identical"] != true)
-                .map(|x| x["stage"].as_str().unwrap_or("").to_string())
-                .collect();
-            (arr.len() - bad.len(), arr.len(), bad)
+            let same = arr.iter().filter(|x| x["identical"] == true).count();
+            (same, arr.len())
         });
     let mut pins = Vec::new();
     for s in p.pipeline.stages.iter().filter(|s| s.kind == "fetch") {
@@ -113,21 +446,24 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
     }
     // What the running binary was built with (recorded by build.rs).
     let mut versions = vec![
-        (
-            "artifact".to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
-        ),
-        (
-            "rustc".to_string(),
-            env!("ARTIFACT_RUSTC_VERSION").to_string(),
-        ),
+        Version {
+            name: "artifact".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        Version {
+            name: "rustc".into(),
+            version: env!("ARTIFACT_RUSTC_VERSION").into(),
+        },
     ];
     for kv in env!("ARTIFACT_CRATE_VERSIONS")
         .split(',')
         .filter(|s| !s.is_empty())
     {
         if let Some((k, v)) = kv.split_once('=') {
-            versions.push((k.to_string(), v.to_string()));
+            versions.push(Version {
+                name: k.into(),
+                version: v.into(),
+            });
         }
     }
     let outputs_of = |kind: &str, ext: &str| -> Vec<String> {
@@ -139,380 +475,325 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
             .filter(|o| o.ends_with(ext))
             .collect()
     };
-    let files = [
-        "LICENSE",
-        "data/LICENSE-dataset",
-        "CITATION.cff",
-        "docs/pipeline.md",
-        "examples/minimal/pipeline.yaml",
-        "pipeline.lock",
-    ]
-    .iter()
-    .map(|f| (f.to_string(), root.join(f).exists()))
-    .collect();
-    Ok(Data {
-        verdicts,
+    let figures: Vec<Figure> = outputs_of("plot", ".png")
+        .into_iter()
+        .map(|path| Figure {
+            anchor: anchor(&path),
+            data_uri: std::fs::read(root.join(&path)).ok().map(|b| {
+                format!(
+                    "data:image/png;base64,{}",
+                    base64::engine::general_purpose::STANDARD.encode(b)
+                )
+            }),
+            path,
+        })
+        .collect();
+
+    let mut badges = Vec::new();
+    let exists = |f: &str| root.join(f).exists();
+    // Available: licences, pins, DOI.
+    let licences = cfg.licences.clone().unwrap_or_else(|| {
+        let prefixes = ["LICENSE", "LICENCE", "COPYING"];
+        let mut v = files_named(root, "", &prefixes);
+        v.extend(files_named(root, "data", &prefixes));
+        v.into_iter().map(|f| entry(f, "licence")).collect()
+    });
+    // An empty list in `report:` says "none, on purpose": no row.
+    if licences.is_empty() && cfg.licences.is_none() {
+        badges.push(Badge {
+            badge: "Available",
+            check: "licence".into(),
+            evidence: vec![
+                text("no "),
+                code("LICENSE*"),
+                text(", "),
+                code("LICENCE*"),
+                text(" or "),
+                code("COPYING*"),
+                text(" file at the root or in "),
+                code("data/"),
+                text(" (or list them under "),
+                code("report.licences"),
+                text("): NO"),
+            ],
+            ok: Some(false),
+        });
+    }
+    let file_row = |badge: &'static str, e: &Entry, default_what: &str| {
+        let ok = exists(&e.path);
+        let mut evidence = vec![code(e.path.clone())];
+        if let Some(n) = &e.note {
+            evidence.push(text(format!(", {n}")));
+        }
+        evidence.push(text(format!(": {}", mark(ok))));
+        Badge {
+            badge,
+            check: e.what.clone().unwrap_or_else(|| default_what.to_string()),
+            evidence,
+            ok: Some(ok),
+        }
+    };
+    for e in &licences {
+        badges.push(file_row("Available", e, "licence"));
+    }
+    let pins_ok = !pins.is_empty() && pins.iter().all(|p| p.verified);
+    badges.push(Badge {
+        badge: "Available",
+        check: "data pinned by URL + sha256 and verified".into(),
+        evidence: vec![text(format!(
+            "{} pin(s), all verified: {}",
+            pins.len(),
+            mark(pins_ok)
+        ))],
+        ok: Some(pins_ok),
+    });
+    let citation = cfg.citation.as_deref().unwrap_or("CITATION.cff");
+    let doi = doi(&root.join(citation));
+    badges.push(Badge {
+        badge: "Available",
+        check: "DOI".into(),
+        evidence: vec![
+            text(format!(
+                "{} (",
+                doi.clone()
+                    .unwrap_or_else(|| format!("no DOI in {citation}"))
+            )),
+            code(citation),
+            text(format!(": {})", mark(exists(citation)))),
+        ],
+        ok: Some(doi.is_some()),
+    });
+    // Functional: the run, the tests, the audit.
+    let mut run_evidence = format!(
+        "{succeeded} of {} stages succeeded in the last run that did work ({})",
+        stages.len(),
+        secs(last["wall_millis"].as_u64().unwrap_or(0), 2)
+    );
+    if !not_run.is_empty() {
+        run_evidence.push_str(&format!(
+            "; {} stage(s) not run ({}; `artifact run` runs them)",
+            not_run.len(),
+            not_run.join(", ")
+        ));
+    }
+    badges.push(Badge {
+        badge: "Functional",
+        check: "every stage ran or was cached".into(),
+        evidence: vec![text(format!("{run_evidence}: {}", mark(stages_ok)))],
+        ok: Some(stages_ok),
+    });
+    match cfg.test.clone().or_else(|| make_test(root)) {
+        Some(t) => {
+            let mut evidence = vec![code(t.command)];
+            if let Some(w) = t.what {
+                evidence.push(text(format!(" ({w})")));
+            }
+            badges.push(Badge {
+                badge: "Functional",
+                check: "test command".into(),
+                evidence,
+                ok: None,
+            });
+        }
+        None => badges.push(Badge {
+            badge: "Functional",
+            check: "test command".into(),
+            evidence: vec![
+                text("none declared (no "),
+                code("test"),
+                text(" target in a root "),
+                code("Makefile"),
+                text("; or set "),
+                code("report.test"),
+                text("): NO"),
+            ],
+            ok: Some(false),
+        }),
+    }
+    if let Some((same, n)) = audit {
+        badges.push(Badge {
+            badge: "Functional",
+            check: "determinism audit (`artifact run --check`)".into(),
+            evidence: vec![text(format!(
+                "{same} of {n} stages reproduce byte for byte: {}",
+                mark(same == n)
+            ))],
+            ok: Some(same == n),
+        });
+    }
+    // Reusable: docs and examples.
+    let docs = cfg
+        .docs
+        .clone()
+        .unwrap_or_else(|| vec![entry("README.md".into(), "documentation")]);
+    for e in &docs {
+        badges.push(file_row("Reusable", e, "documentation"));
+    }
+    let examples = cfg.examples.clone().unwrap_or_else(|| {
+        let mut v: Vec<Entry> = std::fs::read_dir(root.join("examples"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .map(|n| format!("examples/{n}/pipeline.yaml"))
+            .filter(|f| exists(f))
+            .map(|f| entry(f, "example project"))
+            .collect();
+        v.sort_by(|a, b| a.path.cmp(&b.path));
+        v
+    });
+    if examples.is_empty() && cfg.examples.is_none() {
+        badges.push(Badge {
+            badge: "Reusable",
+            check: "example project".into(),
+            evidence: vec![
+                text("none ("),
+                code("examples/*/pipeline.yaml"),
+                text(", or list them under "),
+                code("report.examples"),
+                text("): NO"),
+            ],
+            ok: Some(false),
+        });
+    }
+    for e in &examples {
+        badges.push(file_row("Reusable", e, "example project"));
+    }
+    let sum = summary(&verdicts, ran_ok);
+    badges.push(Badge {
+        badge: "Results Reproduced",
+        check: "claims".into(),
+        evidence: vec![text(format!(
+            "{} of {} checkable claims pass; {} documented mismatch(es); {} unexpected: {}",
+            sum.pass,
+            sum.checkable,
+            sum.documented,
+            sum.unexpected,
+            mark(sum.unexpected == 0)
+        ))],
+        ok: Some(sum.unexpected == 0),
+    });
+
+    let claims = verdicts
+        .iter()
+        .map(|v| {
+            let claim = claims_by_id.get(v.id.as_str()).copied();
+            let (verdict, class) = match (v.status, v.expected_mismatch()) {
+                (ClaimStatus::Mismatch, true) => ("MISMATCH (documented)".into(), "documented"),
+                (ClaimStatus::Pass, true) => ("PASS (expected mismatch!)".into(), "mismatch"),
+                (ClaimStatus::Pass, false) => (v.status.to_string(), "pass"),
+                (ClaimStatus::Mismatch, false) => (v.status.to_string(), "mismatch"),
+                (ClaimStatus::NeedsInput, _) => (v.status.to_string(), "needs-input"),
+            };
+            ClaimRow {
+                id: v.id.clone(),
+                what: claim.map(|c| c.what.clone()).unwrap_or_default(),
+                source: v.source.clone(),
+                printed: v.printed.clone(),
+                computed: v.computed.clone(),
+                status: v.status,
+                verdict,
+                class,
+                note: v.note.clone(),
+                shown_in: shown_in(p, claim, &figures),
+            }
+        })
+        .collect();
+    Ok(Report {
+        title: cfg.title.clone(),
+        summary: sum,
+        badges,
+        claims,
         unsupported,
         stages,
-        run_wall_ms: last["wall_millis"].as_u64().unwrap_or(0),
-        audit,
         pins,
         versions,
-        figures: outputs_of("plot", ".png"),
+        figures,
         tables: outputs_of("table", ".tex"),
-        files,
     })
 }
 
-fn mark(ok: bool) -> &'static str {
-    if ok { "yes" } else { "NO" }
+/// The `doi:` of a citation file (CITATION.cff).
+fn doi(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok().and_then(|t| {
+        t.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("doi:")
+                .map(|d| d.trim().trim_matches('"').to_string())
+        })
+    })
 }
 
-fn markdown(d: &Data, doi: &str) -> String {
-    let mut s = String::new();
-    let checkable: Vec<&Verdict> = d
-        .verdicts
-        .iter()
-        .filter(|v| v.status != "NEEDS INPUT")
-        .collect();
-    let pass = checkable.iter().filter(|v| v.status == "PASS").count();
-    let documented = checkable
-        .iter()
-        .filter(|v| v.status == "MISMATCH" && v.expected_mismatch)
-        .count();
-    let unexpected = d.verdicts.iter().filter(|v| v.unexpected()).count();
-    let needs = d.verdicts.len() - checkable.len();
-    let all_ok = d
-        .stages
-        .iter()
-        .all(|r| matches!(r.status.as_str(), "ran" | "cached" | "restored"));
-    let file_ok = |f: &str| d.files.iter().any(|(n, e)| n == f && *e);
-    let _ = writeln!(s, "# Reviewer report\n");
-    let _ = writeln!(
-        s,
-        "**Verdict: {}.** {pass} of {} checkable claims reproduce exactly as printed; {documented} \
-         documented paper-vs-data discrepanc{}; {needs} claim(s) need inputs the public data does not \
-         have; {unexpected} unexpected mismatch(es).\n",
-        if unexpected == 0 && all_ok {
-            "results reproduced"
-        } else {
-            "NOT reproduced"
-        },
-        checkable.len(),
-        if documented == 1 { "y" } else { "ies" },
-    );
-    let _ = writeln!(s, "## Badge checklist\n");
-    let _ = writeln!(s, "| badge | check | evidence |\n|---|---|---|");
-    let pins_ok = !d.pins.is_empty() && d.pins.iter().all(|p| p.verified);
-    let _ = writeln!(
-        s,
-        "| Available | code licence | `LICENSE`: {} |",
-        mark(file_ok("LICENSE"))
-    );
-    let _ = writeln!(
-        s,
-        "| Available | dataset licence (MIT notice) | `data/LICENSE-dataset`: {} |",
-        mark(file_ok("data/LICENSE-dataset"))
-    );
-    let _ = writeln!(
-        s,
-        "| Available | data pinned by URL + sha256 and verified | {} pin(s), all verified: {} |",
-        d.pins.len(),
-        mark(pins_ok)
-    );
-    let _ = writeln!(
-        s,
-        "| Available | DOI | {doi} (`CITATION.cff`: {}) |",
-        mark(file_ok("CITATION.cff"))
-    );
-    let _ = writeln!(
-        s,
-        "| Functional | every stage ran or was cached | {} of {} stages succeeded in the last run that did work ({:.2} s): {} |",
-        d.stages
-            .iter()
-            .filter(|r| matches!(r.status.as_str(), "ran" | "cached" | "restored"))
-            .count(),
-        d.stages.len(),
-        d.run_wall_ms as f64 / 1000.0,
-        mark(all_ok)
-    );
-    let _ = writeln!(
-        s,
-        "| Functional | test command | `make test` (fmt, clippy, all tests, LaTeX compile, determinism audit) |"
-    );
-    if let Some((same, n, _)) = &d.audit {
-        let _ = writeln!(
-            s,
-            "| Functional | determinism audit (`artifact run --check`) | {same} of {n} stages reproduce byte for byte: {} |",
-            mark(same == n)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "| Reusable | documented pipeline format | `docs/pipeline.md`: {} |",
-        mark(file_ok("docs/pipeline.md"))
-    );
-    let _ = writeln!(
-        s,
-        "| Reusable | engine usable for another study | `examples/minimal/pipeline.yaml`, run by `make test`: {} |",
-        mark(file_ok("examples/minimal/pipeline.yaml"))
-    );
-    let _ = writeln!(
-        s,
-        "| Results Reproduced | claims | {pass} of {} checkable claims pass; {documented} documented mismatch(es); {unexpected} unexpected: {} |",
-        checkable.len(),
-        mark(unexpected == 0)
-    );
-    let _ = writeln!(
-        s,
-        "\n## Claims\n\n| id | where printed | printed | computed | verdict | note |\n|---|---|---|---|---|---|"
-    );
-    for v in &d.verdicts {
-        let verdict = match (v.status.as_str(), v.expected_mismatch) {
-            ("MISMATCH", true) => "MISMATCH (documented)".to_string(),
-            ("PASS", true) => "PASS (expected mismatch!)".to_string(),
-            (x, _) => x.to_string(),
-        };
-        let _ = writeln!(
-            s,
-            "| `{}` | {} | {} | {} | {verdict} | {} |",
-            v.id,
-            v.source,
-            v.printed,
-            v.computed,
-            v.note.replace('|', "\\|")
-        );
-    }
-    let _ = writeln!(s, "\n## Not reproducible from the public data\n");
-    for v in d.verdicts.iter().filter(|v| v.status == "NEEDS INPUT") {
-        let _ = writeln!(
-            s,
-            "- `{}` ({}, printed {}): {}",
-            v.id, v.source, v.printed, v.note
-        );
-    }
-    for u in &d.unsupported {
-        let _ = writeln!(s, "- {} ({}): needs {}", u.what, u.source, u.needs);
-    }
-    let _ = writeln!(
-        s,
-        "\n## Stages (last run that did any work)\n\n| stage | kind | this run | time this run | time when made | peak RSS when made |\n|---|---|---|---|---|---|"
-    );
-    for r in &d.stages {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {:.3} s | {:.3} s | {} |",
-            r.name,
-            r.kind,
-            r.status,
-            r.millis as f64 / 1000.0,
-            r.made_millis as f64 / 1000.0,
-            r.peak_kib
-                .map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\n\"When made\" is the run that produced the current outputs (a cached stage keeps the figures of the run that made it). Peak RSS is the process's high-water mark when the stage finished; with `-j 1` it is the stage's own peak."
-    );
-    let _ = writeln!(
-        s,
-        "\n## Input pins\n\n| stage | file | url | sha256 | verified |\n|---|---|---|---|---|"
-    );
-    for p in &d.pins {
-        let _ = writeln!(
-            s,
-            "| {} | `{}` | {} | `{}` | {} |",
-            p.stage,
-            p.path,
-            p.url,
-            p.sha256,
-            mark(p.verified)
-        );
-    }
-    let _ = writeln!(s, "\n## Versions\n\n| tool / crate | version |\n|---|---|");
-    for (n, v) in &d.versions {
-        let _ = writeln!(s, "| {n} | {v} |");
-    }
-    let _ = writeln!(s, "\n## Figures\n");
-    for f in &d.figures {
-        let _ = writeln!(s, "![{f}]({f})\n");
-    }
-    let _ = writeln!(s, "## LaTeX tables\n");
-    for t in &d.tables {
-        let _ = writeln!(s, "- [{t}]({t})");
-    }
-    s
+/// A Markdown table cell: a `|` would end the cell, a line break the row.
+fn md_cell(v: &str, _: Kwargs, _: &State) -> String {
+    v.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
+/// HTML for text that may hold `code` spans (a checklist's `what` and notes come from the
+/// project's YAML, where paths and commands are written in backticks): escaped, and each pair
+/// of backticks turned into `<code>`.
+fn code_spans(v: &str, _: Kwargs, _: &State) -> tera::Value {
+    let esc = v
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for k in 0..4 {
-            if k <= c.len() {
-                s.push(T[(n >> (18 - 6 * k) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
-}
-
-/// A self-contained HTML page: the Markdown's tables as HTML, figures inlined as data URIs.
-fn html(md: &str, root: &Path) -> String {
-    let mut out = String::from(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Reviewer report</title>\n<style>\
-         body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
-         table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}\
-         th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee;margin:.5em 0}figure{margin:1em 0}td{overflow-wrap:anywhere}code{background:#f6f6f6;padding:0 3px}\
-         </style></head><body>\n",
-    );
-    let mut in_table = false;
-    let mut in_list = false;
-    let mut header = false;
-    for line in md.lines() {
-        if line.starts_with('|') {
-            let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
-            if line.chars().all(|ch| matches!(ch, '|' | '-' | ':' | ' ')) {
-                // The Markdown header separator row.
-                continue;
-            }
-            if !in_table {
-                out.push_str("<table>\n");
-                in_table = true;
-                header = true;
-            }
-            let tag = if header { "th" } else { "td" };
-            header = false;
-            out.push_str("<tr>");
-            for c in cells {
-                let _ = write!(out, "<{tag}>{}</{tag}>", inline(c));
-            }
-            out.push_str("</tr>\n");
-            continue;
-        }
-        if in_table {
-            out.push_str("</table>\n");
-            in_table = false;
-        }
-        let item = line.strip_prefix("- ");
-        if in_list && item.is_none() {
-            out.push_str("</ul>\n");
-            in_list = false;
-        }
-        if let Some(item) = item {
-            if !in_list {
-                out.push_str("<ul>\n");
-                in_list = true;
-            }
-            let _ = writeln!(out, "<li>{}</li>", inline(item));
-        } else if let Some(h) = line.strip_prefix("## ") {
-            let id: String = h
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_ascii_lowercase()
-                    } else {
-                        '-'
-                    }
-                })
-                .collect();
-            let _ = writeln!(out, "<h2 id=\"{id}\">{}</h2>", esc(h));
-        } else if let Some(h) = line.strip_prefix("# ") {
-            let _ = writeln!(out, "<h1>{}</h1>", esc(h));
-        } else if let Some(img) = line.strip_prefix("![").and_then(|r| r.split_once("](")) {
-            let path = img.1.trim_end_matches(')');
-            match std::fs::read(root.join(path)) {
-                Ok(bytes) => {
-                    let _ = writeln!(
-                        out,
-                        "<figure><img alt=\"{0}\" src=\"data:image/png;base64,{1}\"><figcaption>{0}</figcaption></figure>",
-                        esc(path),
-                        base64(&bytes)
-                    );
-                }
-                Err(_) => {
-                    let _ = writeln!(out, "<p>missing figure {}</p>", esc(path));
-                }
-            }
-        } else if !line.trim().is_empty() {
-            let _ = writeln!(out, "<p>{}</p>", inline(line));
-        }
-    }
-    if in_table {
-        out.push_str("</table>\n");
-    }
-    if in_list {
-        out.push_str("</ul>\n");
-    }
-    out.push_str("</body></html>\n");
-    out
-}
-
-/// Inline Markdown: `code`, **bold**, [text](link).
-fn inline(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix('`')
-            && let Some((code, after)) = r.split_once('`')
-        {
-            let _ = write!(out, "<code>{}</code>", esc(code));
-            rest = after;
-        } else if let Some(r) = rest.strip_prefix("**")
-            && let Some((b, after)) = r.split_once("**")
-        {
-            let _ = write!(out, "<b>{}</b>", esc(b));
-            rest = after;
-        } else if let Some(r) = rest.strip_prefix('[')
-            && let Some((text, after)) = r.split_once("](")
-            && let Some((link, after2)) = after.split_once(')')
-        {
-            let _ = write!(out, "<a href=\"{}\">{}</a>", esc(link), esc(text));
-            rest = after2;
+        .replace('\'', "&#39;");
+    let mut out = String::with_capacity(esc.len() + 16);
+    let mut parts = esc.split('`').peekable();
+    let mut inside = false;
+    while let Some(part) = parts.next() {
+        if inside && parts.peek().is_some() {
+            out.push_str("<code>");
+            out.push_str(part);
+            out.push_str("</code>");
+        } else if inside {
+            // An unpaired backtick stays as written.
+            out.push('`');
+            out.push_str(part);
         } else {
-            let ch = rest.chars().next().unwrap_or(' ');
-            out.push_str(&esc(&ch.to_string()));
-            rest = &rest[ch.len_utf8()..];
+            out.push_str(part);
         }
+        inside = !inside;
     }
-    out
+    tera::Value::safe_string(&out)
 }
 
-fn doi(root: &Path) -> String {
-    std::fs::read_to_string(root.join("CITATION.cff"))
-        .ok()
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                l.trim()
-                    .strip_prefix("doi:")
-                    .map(|d| d.trim().trim_matches('"').to_string())
-            })
-        })
-        .unwrap_or_else(|| "no DOI in CITATION.cff".into())
+/// The two templates, with HTML escaping for `report.html` only.
+fn templates() -> tera::TeraResult<Tera> {
+    let mut t = Tera::new();
+    // Escape by suffix: `.html` is HTML-escaped, `.md` printed as is.
+    t.autoescape_on([".html"]);
+    t.register_filter("md_cell", md_cell);
+    t.register_filter("code_spans", code_spans);
+    t.add_raw_template("REPORT.md", include_str!("report/REPORT.md.tera"))?;
+    t.add_raw_template("report.html", include_str!("report/report.html.tera"))?;
+    Ok(t)
+}
+
+/// Renders both reports: (Markdown, HTML).
+fn render(r: &Report) -> anyhow::Result<(String, String)> {
+    let ctx = Context::from_serialize(r)
+        .map_err(|e| anyhow::anyhow!("report: cannot build the template context: {e}"))?;
+    let t = templates().map_err(|e| anyhow::anyhow!("report template: {e}"))?;
+    let md = t
+        .render("REPORT.md", &ctx)
+        .map_err(|e| anyhow::anyhow!("report template REPORT.md: {e}"))?;
+    let html = t
+        .render("report.html", &ctx)
+        .map_err(|e| anyhow::anyhow!("report template report.html: {e}"))?;
+    Ok((md, html))
 }
 
 pub fn run(g: &Global, a: &ReportArgs) -> anyhow::Result<i32> {
     let p = Project::load(g)?;
-    let d = gather(&p)?;
+    let r = gather(&p, &p.report)?;
+    let (md, html) = render(&r)?;
     let root = &p.pipeline.root;
-    let md = markdown(&d, &doi(root));
     engine::fsutil::write_atomic(&root.join(&a.md), md.as_bytes())?;
-    engine::fsutil::write_atomic(&root.join(&a.html), html(&md, root).as_bytes())?;
+    engine::fsutil::write_atomic(&root.join(&a.html), html.as_bytes())?;
     if !g.quiet {
-        println!("report: {} and {}", a.md.display(), a.html.display());
+        outln!("report: {} and {}", a.md.display(), a.html.display());
     }
     Ok(exit::OK)
 }
@@ -522,18 +803,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    fn markdown_cells_cannot_break_the_table() {
+        let mut t = templates().expect("templates");
+        t.add_raw_template("c.md", "| {{ x | md_cell }} |")
+            .expect("template");
+        let mut ctx = Context::new();
+        ctx.insert("x", "a | b\nc");
+        assert_eq!(t.render("c.md", &ctx).unwrap(), "| a \\| b c |");
     }
 
     #[test]
-    fn inline_markdown() {
-        assert_eq!(
-            inline("a `b<c` **d** [e](f.tex)"),
-            "a <code>b&lt;c</code> <b>d</b> <a href=\"f.tex\">e</a>"
-        );
+    fn backticks_become_code_in_html_and_everything_else_is_escaped() {
+        let mut t = templates().expect("templates");
+        t.add_raw_template("c.html", "{{ x | code_spans }}")
+            .expect("template");
+        for (x, html) in [
+            ("run by `make test`", "run by <code>make test</code>"),
+            (
+                "`a<b>` & `c`",
+                "<code>a&lt;b&gt;</code> &amp; <code>c</code>",
+            ),
+            ("one ` tick", "one ` tick"),
+            ("<script>", "&lt;script&gt;"),
+        ] {
+            let mut ctx = Context::new();
+            ctx.insert("x", x);
+            assert_eq!(t.render("c.html", &ctx).unwrap(), html, "{x}");
+        }
+    }
+
+    #[test]
+    fn anchors_are_html_ids() {
+        assert_eq!(anchor("figures/Root causes.png"), "figures-root-causes-png");
     }
 }

@@ -106,7 +106,7 @@ fn fast_noop(g: &Global, a: &RunArgs, started: Instant) -> anyhow::Result<Option
     let mut rep = Reporter::new(g.quiet, g.json);
     if g.json {
         // `snapshot: true` tells scripts (and tests) that the no-op fast path answered.
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"event": "begin", "stages": snap.stages.len(), "snapshot": true})
         );
@@ -120,7 +120,7 @@ fn fast_noop(g: &Global, a: &RunArgs, started: Instant) -> anyhow::Result<Option
         if g.json {
             let mut v = super::output::json_result(&r);
             v["key"] = serde_json::Value::String(s.key_digest.clone());
-            println!("{v}");
+            outln!("{v}");
         } else {
             rep.event(Event::Finished(&r));
         }
@@ -128,7 +128,7 @@ fn fast_noop(g: &Global, a: &RunArgs, started: Instant) -> anyhow::Result<Option
     rep.finish();
     if !quiet {
         let n = snap.stages.len();
-        println!(
+        outln!(
             "{n} stages: 0 ran, 0 restored, {n} cached in {:.3} s",
             started.elapsed().as_secs_f64()
         );
@@ -181,13 +181,7 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
             format!("error: cannot write the lock file: {e}"),
         )
     })?;
-    // The report describes the last run that did any work; a pure no-op leaves it alone (and
-    // saves the no-op a file write and rename).
-    // An unreadable last-run.json is rewritten even by a no-op, so `report` is never stuck (the
-    // no-op snapshot stamps the file, so a damaged one also sends the run down this path).
-    if results.iter().any(|r| !matches!(r.status, Status::Fresh)) || !last_run_readable(&engine) {
-        save_last_run(&engine, &results, wall.as_millis() as u64, a.jobs);
-    }
+    record_last_run(&engine, &results, wall, a.jobs);
     if targets.is_empty() && !super::interrupt::cancelled() {
         // Only a complete, successful run may vouch for the next no-op (`write` checks too).
         let _ = engine::noop::write(&engine, &results, pipeline_stamp, &p.lock_path());
@@ -227,10 +221,10 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
             line.push_str(&format!(", {interrupted} interrupted"));
         }
         line.push_str(&format!(" in {:.3} s", wall.as_secs_f64()));
-        println!("{line}");
+        outln!("{line}");
         if !skipped.is_empty() {
             let names: Vec<&str> = skipped.iter().map(|r| r.stage.as_str()).collect();
-            println!(
+            outln!(
                 "skipped because an upstream stage failed: {}",
                 names.join(", ")
             );
@@ -282,7 +276,7 @@ fn audit(engine: &Engine<'_>, targets: &[usize], jobs: usize, g: &Global) -> any
             bad += 1;
         }
         if g.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"event": "audit", "stage": r.stage, "ok": ok,
                     "differences": r.differences.iter().map(|(p, a, b)| serde_json::json!({"path": p, "cached": a, "rerun": b})).collect::<Vec<_>>(),
@@ -291,10 +285,10 @@ fn audit(engine: &Engine<'_>, targets: &[usize], jobs: usize, g: &Global) -> any
             continue;
         }
         if let Some(e) = &r.error {
-            println!("audit ERROR     {}: {e}", r.stage);
+            outln!("audit ERROR     {}: {e}", r.stage);
         } else if !r.differences.is_empty() {
             for (p, a, b) in &r.differences {
-                println!(
+                outln!(
                     "audit DIFFERS   {}: {p} (cached {}, rerun {})",
                     r.stage,
                     a.get(..12).unwrap_or(a),
@@ -302,11 +296,11 @@ fn audit(engine: &Engine<'_>, targets: &[usize], jobs: usize, g: &Global) -> any
                 );
             }
         } else if !g.quiet {
-            println!("audit identical {}", r.stage);
+            outln!("audit identical {}", r.stage);
         }
     }
     if !g.quiet && !g.json {
-        println!(
+        outln!(
             "determinism audit: {} of {} stages reproduce byte for byte",
             res.len() - bad,
             res.len()
@@ -314,6 +308,22 @@ fn audit(engine: &Engine<'_>, targets: &[usize], jobs: usize, g: &Global) -> any
     }
     save_audit(engine, &res);
     Ok(if bad == 0 { exit::OK } else { exit::MISMATCH })
+}
+
+/// Records a run for `artifact report` (also called by `check`). The report describes the last
+/// run that did any work; a pure no-op leaves the record alone (and saves the no-op a file
+/// write and rename). An unreadable last-run.json is rewritten even by a no-op, so `report` is
+/// never stuck (the no-op snapshot stamps the file, so a damaged one also sends the run down
+/// this path).
+pub(super) fn record_last_run(
+    engine: &Engine<'_>,
+    results: &[StageResult],
+    wall: std::time::Duration,
+    jobs: usize,
+) {
+    if results.iter().any(|r| !matches!(r.status, Status::Fresh)) || !last_run_readable(engine) {
+        save_last_run(engine, results, wall.as_millis() as u64, jobs);
+    }
 }
 
 fn last_run_readable(engine: &Engine<'_>) -> bool {

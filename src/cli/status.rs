@@ -61,7 +61,7 @@ pub fn run(g: &Global, a: &StatusArgs) -> anyhow::Result<i32> {
             if ask {
                 j["remote"] = serde_json::json!(on_remote.flatten());
             }
-            println!("{j}");
+            outln!("{j}");
         } else if !g.quiet {
             let r = match (ask, on_remote.flatten()) {
                 (false, _) => "",
@@ -69,7 +69,7 @@ pub fn run(g: &Global, a: &StatusArgs) -> anyhow::Result<i32> {
                 (true, Some(false)) => "remote: no   ",
                 (true, None) => "remote: ?    ",
             };
-            println!("{r}{state:<10} {:<28} {:<9} {detail}", s.name, s.kind);
+            outln!("{r}{state:<10} {:<28} {:<9} {detail}", s.name, s.kind);
         }
     }
     if !g.quiet && !g.json {
@@ -82,7 +82,7 @@ pub fn run(g: &Global, a: &StatusArgs) -> anyhow::Result<i32> {
             let n = remote.values().filter(|v| **v == Some(true)).count();
             line.push_str(&format!(", {n} on the remote cache"));
         }
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(exit::OK)
 }

@@ -41,10 +41,10 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
         }
     }
     for b in &bad {
-        println!("MISMATCH {b}");
+        outln!("MISMATCH {b}");
     }
     if !g.quiet {
-        println!(
+        outln!(
             "verify: {} of {n} outputs match {}",
             n - bad.len(),
             lock_path.display()

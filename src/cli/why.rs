@@ -36,37 +36,37 @@ pub fn run(g: &Global, a: &WhyArgs) -> anyhow::Result<i32> {
             .as_ref()
             .map(|l| key.diff(&l.key).iter().map(ToString::to_string).collect())
             .unwrap_or_default();
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"stage": a.stage, "key": kd, "last_key": last.as_ref().map(|l| &l.key_digest),
                 "changes": changes, "key_detail": key})
         );
         return Ok(exit::OK);
     }
-    println!("stage {} (kind {}), key {}", a.stage, key.kind, short(&kd));
+    outln!("stage {} (kind {}), key {}", a.stage, key.kind, short(&kd));
     match &last {
-        None => println!("  never ran successfully"),
-        Some(l) if l.key_digest == kd => println!("  same key as the last successful run"),
+        None => outln!("  never ran successfully"),
+        Some(l) if l.key_digest == kd => outln!("  same key as the last successful run"),
         Some(l) => {
-            println!(
+            outln!(
                 "  last successful run had key {}; since then:",
                 short(&l.key_digest)
             );
             for c in key.diff(&l.key) {
-                println!("  - {c}");
+                outln!("  - {c}");
             }
         }
     }
     if let Some(n) = &note {
-        println!("  (note: {n}; upstream outputs are compared as they are on disk now)");
+        outln!("  (note: {n}; upstream outputs are compared as they are on disk now)");
     }
     match verdict {
-        Verdict::Fresh(_) => println!("  => up to date"),
-        Verdict::Restore(_, r) => println!("  => would be restored from the cache ({r})"),
-        Verdict::Run(r) => println!("  => would run ({r})"),
+        Verdict::Fresh(_) => outln!("  => up to date"),
+        Verdict::Restore(_, r) => outln!("  => would be restored from the cache ({r})"),
+        Verdict::Run(r) => outln!("  => would run ({r})"),
     }
     if a.key {
-        println!("{}", key.pretty());
+        outln!("{}", key.pretty());
     }
     Ok(exit::OK)
 }

@@ -401,10 +401,10 @@ impl Kind for AggregateKind {
     }
 }
 
-/// Helpers for tests (here and in `tests/it/paper.rs`, which includes this file): load the real
+/// Helpers for tests (here and in `tests/it/paper.rs`, through the library): load the real
 /// `pipeline.yaml` with this module's kinds and stubs for the others, and run its `clean` and
 /// `aggregate` stages in a scratch folder.
-#[cfg(test)]
+#[doc(hidden)]
 pub mod testkit {
     use std::path::{Path, PathBuf};
     use std::sync::atomic::AtomicBool;

@@ -29,9 +29,10 @@ use std::fmt::Write as _;
 use anyhow::{Context, anyhow, bail};
 use engine::exec::{Kind, Problem, StageCtx, StageError, params};
 use engine::spec::{Node, StageSpec, from_node};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::csvtab::Table;
+use super::numfmt::NumFormat;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,6 +82,10 @@ pub struct Claim {
     /// For claims the public data cannot support: the missing input.
     #[serde(default)]
     pub needs: Option<String>,
+    /// Outputs of the pipeline that show this number (a figure or a table), for the report's
+    /// links; the report adds the figures and tables made from the claim's `result` file.
+    #[serde(default)]
+    pub shown_in: Vec<String>,
     /// LaTeX macro name (letters only) for `values.tex`; default derived from `id`.
     #[serde(default, rename = "macro")]
     pub macro_name: Option<String>,
@@ -116,7 +121,7 @@ pub enum Agg {
     Max,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Rule {
     Exact,
@@ -124,7 +129,7 @@ pub enum Rule {
     Rounded,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Expect {
     #[default]
@@ -160,37 +165,105 @@ pub fn parse_printed(s: &str) -> Option<Printed> {
     })
 }
 
-/// Formats `v` like `like` was printed (precision, thousands separator, percent sign as `\%`
-/// when `latex`).
-pub fn format_like(v: f64, like: &Printed, latex: bool) -> String {
-    let s = format!("{:.*}", like.decimals, v);
-    let (int, frac) = match s.split_once('.') {
-        Some((i, f)) => (i.to_string(), Some(f.to_string())),
-        None => (s.clone(), None),
-    };
-    let int = if like.thousands {
-        let neg = int.starts_with('-');
-        let digits: Vec<char> = int.trim_start_matches('-').chars().collect();
-        let mut out = String::new();
-        for (k, c) in digits.iter().enumerate() {
-            if k > 0 && (digits.len() - k).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(*c);
+impl Printed {
+    /// The [`NumFormat`] that prints a number the way this one was printed: its decimals,
+    /// thousands commas if it had any, and its percent sign (`\%` when `latex`).
+    pub fn num_format(&self, latex: bool) -> NumFormat {
+        let f = NumFormat::new(self.decimals).thousands_if(self.thousands, ",");
+        match (self.percent, latex) {
+            (false, _) => f,
+            (true, false) => f.percent("%"),
+            (true, true) => f.percent("\\%"),
         }
-        if neg { format!("-{out}") } else { out }
-    } else {
-        int
-    };
-    let mut r = int;
-    if let Some(f) = frac {
-        r.push('.');
-        r.push_str(&f);
     }
-    if like.percent {
-        r.push_str(if latex { "\\%" } else { "%" });
+}
+
+/// Formats `v` like `like` was printed (precision, thousands separator, percent sign as `\%`
+/// when `latex`), rounding as every output does ([`crate::stages::numfmt`]).
+pub fn format_like(v: f64, like: &Printed, latex: bool) -> String {
+    like.num_format(latex).format(v)
+}
+
+/// A claim's verdict: `PASS`, `MISMATCH` or `NEEDS INPUT`, as written in the verdict CSV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ClaimStatus {
+    /// The computed number, formatted like the printed one, equals it.
+    #[serde(rename = "PASS")]
+    Pass,
+    /// It does not.
+    #[serde(rename = "MISMATCH")]
+    Mismatch,
+    /// The public data cannot compute it (the claim has `needs:` instead of `result:`).
+    #[serde(rename = "NEEDS INPUT")]
+    NeedsInput,
+}
+
+impl ClaimStatus {
+    /// The label written in the CSV and printed by `check` and the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            ClaimStatus::Pass => "PASS",
+            ClaimStatus::Mismatch => "MISMATCH",
+            ClaimStatus::NeedsInput => "NEEDS INPUT",
+        }
     }
-    r
+}
+
+impl std::fmt::Display for ClaimStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// One row of the verdict CSV (the `claims` kind's first output): written here, read by
+/// `artifact check` and `artifact report` through the same type. The field order is the CSV's
+/// column order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimVerdict {
+    pub id: String,
+    pub source: String,
+    pub printed: String,
+    /// The computed number (integers as integers, else two more decimals than printed, to
+    /// show the rounding); empty for `NEEDS INPUT`.
+    pub computed: String,
+    pub rule: Rule,
+    pub status: ClaimStatus,
+    /// `mismatch` when the claims file documents a paper-vs-data discrepancy.
+    pub expected: Expect,
+    pub note: String,
+}
+
+impl ClaimVerdict {
+    pub fn expected_mismatch(&self) -> bool {
+        self.expected == Expect::Mismatch
+    }
+
+    /// Mismatches not documented, and documented ones that no longer occur.
+    pub fn unexpected(&self) -> bool {
+        match self.status {
+            ClaimStatus::Mismatch => !self.expected_mismatch(),
+            ClaimStatus::Pass => self.expected_mismatch(),
+            ClaimStatus::NeedsInput => false,
+        }
+    }
+}
+
+/// Reads a verdict CSV written by the `claims` kind.
+pub fn read_verdicts(path: &std::path::Path) -> anyhow::Result<Vec<ClaimVerdict>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut rdr = csv::ReaderBuilder::new().from_reader(bytes.as_slice());
+    rdr.deserialize()
+        .enumerate()
+        .map(|(i, r)| {
+            r.map_err(|e| {
+                anyhow!(
+                    "{}: row {}: not a claim verdict ({e}); run the claims stage again",
+                    path.display(),
+                    i + 2
+                )
+            })
+        })
+        .collect()
 }
 
 /// One evaluated claim.
@@ -201,7 +274,7 @@ pub struct Outcome {
     pub printed: String,
     pub computed: Option<f64>,
     pub rule: Rule,
-    pub status: &'static str,
+    pub status: ClaimStatus,
     pub expected_mismatch: bool,
     pub note: String,
 }
@@ -322,7 +395,7 @@ pub fn evaluate(file: &ClaimsFile, ctx: &StageCtx<'_>) -> anyhow::Result<Vec<Out
             printed: c.printed.clone(),
             computed: None,
             rule: c.rule,
-            status: "NEEDS INPUT",
+            status: ClaimStatus::NeedsInput,
             expected_mismatch: c.expect == Expect::Mismatch,
             note: c
                 .reason
@@ -339,7 +412,11 @@ pub fn evaluate(file: &ClaimsFile, ctx: &StageCtx<'_>) -> anyhow::Result<Vec<Out
                 }
             };
             o.computed = Some(v);
-            o.status = if ok { "PASS" } else { "MISMATCH" };
+            o.status = if ok {
+                ClaimStatus::Pass
+            } else {
+                ClaimStatus::Mismatch
+            };
         }
         out.push(o);
     }
@@ -370,57 +447,60 @@ pub fn macro_from_id(id: &str) -> String {
     s
 }
 
-fn csv_out(outcomes: &[Outcome], file: &ClaimsFile) -> Vec<u8> {
-    let mut t = Table {
-        header: [
-            "id", "source", "printed", "computed", "rule", "status", "expected", "note",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: Vec::new(),
-    };
-    for (o, c) in outcomes.iter().zip(&file.claims) {
-        let computed = match (o.computed, parse_printed(&c.printed)) {
-            // Integers as integers; otherwise two more digits than printed, to show the rounding.
-            (Some(v), Some(p)) if v.fract() == 0.0 => format_like(
-                v,
-                &Printed {
-                    decimals: 0,
-                    thousands: false,
-                    ..p
+fn verdicts(outcomes: &[Outcome], file: &ClaimsFile) -> Vec<ClaimVerdict> {
+    outcomes
+        .iter()
+        .zip(&file.claims)
+        .map(|(o, c)| {
+            let computed = match (o.computed, parse_printed(&c.printed)) {
+                // Integers as integers; otherwise two more digits than printed, to show the
+                // rounding.
+                (Some(v), Some(p)) if v.fract() == 0.0 => format_like(
+                    v,
+                    &Printed {
+                        decimals: 0,
+                        thousands: false,
+                        ..p
+                    },
+                    false,
+                ),
+                (Some(v), Some(p)) => format_like(
+                    v,
+                    &Printed {
+                        decimals: (p.decimals + 2).min(6),
+                        thousands: false,
+                        ..p
+                    },
+                    false,
+                ),
+                _ => String::new(),
+            };
+            ClaimVerdict {
+                id: o.id.clone(),
+                source: o.source.clone(),
+                printed: o.printed.clone(),
+                computed,
+                rule: o.rule,
+                status: o.status,
+                expected: if o.expected_mismatch {
+                    Expect::Mismatch
+                } else {
+                    Expect::Pass
                 },
-                false,
-            ),
-            (Some(v), Some(p)) => format_like(
-                v,
-                &Printed {
-                    decimals: (p.decimals + 2).min(6),
-                    thousands: false,
-                    ..p
-                },
-                false,
-            ),
-            _ => String::new(),
-        };
-        t.rows.push(vec![
-            o.id.clone(),
-            o.source.clone(),
-            o.printed.clone(),
-            computed,
-            match o.rule {
-                Rule::Exact => "exact".into(),
-                Rule::Rounded => "rounded".into(),
-            },
-            o.status.into(),
-            if o.expected_mismatch {
-                "mismatch".into()
-            } else {
-                "pass".into()
-            },
-            o.note.clone(),
-        ]);
+                note: o.note.clone(),
+            }
+        })
+        .collect()
+}
+
+fn csv_out(verdicts: &[ClaimVerdict]) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    for v in verdicts {
+        w.serialize(v).expect("write to memory");
     }
-    t.to_csv()
+    w.into_inner().expect("flush to memory")
 }
 
 fn values_tex(outcomes: &[Outcome], file: &ClaimsFile, claims_path: &str) -> String {
@@ -570,7 +650,10 @@ impl Kind for ClaimsKind {
                 .map_err(|e| format!("cannot create the folder of {rel}: {e}"))?;
             std::fs::write(&path, bytes).map_err(|e| format!("cannot write {rel}: {e}").into())
         };
-        write(&ctx.stage.outputs[0].path, &csv_out(&outcomes, &file))?;
+        write(
+            &ctx.stage.outputs[0].path,
+            &csv_out(&verdicts(&outcomes, &file)),
+        )?;
         write(
             &ctx.stage.outputs[1].path,
             values_tex(&outcomes, &file, &p.claims).as_bytes(),

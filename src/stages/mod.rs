@@ -10,6 +10,7 @@ pub mod csvtab;
 pub mod fetch;
 #[cfg(test)]
 mod fuzz;
+pub mod numfmt;
 pub mod plot;
 pub mod table;
 

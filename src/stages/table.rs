@@ -186,6 +186,35 @@ impl Kind for TableKind {
     }
 }
 
+/// For tests that compile LaTeX: `true` when pdflatex is installed. Without it the test fails
+/// (`make latex-deps` installs it), unless `ARTIFACT_SKIP_PDFLATEX=1` asks to skip: then it
+/// says so on stderr, which libtest does not capture, so `cargo test` and `make test` print
+/// the skip and its reason.
+#[cfg(test)]
+pub(crate) fn pdflatex_or_skip(test: &str) -> bool {
+    use std::io::Write as _;
+    let have = std::process::Command::new("sh")
+        .args(["-c", "command -v pdflatex"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if have {
+        return true;
+    }
+    let skip =
+        std::env::var_os("ARTIFACT_SKIP_PDFLATEX").is_some_and(|v| !v.is_empty() && v != "0");
+    assert!(
+        skip,
+        "{test}: pdflatex is not installed; install it (`make latex-deps`) or set \
+         ARTIFACT_SKIP_PDFLATEX=1 to skip the LaTeX compile tests"
+    );
+    // Straight to stderr: libtest captures `eprintln!` of passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: pdflatex not installed (ARTIFACT_SKIP_PDFLATEX is set)"
+    );
+    false
+}
+
 /// A tera instance with LaTeX escaping on for every template and this module's filters.
 pub fn new_tera() -> Tera {
     let mut t = Tera::new();
@@ -561,12 +590,12 @@ stages:
             (
                 "tab_symptoms",
                 "paper-tables/symptoms.tex",
-                "symptoms.expected.tex",
+                "symptoms_expected",
             ),
             (
                 "tab_engines",
                 "paper-tables/engines.tex",
-                "engines.expected.tex",
+                "engines_expected",
             ),
         ] {
             let out1 = dir.path().join("out1");
@@ -575,14 +604,16 @@ stages:
             let b = run_stage(dir.path(), &pl, stage, &out2).unwrap();
             assert_eq!(a, b, "{stage}: two renderings differ");
             let got = String::from_utf8(a).unwrap();
-            if std::env::var_os("TABLE_BLESS").is_some() {
-                std::fs::write(fixture(expected), &got).unwrap();
-            }
-            assert_eq!(
-                got,
-                read_fixture(expected),
-                "{stage} ({out}) differs from {expected}"
-            );
+            // Blessed with `INSTA_UPDATE=always cargo test` (insta), reviewed in the diff of
+            // the fixture it writes.
+            insta::with_settings!({
+                snapshot_path => "../../tests/fixtures/table",
+                prepend_module_to_snapshot => false,
+                omit_expression => true,
+                description => format!("{stage} ({out})"),
+            }, {
+                insta::assert_snapshot!(expected, got);
+            });
             assert!(got.starts_with(&header(&pl.stage(stage).unwrap().inputs[0].path)));
             assert!(got.ends_with("\\end{table}\n"));
             assert!(!got.contains('\r'));
@@ -590,15 +621,11 @@ stages:
     }
 
     /// Compiles the rendered fixtures (one holds every special character) with
-    /// `scripts/latex-check.sh`; skipped when pdflatex is not installed.
+    /// `scripts/latex-check.sh`; fails without pdflatex unless told to skip (see
+    /// [`crate::stages::table::pdflatex_or_skip`]).
     #[test]
     fn latex_check_script_compiles_rendered_fixtures() {
-        let have_pdflatex = std::process::Command::new("sh")
-            .args(["-c", "command -v pdflatex"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !have_pdflatex {
-            eprintln!("pdflatex not installed: skipping the latex-check test");
+        if !super::pdflatex_or_skip("latex_check_script_compiles_rendered_fixtures") {
             return;
         }
         let (dir, pl) = fixture_project();

@@ -265,8 +265,10 @@ fn json_events() {
 #[test]
 fn concurrent_run_waits_or_fails_clearly() {
     let p = Project::new(
-        "version: 1\nstages:\n  slow:\n    kind: command\n    outputs: [s.txt]\n    with: { run: 'touch started; sleep 1; echo done > s.txt' }\n",
+        "version: 1\nstages:\n  slow:\n    kind: command\n    outputs: [s.txt]\n    with: { run: 'touch started; while [ ! -e release ]; do sleep 0.01; done; echo done > s.txt' }\n",
     );
+    // Markers instead of a timed sleep: the first run holds the lock until the test creates
+    // `release`, which it does only once the second run has said that it waits.
     let first = p.cmd(&["run"]).spawn().unwrap();
     // The stage runs only once the first run holds the lock.
     wait_for(&p.path("started"));
@@ -277,14 +279,26 @@ fn concurrent_run_waits_or_fails_clearly() {
         "{}",
         r.stderr
     );
-    let r = p.run(&["run"]);
-    r.code(0);
+    let mut second = p
+        .cmd(&["run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kept open until the run ends (a closed stderr would fail its later writes).
+    let mut stderr = std::io::BufReader::new(second.stderr.take().unwrap());
+    let mut waiting = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut waiting).unwrap();
     assert!(
-        r.stderr.contains("waiting for another artifact run"),
-        "{}",
-        r.stderr
+        waiting.contains("waiting for another artifact run"),
+        "{waiting}"
     );
-    assert!(r.stdout.contains("cached    slow"), "{}", r.stdout);
+    std::fs::write(p.path("release"), "").unwrap();
+    let out = second.wait_with_output().unwrap();
+    drop(stderr);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("cached    slow"), "{stdout}");
     let out = first.wait_with_output().unwrap();
     assert!(out.status.success());
 }
@@ -702,4 +716,32 @@ fn gc_removes_stale_temp_files_left_by_a_killed_restore() {
     );
     assert!(!p.path("out/.count.txt.tmp.999999999.0").exists());
     assert!(p.path(&format!("out/.side.txt.tmp.{me}.0")).exists());
+}
+
+/// `artifact dag | head -1`: the reader closes the pipe long before the 3,000-stage graph
+/// (about 190 KiB, more than a pipe holds) is written, so a write fails with EPIPE; the command
+/// ends quietly with exit 0, no panic message.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let mut yaml = String::from("version: 1\nstages:\n");
+    for i in 0..3000 {
+        yaml.push_str(&format!(
+            "  stage_with_a_long_name_{i:05}:\n    kind: command\n    outputs: [out/file_with_a_long_name_{i:05}.txt]\n    with: {{ run: 'true' }}\n"
+        ));
+    }
+    let p = Project::new(&yaml);
+    let mut child = p
+        .cmd(&["dag"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).expect("some output");
+    drop(stdout);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "");
 }

@@ -4,24 +4,14 @@
 //! of the real `pipeline.yaml` and checks the numbers the paper states that the data supports
 //! (see `/work/shared/paper/FACTS.md`), plus the strict validation of the superseded upload.
 //!
-//! The binary has no library, so the two kinds' source files are compiled into this module;
-//! their own unit tests therefore run here too.
-
-#[path = "../../src/stages/aggregate.rs"]
-#[allow(dead_code)]
-mod aggregate;
-#[path = "../../src/stages/clean.rs"]
-#[allow(dead_code)]
-mod clean;
-#[path = "../../src/stages/csvtab.rs"]
-#[allow(dead_code)]
-mod csvtab;
+//! The kinds come from the `artifact` library (`src/lib.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use aggregate::testkit::{self, place};
+use artifact::stages::aggregate::testkit::{self, place};
+use artifact::stages::clean;
 use sha2::{Digest, Sha256};
 
 /// sha256 of the pinned `dataset.csv` (commit ef89a16), as in `pipeline.yaml`.

@@ -140,6 +140,8 @@ fn normalise(report: &str) -> String {
     out
 }
 
+/// A project with no `report:` section and none of the conventional files: the checklist says
+/// what is missing in the project's own terms, never a path of this repository.
 #[test]
 fn report_snapshot() {
     let p = claims_project();
@@ -147,28 +149,149 @@ fn report_snapshot() {
     p.run(&["check"]).code(6);
     p.run(&["report"]).code(0);
     let md = normalise(&p.read("REPORT.md"));
+    for this_repo_only in [
+        "data/LICENSE-dataset",
+        "docs/pipeline.md",
+        "examples/minimal",
+    ] {
+        assert!(!md.contains(this_repo_only), "{this_repo_only} in\n{md}");
+    }
+    insta::assert_snapshot!("report_md_by_convention", md);
     let html = p.read("report.html");
     assert!(html.starts_with("<!doctype html>") && html.contains("<h2 id=\"claims\">Claims</h2>"));
+    // Verdicts coloured, `what` beside the id, the note's backticks as code.
     assert!(
         html.contains(
-            "<td><code>b_count</code></td><td>Figure 2</td><td>5</td><td>4</td><td>MISMATCH</td>"
+            "<tr id=\"claim-b_count\"><td><code>b_count</code></td><td>Figure 2</td><td>5</td><td>4</td><td class=\"verdict mismatch\">MISMATCH</td>"
         ),
         "{html}"
     );
     assert!(
+        html.contains("<td><code>rows_total</code><span class=\"what\">Rows</span></td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td class=\"verdict pass\">PASS</td>"),
+        "{html}"
+    );
+    assert!(html.contains("<td class=\"verdict documented\">MISMATCH (documented)</td>"));
+    assert!(html.contains("<td class=\"verdict needs-input\">NEEDS INPUT</td>"));
+    assert!(
         !html.contains("---"),
         "Markdown separator rows must not reach the HTML"
     );
-    let expected_path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/report/REPORT.expected.md"
+}
+
+/// The `report:` section names the title, licences, test command, docs and examples; claims
+/// link to the figure and table that show them (from the pipeline, and from `shown_in`).
+#[test]
+fn report_takes_its_checklist_from_the_project_and_links_claims_to_outputs() {
+    let p = claims_project();
+    let pipeline = p.read("pipeline.yaml");
+    p.write(
+        "pipeline.yaml",
+        &format!(
+            "{}  fig:\n    kind: plot\n    inputs: [results/t.csv]\n    outputs: [figs/t.svg, figs/t.png]\n    with: {{data: results/t.csv, chart: grouped, x: kind, value: n}}\n\
+             report:\n  title: A Study of Things\n  licences: [{{path: COPYING.txt, what: code licence}}]\n  test: {{command: just check}}\n  docs: [{{path: MANUAL.md, what: manual}}]\n  examples: []\n",
+            pipeline
+        ),
     );
-    if std::env::var_os("REPORT_BLESS").is_some() {
-        std::fs::write(expected_path, &md).unwrap();
+    p.write(
+        "data/claims.yaml",
+        &CLAIMS.replace(
+            "  - id: kappa\n",
+            "    shown_in: [paper/table-3.tex]\n  - id: kappa\n",
+        ),
+    );
+    p.write("COPYING.txt", "MIT\n")
+        .write("MANUAL.md", "# Manual\n")
+        // One row per bar.
+        .write("data/t.csv", "kind,n\na,5\nb,4\nc,1\n");
+    p.run(&["run"]).code(0);
+    p.run(&["check"]).code(6);
+    p.run(&["report"]).code(0);
+    let md = p.read("REPORT.md");
+    assert!(
+        md.starts_with("# Reviewer report: A Study of Things\n"),
+        "{md}"
+    );
+    for row in [
+        "| Available | code licence | `COPYING.txt`: yes |",
+        "| Functional | test command | `just check` |",
+        "| Reusable | manual | `MANUAL.md`: yes |",
+    ] {
+        assert!(md.contains(row), "{row} not in\n{md}");
     }
-    let expected =
-        std::fs::read_to_string(expected_path).expect("snapshot (REPORT_BLESS=1 writes it)");
-    assert_eq!(md, expected);
+    assert!(!md.contains("example project"), "{md}");
+    assert!(!md.contains("make test"), "{md}");
+    let html = p.read("report.html");
+    assert!(html.contains("<title>Reviewer report: A Study of Things</title>"));
+    // Every claim on results/t.csv links to the figure (inlined below, so an anchor); the
+    // documented one also to the table its `shown_in` names.
+    assert!(
+        html.contains("<a href=\"#figs-t-png\">figs/t.png</a>"),
+        "{html}"
+    );
+    assert!(html.contains(
+        "<figure id=\"figs-t-png\"><img alt=\"figs/t.png\" src=\"data:image/png;base64,iVBORw0KGgo"
+    ));
+    assert!(html.contains(
+        "<a href=\"paper/table-3.tex\">paper/table-3.tex</a><br><a href=\"#figs-t-png\">figs/t.png</a>"
+    ), "{html}");
+    // A typo in the section is an invalid pipeline, located.
+    p.write(
+        "pipeline.yaml",
+        &format!("{pipeline}report:\n  licenses: [{{path: LICENSE}}]\n"),
+    );
+    let r = p.run(&["report"]);
+    r.code(3);
+    assert!(
+        r.stderr.contains(
+            "pipeline.yaml:14:3: error: report: unknown key \"licenses\" (expected one of: title, licences, citation, test, docs, examples)"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+/// On a fresh clone `check` is the first run: `report` then works from what it recorded, and
+/// names the stages it did not run.
+#[test]
+fn report_works_after_check_alone() {
+    let p = claims_project();
+    let pipeline = p.read("pipeline.yaml");
+    p.write(
+        "pipeline.yaml",
+        &format!("{pipeline}  extra:\n    kind: command\n    outputs: [out/x.txt]\n    with: {{ run: 'mkdir -p out && echo x > out/x.txt' }}\n"),
+    );
+    p.run(&["check"]).code(6);
+    let r = p.run(&["report"]);
+    r.code(0);
+    let md = p.read("REPORT.md");
+    assert!(
+        md.contains("2 of 2 stages succeeded in the last run that did work ("),
+        "{md}"
+    );
+    assert!(
+        md.contains("; 1 stage(s) not run (extra; `artifact run` runs them): NO |"),
+        "{md}"
+    );
+    assert!(md.contains("| claims | claims | ran |"), "{md}");
+    // A stage not run is not a failure: the verdict follows the claims (one unexpected
+    // mismatch here).
+    assert!(md.contains("**Verdict: NOT reproduced.** 2 of 4"), "{md}");
+    p.write(
+        "data/claims.yaml",
+        &CLAIMS.replace("printed: \"5\"", "printed: \"4\""),
+    );
+    p.run(&["check"]).code(0);
+    p.run(&["report"]).code(0);
+    let md = p.read("REPORT.md");
+    assert!(md.contains("**Verdict: results reproduced.**"), "{md}");
+    assert!(
+        md.contains("(extra; `artifact run` runs them): NO |"),
+        "{md}"
+    );
 }
 
 #[test]

@@ -1,18 +1,16 @@
 //! LaTeX escaping and the number filters of the `table` kind (`int`, `fixed`, `pct`, `num`,
 //! `sum`), plus key-sorted replacements for tera's `keys`, `values` and `pairs`.
 //!
-//! Numbers are rounded *half away from zero on their shortest decimal form*: a CSV cell `0.25`
-//! with `fixed(digits=1)` gives `0.3`, and `64.85` gives `64.9` (what a reader of the CSV
-//! expects), unlike `format!("{:.1}")`, which rounds the binary value (`0.2`, `64.8`). The
-//! result depends only on the value, never on the platform or the locale.
+//! Numbers go through [`crate::stages::numfmt`], the formatter claims and charts use too: rounded
+//! *half away from zero on their shortest decimal form* (a CSV cell `0.25` with
+//! `fixed(digits=1)` gives `0.3`, and `64.85` gives `64.9`), grouped with the LaTeX thousands
+//! separator `{,}` ([`numfmt::LATEX_THOUSANDS`]) where asked.
 
 use std::io::{self, Write};
 
 use tera::{Error, Kwargs, Number, State, TeraResult, Value};
 
-/// LaTeX thousands separator used by `int` (and by `fixed`/`pct` with `sep=true`): `1{,}053`.
-/// The braces keep math mode from adding space after the comma; in text mode it prints `1,053`.
-pub const THOUSANDS_SEP: &str = "{,}";
+use crate::stages::numfmt::{self, LATEX_THOUSANDS, NumFormat};
 
 /// The escape function tera applies to every printed value that is not marked safe.
 ///
@@ -199,68 +197,6 @@ fn digits_kwarg(who: &str, kw: &Kwargs, default: usize) -> TeraResult<usize> {
     }
 }
 
-/// Inserts [`THOUSANDS_SEP`] every three digits from the right of a digit string.
-fn group(int_digits: &str, sep: bool) -> String {
-    if !sep || int_digits.len() <= 3 {
-        return int_digits.to_string();
-    }
-    let mut out = String::with_capacity(int_digits.len() * 2);
-    let n = int_digits.len();
-    for (i, c) in int_digits.chars().enumerate() {
-        if i > 0 && (n - i).is_multiple_of(3) {
-            out.push_str(THOUSANDS_SEP);
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Formats an integer, optionally with thousands separators.
-pub fn format_int(i: i128, sep: bool) -> String {
-    let digits = i.unsigned_abs().to_string();
-    let sign = if i < 0 { "-" } else { "" };
-    format!("{sign}{}", group(&digits, sep))
-}
-
-/// Formats `x` with exactly `digits` decimals, rounding half away from zero on the shortest
-/// decimal representation of `x` (see the module docs). `-0.0` prints without a sign.
-pub fn format_fixed(x: f64, digits: usize, sep: bool) -> String {
-    // Rust's `Display` for f64 gives the shortest round-trip form and never an exponent.
-    let s = format!("{}", x.abs());
-    let (int_part, frac_part) = s.split_once('.').unwrap_or((s.as_str(), ""));
-    let mut ds: Vec<u8> = int_part.bytes().map(|b| b - b'0').collect();
-    let frac: Vec<u8> = frac_part.bytes().map(|b| b - b'0').collect();
-    for i in 0..digits {
-        ds.push(frac.get(i).copied().unwrap_or(0));
-    }
-    if frac.get(digits).is_some_and(|&d| d >= 5) {
-        let mut i = ds.len();
-        loop {
-            if i == 0 {
-                ds.insert(0, 1);
-                break;
-            }
-            i -= 1;
-            if ds[i] == 9 {
-                ds[i] = 0;
-            } else {
-                ds[i] += 1;
-                break;
-            }
-        }
-    }
-    let text: String = ds.iter().map(|d| char::from(b'0' + d)).collect();
-    let (ip, fp) = text.split_at(text.len() - digits);
-    let ip = if ip.is_empty() { "0" } else { ip };
-    let negative = x < 0.0 && ds.iter().any(|&d| d != 0);
-    let sign = if negative { "-" } else { "" };
-    if digits == 0 {
-        format!("{sign}{}", group(ip, sep))
-    } else {
-        format!("{sign}{}.{fp}", group(ip, sep))
-    }
-}
-
 /// `int(sep=true)`: a whole number, with `{,}` thousands separators unless `sep=false`.
 pub fn int(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
     only_kwargs("int", &kw, &["sep"])?;
@@ -281,7 +217,10 @@ pub fn int(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
             )));
         }
     };
-    Ok(Value::safe_string(&format_int(i, sep)))
+    Ok(Value::safe_string(&numfmt::format_int(
+        i,
+        if sep { LATEX_THOUSANDS } else { "" },
+    )))
 }
 
 /// `fixed(digits=2, sep=false)`: exactly `digits` decimals.
@@ -290,7 +229,11 @@ pub fn fixed(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
     let digits = digits_kwarg("fixed", &kw, 2)?;
     let sep = kw.get::<bool>("sep")?.unwrap_or(false);
     let x = to_num(v, "fixed")?.as_f64();
-    Ok(Value::safe_string(&format_fixed(x, digits, sep)))
+    Ok(Value::safe_string(
+        &NumFormat::new(digits)
+            .thousands_if(sep, LATEX_THOUSANDS)
+            .format(x),
+    ))
 }
 
 /// `pct(digits=1, of=none, sep=false)`: a percentage followed by `\%`. Without `of` the value
@@ -314,10 +257,12 @@ pub fn pct(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
             x * 100.0 / whole
         }
     };
-    Ok(Value::safe_string(&format!(
-        "{}\\%",
-        format_fixed(p, digits, sep)
-    )))
+    Ok(Value::safe_string(
+        &NumFormat::new(digits)
+            .thousands_if(sep, LATEX_THOUSANDS)
+            .percent("\\%")
+            .format(p),
+    ))
 }
 
 /// `num`: a numeric string as a number (for arithmetic, comparisons and sorting).
@@ -524,20 +469,14 @@ mod tests {
         assert_eq!(escape_str("[a] [b]"), "{[}a] [b]");
     }
 
-    /// Cells starting with `[` right after `\\` compile and keep their text, with pdflatex when
-    /// it is installed (`make test` installs it); random strings are compiled too.
+    /// Cells starting with `[` right after `\\` compile and keep their text, with pdflatex
+    /// (`make test` installs it; without it the test fails unless told to skip); random strings
+    /// are compiled too.
     #[test]
     fn cells_starting_with_a_bracket_compile_and_keep_their_text() {
-        let have = std::process::Command::new("sh")
-            .args(["-c", "command -v pdflatex"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !have {
-            // Straight to stderr: libtest captures `println!`/`eprintln!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "cells_starting_with_a_bracket_compile_and_keep_their_text: skipped: pdflatex not installed"
-            );
+        if !crate::stages::table::pdflatex_or_skip(
+            "cells_starting_with_a_bracket_compile_and_keep_their_text",
+        ) {
             return;
         }
         use proptest::strategy::{Strategy, ValueTree};
@@ -600,32 +539,6 @@ mod tests {
         for bad in ["", "abc", "inf", "NaN", "1,053", "12%", "-", "e"] {
             assert_eq!(parse_num_str(bad), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn formats_integers_with_latex_thousands_separator() {
-        assert_eq!(format_int(0, true), "0");
-        assert_eq!(format_int(929, true), "929");
-        assert_eq!(format_int(1053, true), "1{,}053");
-        assert_eq!(format_int(1_234_567, true), "1{,}234{,}567");
-        assert_eq!(format_int(-1053, true), "-1{,}053");
-        assert_eq!(format_int(1053, false), "1053");
-    }
-
-    #[test]
-    fn rounds_half_away_from_zero_on_the_decimal_form() {
-        assert_eq!(format_fixed(0.25, 1, false), "0.3");
-        assert_eq!(format_fixed(64.85, 1, false), "64.9");
-        assert_eq!(format_fixed(0.125, 2, false), "0.13");
-        assert_eq!(format_fixed(-0.25, 1, false), "-0.3");
-        assert_eq!(format_fixed(-0.04, 1, false), "0.0");
-        assert_eq!(format_fixed(9.96, 1, false), "10.0");
-        assert_eq!(format_fixed(99.5, 0, false), "100");
-        assert_eq!(format_fixed(3.0, 2, false), "3.00");
-        assert_eq!(format_fixed(1234.5, 1, true), "1{,}234.5");
-        assert_eq!(format_fixed(1234.5, 1, false), "1234.5");
-        assert_eq!(format_fixed(0.0001, 2, false), "0.00");
-        assert_eq!(format_fixed(64.90850376749193, 1, false), "64.9");
     }
 
     fn render(src: &str, ctx: &tera::Context) -> TeraResult<String> {

@@ -373,3 +373,94 @@ fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Option<T> {
     let bytes = std::fs::read(p).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::sha256_bytes;
+
+    fn record(stage: &str, key: &str, outputs: &[(&str, &str)]) -> Record {
+        Record {
+            stage: stage.into(),
+            key_digest: key.into(),
+            key: CacheKey {
+                key_version: 1,
+                tool_version: "test".into(),
+                kind: "command".into(),
+                kind_version: 1,
+                params: serde_json::json!({}),
+                extra: BTreeMap::new(),
+                inputs: BTreeMap::new(),
+                outputs: outputs.iter().map(|(p, _)| p.to_string()).collect(),
+            },
+            outputs: outputs
+                .iter()
+                .map(|(p, d)| (p.to_string(), d.to_string()))
+                .collect(),
+            millis: 7,
+            peak_rss_kib: None,
+        }
+    }
+
+    #[test]
+    fn objects_round_trip_and_a_corrupt_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        cache.init().unwrap();
+        let src = dir.path().join("a.txt");
+        std::fs::write(&src, "hello\n").unwrap();
+        let d = sha256_bytes(b"hello\n");
+        assert!(!cache.has_object(&d));
+        cache.put(&src, &d).unwrap();
+        assert!(cache.has_object(&d) && cache.holds(&d));
+        let dst = dir.path().join("back.txt");
+        cache.restore(&d, &dst).unwrap();
+        assert_eq!(std::fs::read_to_string(&dst).unwrap(), "hello\n");
+        assert!(matches!(
+            cache.restore(&sha256_bytes(b"other"), &dst),
+            Err(RestoreError::Missing)
+        ));
+        // An object whose bytes no longer match its name is never restored.
+        std::fs::write(cache.object_path(&d), "tampered\n").unwrap();
+        assert!(matches!(
+            cache.restore(&d, &dir.path().join("x.txt")),
+            Err(RestoreError::Corrupt)
+        ));
+        assert!(!dir.path().join("x.txt").exists());
+    }
+
+    #[test]
+    fn records_survive_a_reload_by_stage_and_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        cache.init().unwrap();
+        let r = record("a", "k1", &[("out/a.txt", "d1")]);
+        cache.save(&r).unwrap();
+        assert_eq!(cache.last("a"), Some(r.clone()));
+        cache.flush().unwrap();
+        let fresh = Cache::new(dir.path());
+        assert_eq!(fresh.last("a"), Some(r.clone()));
+        assert_eq!(fresh.by_key("k1"), Some(r));
+        assert_eq!(fresh.recorded_stages(), ["a"]);
+        fresh.forget_stage("a").unwrap();
+        fresh.flush().unwrap();
+        assert_eq!(Cache::new(dir.path()).last("a"), None);
+    }
+
+    #[test]
+    fn gc_keeps_what_a_record_refers_to_and_drops_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        cache.init().unwrap();
+        let (keep, drop) = (dir.path().join("keep"), dir.path().join("drop"));
+        std::fs::write(&keep, "keep\n").unwrap();
+        std::fs::write(&drop, "drop, longer\n").unwrap();
+        let (dk, dd) = (sha256_bytes(b"keep\n"), sha256_bytes(b"drop, longer\n"));
+        cache.put(&keep, &dk).unwrap();
+        cache.put(&drop, &dd).unwrap();
+        cache.save(&record("a", "k", &[("keep", &dk)])).unwrap();
+        cache.flush().unwrap();
+        assert_eq!(cache.gc().unwrap(), (1, 13));
+        assert!(cache.has_object(&dk) && !cache.has_object(&dd));
+    }
+}

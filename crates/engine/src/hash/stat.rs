@@ -168,3 +168,65 @@ impl StatCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file whose size, mtime, ctime and inode match the recorded stamp is not hashed again:
+    /// the recorded digest comes back (here a made-up one, to prove no hashing happened); any
+    /// change of the stamp rehashes.
+    #[test]
+    fn an_unchanged_stamp_skips_hashing_and_a_changed_one_rehashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("a.txt"), "one\n").unwrap();
+        let sc = StatCache::default();
+        sc.record(root, "a.txt", "made-up-digest");
+        assert!(sc.stamp_of("a.txt").is_some());
+        let saved = root.join("stat.json");
+        sc.save(&saved).unwrap();
+
+        let sc = StatCache::load(&saved);
+        assert_eq!(
+            sc.digest(root, "a.txt").unwrap().as_deref(),
+            Some("made-up-digest")
+        );
+
+        let sc = StatCache::load(&saved);
+        std::fs::write(root.join("a.txt"), "two, longer\n").unwrap();
+        let real = crate::hash::sha256_bytes(b"two, longer\n");
+        assert_eq!(sc.digest(root, "a.txt").unwrap(), Some(real.clone()));
+        // Within one run a checked path is answered from memory.
+        assert_eq!(sc.digest(root, "a.txt").unwrap(), Some(real));
+    }
+
+    #[test]
+    fn missing_files_and_folders_have_no_digest_and_forget_drops_an_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        let sc = StatCache::default();
+        assert_eq!(sc.digest(root, "nope.txt").unwrap(), None);
+        assert_eq!(sc.digest(root, "sub").unwrap(), None);
+        std::fs::write(root.join("b.txt"), "b\n").unwrap();
+        assert!(sc.digest(root, "b.txt").unwrap().is_some());
+        sc.forget("b.txt");
+        assert_eq!(sc.stamp_of("b.txt"), None);
+    }
+
+    #[test]
+    fn an_unchanged_cache_is_not_written_and_a_corrupt_one_loads_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stat.json");
+        StatCache::default().save(&path).unwrap();
+        assert!(!path.exists(), "nothing recorded, nothing written");
+        std::fs::write(&path, "{not json").unwrap();
+        let sc = StatCache::load(&path);
+        std::fs::write(dir.path().join("c.txt"), "c\n").unwrap();
+        assert_eq!(
+            sc.digest(dir.path(), "c.txt").unwrap(),
+            Some(crate::hash::sha256_bytes(b"c\n"))
+        );
+    }
+}

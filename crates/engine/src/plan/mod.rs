@@ -166,3 +166,91 @@ fn find_cycle(deps: &[Vec<usize>], indeg: &[usize]) -> Vec<usize> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Loc;
+    use crate::spec::{Node, PathSpec, StageSpec};
+
+    /// A pipeline from (name, inputs, outputs), without files or kinds: the plan reads paths only.
+    fn pipeline(stages: &[(&str, &[&str], &[&str])]) -> Pipeline {
+        let paths = |v: &[&str]| {
+            v.iter()
+                .map(|p| PathSpec {
+                    path: p.to_string(),
+                    loc: Loc::default(),
+                })
+                .collect()
+        };
+        let mut stages: Vec<StageSpec> = stages
+            .iter()
+            .map(|(name, i, o)| StageSpec {
+                name: name.to_string(),
+                loc: Loc::default(),
+                kind: "command".into(),
+                description: None,
+                inputs: paths(i),
+                outputs: paths(o),
+                with: Node::parse("{}").expect("yaml"),
+            })
+            .collect();
+        stages.sort_by(|a, b| a.name.cmp(&b.name));
+        Pipeline {
+            root: ".".into(),
+            file: "pipeline.yaml".into(),
+            stages,
+            aliases: Default::default(),
+            placement: Default::default(),
+            report: None,
+        }
+    }
+
+    fn names(p: &Pipeline, v: impl IntoIterator<Item = usize>) -> Vec<&str> {
+        v.into_iter().map(|i| p.stages[i].name.as_str()).collect()
+    }
+
+    #[test]
+    fn order_follows_paths_and_breaks_ties_by_name() {
+        // d reads b and c, which read a; z stands alone.
+        let p = pipeline(&[
+            ("d", &["b.txt", "c.txt"], &["d.txt"]),
+            ("c", &["a.txt"], &["c.txt"]),
+            ("z", &["src.txt"], &["z.txt"]),
+            ("b", &["a.txt"], &["b.txt"]),
+            ("a", &[], &["a.txt"]),
+        ]);
+        let plan = Plan::new(&p).expect("no cycle");
+        assert_eq!(names(&p, plan.order.clone()), ["a", "b", "c", "d", "z"]);
+        let d = p.stages.iter().position(|s| s.name == "d").unwrap();
+        assert_eq!(names(&p, plan.deps[d].clone()), ["b", "c"]);
+        assert_eq!(names(&p, plan.upstream(&[d])), ["a", "b", "c", "d"]);
+        assert_eq!(names(&p, plan.downstream(&[0])), ["a", "b", "c", "d"]);
+        let z = p.stages.iter().position(|s| s.name == "z").unwrap();
+        assert_eq!(names(&p, plan.upstream(&[z])), ["z"]);
+    }
+
+    #[test]
+    fn a_cycle_is_printed_whole() {
+        let p = pipeline(&[
+            ("a", &["c.txt"], &["a.txt"]),
+            ("b", &["a.txt"], &["b.txt"]),
+            ("c", &["b.txt"], &["c.txt"]),
+            ("free", &[], &["f.txt"]),
+        ]);
+        let e = Plan::new(&p).expect_err("cycle");
+        assert_eq!(e.cycle.first(), e.cycle.last());
+        let mut members = e.cycle[..e.cycle.len() - 1].to_vec();
+        members.sort();
+        assert_eq!(members, ["a", "b", "c"]);
+        assert!(e.to_string().starts_with("the stages form a cycle: "));
+    }
+
+    #[test]
+    fn dot_and_mermaid_list_every_edge() {
+        let p = pipeline(&[("a", &[], &["a.txt"]), ("b", &["a.txt"], &["b.txt"])]);
+        let plan = Plan::new(&p).unwrap();
+        assert!(plan.dot(&p).contains("\"a\" -> \"b\""), "{}", plan.dot(&p));
+        assert!(plan.mermaid(&p).contains("-->"), "{}", plan.mermaid(&p));
+    }
+}

@@ -54,6 +54,9 @@ pub struct Pipeline {
     pub aliases: BTreeMap<String, String>,
     /// Stages with `executor:` or `resources:` hints (only `command` stages may have them).
     pub placement: BTreeMap<String, crate::exec::slurm::Placement>,
+    /// The optional top-level `report:` section, kept as written: the engine never reads it
+    /// (no stage key depends on it); the front end that writes a report validates it.
+    pub report: Option<Node>,
 }
 
 impl Pipeline {
@@ -163,6 +166,7 @@ pub fn parse(
         aliases: BTreeMap::new(),
         placement: BTreeMap::new(),
         diags: Vec::new(),
+        report: None,
     };
     let stages = v.document(&doc, registry);
     if v.diags.is_empty() {
@@ -172,6 +176,7 @@ pub fn parse(
             stages,
             aliases: v.aliases,
             placement: v.placement,
+            report: v.report,
         })
     } else {
         Err(Diagnostics::sorted(v.diags))
@@ -190,6 +195,7 @@ struct Validator<'a> {
     aliases: BTreeMap<String, String>,
     placement: BTreeMap<String, crate::exec::slurm::Placement>,
     diags: Vec<Diagnostic>,
+    report: Option<Node>,
 }
 
 const STAGE_KEYS: &[&str] = &[
@@ -224,10 +230,11 @@ impl Validator<'_> {
             match k.as_str() {
                 Some("version") => version = Some(val),
                 Some("stages") => stages_node = Some(val),
+                Some("report") => self.report = Some(val.clone()),
                 _ => self.err(
                     k.loc,
                     format!(
-                        "unknown top-level key {} (expected one of: version, stages)",
+                        "unknown top-level key {} (expected one of: version, stages, report)",
                         k.show()
                     ),
                 ),

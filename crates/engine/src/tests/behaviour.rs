@@ -301,16 +301,17 @@ fn a_second_lock_holder_waits_or_fails() {
     let held = cache.lock(false, || {}).unwrap();
     let err = cache.lock(false, || {}).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
-    let waited = Arc::new(AtomicBool::new(false));
-    let w = waited.clone();
+    // The waiter reports that it waits (a channel, not a sleep); only then is the lock
+    // released, and the waiter gets it.
+    let (waiting, waits) = std::sync::mpsc::channel();
     let c2 = cache.clone();
     let t = std::thread::spawn(move || {
-        let _l = c2
-            .lock(true, || w.store(true, std::sync::atomic::Ordering::SeqCst))
-            .unwrap();
+        let _l = c2.lock(true, || waiting.send(()).unwrap()).unwrap();
     });
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    assert!(waited.load(std::sync::atomic::Ordering::SeqCst));
+    // A generous guard against a hang, not a timing assertion.
+    waits
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the second lock waits for the first");
     drop(held);
     t.join().unwrap();
 }
