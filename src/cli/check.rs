@@ -4,9 +4,11 @@
 
 use engine::exec::{Options, RunEnv};
 use engine::exit;
+use engine::kind::Kind as _;
 
 use super::Global;
 use super::project::{Project, fail};
+use crate::stages::claims::ClaimsKind;
 use crate::stages::csvtab::Table;
 
 /// One claim row from a claims stage's verdict CSV.
@@ -34,7 +36,7 @@ impl Verdict {
 /// Reads the verdict CSVs of every claims stage (which must be up to date).
 pub fn read_verdicts(p: &Project) -> anyhow::Result<Vec<Verdict>> {
     let mut v = Vec::new();
-    for s in p.pipeline.stages.iter().filter(|s| s.kind == "claims") {
+    for s in p.pipeline.stages.iter().filter(|s| ClaimsKind::matches(s)) {
         let t = Table::read(&p.pipeline.root.join(&s.outputs[0].path))?;
         let c = |n: &str| t.col(n);
         let (id, src, pr, co, st, ex, no) = (
@@ -66,14 +68,8 @@ pub fn claims_files(p: &Project) -> anyhow::Result<Vec<crate::stages::claims::Cl
     p.pipeline
         .stages
         .iter()
-        .filter(|s| s.kind == "claims")
-        .map(|st| {
-            let file = st.with.to_json()["claims"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            crate::stages::claims::read_claims(&p.pipeline.root.join(file))
-        })
+        .filter_map(ClaimsKind::claims_file)
+        .map(|file| crate::stages::claims::read_claims(&p.pipeline.root.join(file)))
         .collect()
 }
 
@@ -84,7 +80,7 @@ pub fn bring_up_to_date(p: &Project, mirrors: Vec<std::path::PathBuf>) -> anyhow
         .stages
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.kind == "claims")
+        .filter(|(_, s)| ClaimsKind::matches(s))
         .map(|(i, _)| i)
         .collect();
     if targets.is_empty() {

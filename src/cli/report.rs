@@ -10,10 +10,13 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use engine::exit;
+use engine::kind::Kind as _;
+use engine::spec::StageSpec;
 
 use super::Global;
 use super::check::{Verdict, read_verdicts};
 use super::project::{Project, fail};
+use crate::stages::{fetch::FetchKind, plot::PlotKind, table::TableKind};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -98,16 +101,19 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
             (arr.len() - bad.len(), arr.len(), bad)
         });
     let mut pins = Vec::new();
-    for s in p.pipeline.stages.iter().filter(|s| s.kind == "fetch") {
-        let w = s.with.to_json();
-        let sha = w["sha256"].as_str().unwrap_or("").to_string();
-        let path = s.outputs[0].path.clone();
-        let verified = engine::hash::sha256_file(&root.join(&path)).is_ok_and(|d| d == sha);
+    for (s, pin) in p
+        .pipeline
+        .stages
+        .iter()
+        .filter_map(|s| Some((s, FetchKind::pin(s)?)))
+    {
+        let verified =
+            engine::hash::sha256_file(&root.join(pin.path)).is_ok_and(|d| d == pin.sha256);
         pins.push(Pin {
             stage: s.name.clone(),
-            url: w["url"].as_str().unwrap_or("").to_string(),
-            sha256: sha,
-            path,
+            url: pin.url.to_string(),
+            sha256: pin.sha256.to_string(),
+            path: pin.path.to_string(),
             verified,
         });
     }
@@ -130,11 +136,11 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
             versions.push((k.to_string(), v.to_string()));
         }
     }
-    let outputs_of = |kind: &str, ext: &str| -> Vec<String> {
+    let outputs_of = |of_kind: fn(&StageSpec) -> bool, ext: &str| -> Vec<String> {
         p.pipeline
             .stages
             .iter()
-            .filter(|s| s.kind == kind)
+            .filter(|s| of_kind(s))
             .flat_map(|s| s.outputs.iter().map(|o| o.path.clone()))
             .filter(|o| o.ends_with(ext))
             .collect()
@@ -158,8 +164,8 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
         audit,
         pins,
         versions,
-        figures: outputs_of("plot", ".png"),
-        tables: outputs_of("table", ".tex"),
+        figures: outputs_of(PlotKind::matches, ".png"),
+        tables: outputs_of(TableKind::matches, ".tex"),
         files,
     })
 }

@@ -7,12 +7,12 @@
 //! keys being built over input *contents*).
 
 mod command;
-mod kind;
 pub mod procs;
 mod run;
 
+/// The settings an [`Engine`] runs with (defined with the kinds, which may read them).
+pub use crate::kind::RunEnv;
 pub use command::{CommandKind, STDERR_TAIL, env_digest, kill_running_commands};
-pub use kind::{Kind, Problem, Registry, RunEnv, StageCtx, StageError, params};
 pub use run::{AuditResult, Engine, Event, Options, Reason, StageResult, Status, Verdict};
 
 /// Process-wide peak resident memory in KiB (Linux `VmHWM`), if known.

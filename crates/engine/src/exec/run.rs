@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use super::kind::{Registry, RunEnv, StageCtx};
 use crate::cache::{Cache, Record, RestoreError};
 use crate::hash::{CacheKey, KEY_VERSION, KeyChange, StatCache};
+use crate::kind::{DynKind, Registry, RunEnv, StageCtx};
 use crate::lockfile::{LockFile, LockedStage};
 use crate::plan::Plan;
 use crate::spec::Pipeline;
@@ -1052,7 +1052,7 @@ impl<'a> Engine<'a> {
 
 /// Runs a kind, turning a panic into an error so that one broken stage cannot take the whole
 /// run down.
-fn run_guarded(kind: &dyn super::kind::Kind, ctx: &StageCtx<'_>) -> Result<(), String> {
+fn run_guarded(kind: &dyn DynKind, ctx: &StageCtx<'_>) -> Result<(), String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(ctx)))
         .unwrap_or_else(|p| {
             let msg = p
