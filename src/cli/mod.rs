@@ -10,6 +10,7 @@ mod interrupt;
 mod output;
 mod plan;
 mod project;
+mod records;
 mod report;
 mod run;
 mod status;

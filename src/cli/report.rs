@@ -16,6 +16,7 @@ use engine::spec::StageSpec;
 use super::Global;
 use super::check::{Verdict, read_verdicts};
 use super::project::{Project, fail};
+use super::records::{Audit, LastRun};
 use crate::stages::{fetch::FetchKind, plot::PlotKind, table::TableKind};
 
 #[derive(Args, Debug)]
@@ -66,40 +67,35 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
         .into_iter()
         .flat_map(|f| f.unsupported)
         .collect();
-    let last: serde_json::Value = std::fs::read(cache.dir.join("last-run.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| {
-            fail(
-                exit::INTERNAL,
-                "error: no readable record of the last run in .artifact/last-run.json (run `artifact run` to write it)",
-            )
-        })?;
+    let last = LastRun::read(&cache.dir).map_err(|e| {
+        fail(
+            exit::INTERNAL,
+            format!(
+                "error: no readable record of the last run ({e}); run `artifact run` to write it"
+            ),
+        )
+    })?;
     let mut stages = Vec::new();
-    for s in last["stages"].as_array().into_iter().flatten() {
-        let name = s["stage"].as_str().unwrap_or("").to_string();
-        let rec = cache.last(&name);
+    for s in last.stages {
+        let rec = cache.last(&s.stage);
         stages.push(StageRow {
-            kind: s["kind"].as_str().unwrap_or("").to_string(),
-            status: s["status"].as_str().unwrap_or("").to_string(),
-            millis: s["millis"].as_u64().unwrap_or(0),
+            kind: s.kind,
+            status: s.status.as_str().to_string(),
+            millis: s.millis,
             made_millis: rec.as_ref().map_or(0, |r| r.millis),
             peak_kib: rec.and_then(|r| r.peak_rss_kib),
-            name,
+            name: s.stage,
         });
     }
-    let audit = std::fs::read(cache.dir.join("last-audit.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .map(|v| {
-            let arr = v.as_array().cloned().unwrap_or_default();
-            let bad: Vec<String> = arr
-                .iter()
-                .filter(|x| x["identical"] != true)
-                .map(|x| x["stage"].as_str().unwrap_or("").to_string())
-                .collect();
-            (arr.len() - bad.len(), arr.len(), bad)
-        });
+    let audit = Audit::read(&cache.dir).ok().map(|a| {
+        let bad: Vec<String> = a
+            .stages
+            .iter()
+            .filter(|x| !x.identical)
+            .map(|x| x.stage.clone())
+            .collect();
+        (a.stages.len() - bad.len(), a.stages.len(), bad)
+    });
     let mut pins = Vec::new();
     for (s, pin) in p
         .pipeline
@@ -160,7 +156,7 @@ fn gather(p: &Project) -> anyhow::Result<Data> {
         verdicts,
         unsupported,
         stages,
-        run_wall_ms: last["wall_millis"].as_u64().unwrap_or(0),
+        run_wall_ms: last.wall_millis,
         audit,
         pins,
         versions,
