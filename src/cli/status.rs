@@ -1,7 +1,7 @@
 //! `artifact status`: one line per stage, in run order: up to date, or stale and why, with
 //! the time its outputs took to make.
 
-use engine::exec::{RunEnv, Verdict};
+use engine::exec::{Decision, RunEnv};
 use engine::exit;
 
 use super::Global;
@@ -11,10 +11,10 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
     let p = Project::load(g)?;
     let engine = p.engine(RunEnv::default());
     let mut stale = 0;
-    for (i, v) in engine.plan_verdicts(&[]) {
+    for (i, v) in engine.plan_decisions(&[]) {
         let s = &p.pipeline.stages[i];
         let (state, detail) = match &v {
-            Ok(Verdict::Fresh(rec)) => (
+            Ok(Decision::Fresh(rec)) => (
                 "up to date",
                 format!(
                     "{} output(s), made in {:.3} s",
@@ -22,11 +22,11 @@ pub fn run(g: &Global) -> anyhow::Result<i32> {
                     rec.millis as f64 / 1000.0
                 ),
             ),
-            Ok(Verdict::Restore(_, r)) => ("restorable", r.to_string()),
-            Ok(Verdict::Run(r)) => ("stale", r.to_string()),
+            Ok(Decision::Restore(_, r)) => ("restorable", r.to_string()),
+            Ok(Decision::Run(r)) => ("stale", r.to_string()),
             Err(e) => ("blocked", e.clone()),
         };
-        if !matches!(v, Ok(Verdict::Fresh(_))) {
+        if !matches!(v, Ok(Decision::Fresh(_))) {
             stale += 1;
         }
         if g.json {

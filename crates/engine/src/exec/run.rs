@@ -57,7 +57,7 @@ enum RestoreFailure {
 
 /// What a stage needs, decided without side effects.
 #[derive(Clone, Debug)]
-pub enum Verdict {
+pub enum Decision {
     /// Up to date: outputs on disk match the last run with this key.
     Fresh(Record),
     /// Outputs can be restored from the store (key seen before, or outputs missing/altered).
@@ -209,13 +209,15 @@ impl<'a> Engine<'a> {
     /// would have to run first, or a missing input.
     pub fn upstream_known(&self, i: usize) -> Result<BTreeMap<String, String>, String> {
         let mut known = BTreeMap::new();
-        for (j, v) in self.plan_verdicts(&[i]) {
+        for (j, v) in self.plan_decisions(&[i]) {
             if j == i {
                 continue;
             }
             match v {
-                Ok(Verdict::Fresh(rec)) | Ok(Verdict::Restore(rec, _)) => known.extend(rec.outputs),
-                Ok(Verdict::Run(_)) => {
+                Ok(Decision::Fresh(rec)) | Ok(Decision::Restore(rec, _)) => {
+                    known.extend(rec.outputs)
+                }
+                Ok(Decision::Run(_)) => {
                     return Err(format!(
                         "upstream stage {} runs first",
                         self.pipeline.stages[j].name
@@ -274,25 +276,25 @@ impl<'a> Engine<'a> {
         Ok(m)
     }
 
-    /// Stage `i`'s key, its digest and its verdict, given the output digests of the stages
+    /// Stage `i`'s key, its digest and its decision, given the output digests of the stages
     /// upstream (`known`); `Err` names a missing input.
     pub fn evaluate(
         &self,
         i: usize,
         known: &BTreeMap<String, String>,
         force: bool,
-    ) -> Result<(CacheKey, String, Verdict), String> {
+    ) -> Result<(CacheKey, String, Decision), String> {
         let key = self.key(i, self.input_digests(i, known)?);
         let kd = key.digest();
-        let verdict = self.assess(i, &key, &kd, force);
-        Ok((key, kd, verdict))
+        let decision = self.assess(i, &key, &kd, force);
+        Ok((key, kd, decision))
     }
 
     /// Decides what stage `i` needs, without touching anything.
-    pub fn assess(&self, i: usize, key: &CacheKey, kd: &str, force: bool) -> Verdict {
+    pub fn assess(&self, i: usize, key: &CacheKey, kd: &str, force: bool) -> Decision {
         let s = &self.pipeline.stages[i];
         if force {
-            return Verdict::Run(Reason::Forced);
+            return Decision::Run(Reason::Forced);
         }
         let last = self.cache.last(&s.name);
         // The record must also list exactly the declared outputs: it is read from disk and
@@ -306,12 +308,12 @@ impl<'a> Engine<'a> {
                 match self.stat.digest(self.root(), p) {
                     Ok(Some(cur)) if &cur == d => {}
                     Ok(None) => {
-                        return Verdict::Restore(rec.clone(), Reason::OutputMissing(p.clone()));
+                        return Decision::Restore(rec.clone(), Reason::OutputMissing(p.clone()));
                     }
-                    _ => return Verdict::Restore(rec.clone(), Reason::OutputAltered(p.clone())),
+                    _ => return Decision::Restore(rec.clone(), Reason::OutputAltered(p.clone())),
                 }
             }
-            return Verdict::Fresh(rec.clone());
+            return Decision::Fresh(rec.clone());
         }
         let reason = match &last {
             Some(old) => Reason::Changed(key.diff(&old.key)),
@@ -323,9 +325,9 @@ impl<'a> Engine<'a> {
                 .keys()
                 .eq(key.outputs.iter().collect::<BTreeSet<_>>())
         {
-            return Verdict::Restore(rec, reason);
+            return Decision::Restore(rec, reason);
         }
-        Verdict::Run(reason)
+        Decision::Run(reason)
     }
 
     /// Runs the selected stages (all when `targets` is empty) and their upstream stages.
@@ -428,7 +430,7 @@ impl<'a> Engine<'a> {
                         results.insert(i, res);
                         continue;
                     }
-                    let (key, kd, verdict) = match self.evaluate(i, &known, opts.force) {
+                    let (key, kd, decision) = match self.evaluate(i, &known, opts.force) {
                         Ok(v) => v,
                         Err(e) => {
                             let res = self.failed(i, e);
@@ -438,8 +440,8 @@ impl<'a> Engine<'a> {
                             continue;
                         }
                     };
-                    match &verdict {
-                        Verdict::Fresh(rec) => {
+                    match &decision {
+                        Decision::Fresh(rec) => {
                             // Fast path on the scheduling thread: nothing to do.
                             let res = StageResult {
                                 status: Status::Fresh,
@@ -452,7 +454,7 @@ impl<'a> Engine<'a> {
                             results.insert(i, res);
                             continue;
                         }
-                        Verdict::Restore(_, r) | Verdict::Run(r) => {
+                        Decision::Restore(_, r) | Decision::Run(r) => {
                             on_event(Event::Started {
                                 stage: &self.pipeline.stages[i].name,
                                 reason: r,
@@ -465,7 +467,7 @@ impl<'a> Engine<'a> {
                         if single {
                             super::reset_peak_rss();
                         }
-                        let res = self.execute(i, key, kd, verdict);
+                        let res = self.execute(i, key, kd, decision);
                         let _ = tx.send((i, res));
                     });
                 }
@@ -506,7 +508,7 @@ impl<'a> Engine<'a> {
         let mut known = BTreeMap::new();
         let mut out = Vec::with_capacity(selected.len());
         for &i in self.plan.order.iter().filter(|i| selected.contains(i)) {
-            let Ok((_, _, Verdict::Fresh(rec))) = self.evaluate(i, &known, false) else {
+            let Ok((_, _, Decision::Fresh(rec))) = self.evaluate(i, &known, false) else {
                 return None;
             };
             known.extend(rec.outputs.clone());
@@ -549,12 +551,12 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Carries out a Restore or Run verdict on a worker thread.
-    fn execute(&self, i: usize, key: CacheKey, kd: String, verdict: Verdict) -> StageResult {
+    /// Carries out a Restore or Run decision on a worker thread.
+    fn execute(&self, i: usize, key: CacheKey, kd: String, decision: Decision) -> StageResult {
         let start = Instant::now();
-        let mut res = match verdict {
-            Verdict::Fresh(_) => unreachable!("fresh stages are handled by the scheduler"),
-            Verdict::Restore(rec, reason) => match self.restore(&rec) {
+        let mut res = match decision {
+            Decision::Fresh(_) => unreachable!("fresh stages are handled by the scheduler"),
+            Decision::Restore(rec, reason) => match self.restore(&rec) {
                 Ok(()) => {
                     let rec = Record {
                         stage: self.pipeline.stages[i].name.clone(),
@@ -577,7 +579,7 @@ impl<'a> Engine<'a> {
                 }
                 Err(RestoreFailure::Io(msg)) => self.failed(i, msg),
             },
-            Verdict::Run(reason) => self.run_stage(i, key, kd, reason),
+            Decision::Run(reason) => self.run_stage(i, key, kd, reason),
         };
         res.millis = start.elapsed().as_millis() as u64;
         // A stage that ran measured its peak into its record already; read it only otherwise.
@@ -946,9 +948,9 @@ impl<'a> Engine<'a> {
         lock.write(lock_path)
     }
 
-    /// Dry run: the verdict for every selected stage, in topological order, without running
+    /// Dry run: the decision for every selected stage, in topological order, without running
     /// anything. Stages downstream of one that must run get [`Reason::Upstream`].
-    pub fn plan_verdicts(&self, targets: &[usize]) -> Vec<(usize, Result<Verdict, String>)> {
+    pub fn plan_decisions(&self, targets: &[usize]) -> Vec<(usize, Result<Decision, String>)> {
         let selected = self.selected(targets);
         let mut known = BTreeMap::new();
         let mut pending: BTreeMap<usize, String> = BTreeMap::new();
@@ -956,13 +958,13 @@ impl<'a> Engine<'a> {
         for &i in self.plan.order.iter().filter(|i| selected.contains(i)) {
             if let Some(up) = self.plan.deps[i].iter().find_map(|d| pending.get(d)) {
                 let up = up.clone();
-                out.push((i, Ok(Verdict::Run(Reason::Upstream(up.clone())))));
+                out.push((i, Ok(Decision::Run(Reason::Upstream(up.clone())))));
                 pending.insert(i, up);
                 continue;
             }
             let v = self.evaluate(i, &known, false).map(|(_, _, v)| v);
             match &v {
-                Ok(Verdict::Fresh(rec)) | Ok(Verdict::Restore(rec, _)) => {
+                Ok(Decision::Fresh(rec)) | Ok(Decision::Restore(rec, _)) => {
                     known.extend(rec.outputs.clone())
                 }
                 _ => {
