@@ -4,15 +4,16 @@
 
 use engine::exec::{Options, RunEnv};
 use engine::exit;
+use engine::kind::Kind as _;
 
 use super::Global;
 use super::project::{Project, fail};
-use crate::stages::claims::{self, ClaimStatus, ClaimVerdict};
+use crate::stages::claims::{self, ClaimStatus, ClaimVerdict, ClaimsKind};
 
 /// The verdicts of every claims stage (whose verdict CSVs must be up to date), in stage order.
 pub fn read_verdicts(p: &Project) -> anyhow::Result<Vec<ClaimVerdict>> {
     let mut v = Vec::new();
-    for s in p.pipeline.stages.iter().filter(|s| s.kind == "claims") {
+    for s in p.pipeline.stages.iter().filter(|s| ClaimsKind::matches(s)) {
         v.extend(claims::read_verdicts(
             &p.pipeline.root.join(&s.outputs[0].path),
         )?);
@@ -25,14 +26,8 @@ pub fn claims_files(p: &Project) -> anyhow::Result<Vec<crate::stages::claims::Cl
     p.pipeline
         .stages
         .iter()
-        .filter(|s| s.kind == "claims")
-        .map(|st| {
-            let file = st.with.to_json()["claims"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            crate::stages::claims::read_claims(&p.pipeline.root.join(file))
-        })
+        .filter_map(ClaimsKind::claims_file)
+        .map(|file| crate::stages::claims::read_claims(&p.pipeline.root.join(file)))
         .collect()
 }
 
@@ -43,7 +38,7 @@ pub fn bring_up_to_date(p: &Project, mirrors: Vec<std::path::PathBuf>) -> anyhow
         .stages
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.kind == "claims")
+        .filter(|(_, s)| ClaimsKind::matches(s))
         .map(|(i, _)| i)
         .collect();
     if targets.is_empty() {

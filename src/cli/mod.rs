@@ -31,6 +31,7 @@ mod pin;
 mod plan;
 mod project;
 mod push;
+mod records;
 mod remote;
 mod report;
 mod run;

@@ -65,27 +65,10 @@ pub fn stage_line(r: &StageResult, color: bool) -> String {
     line
 }
 
-pub fn json_result(r: &StageResult) -> serde_json::Value {
-    let (status, error) = match &r.status {
-        Status::Failed(m) => ("failed", Some(m.clone())),
-        Status::Skipped(m) => ("skipped", Some(m.clone())),
-        Status::Cancelled => ("interrupted", None),
-        Status::Fresh => ("cached", None),
-        Status::Restored => ("restored", None),
-        Status::Ran => ("ran", None),
-    };
-    serde_json::json!({
-        "event": "finished",
-        "stage": r.stage,
-        "kind": r.kind,
-        "status": status,
-        "reason": r.reason.as_ref().map(ToString::to_string),
-        "error": error,
-        "millis": r.millis,
-        "peak_rss_kib": r.peak_rss_kib,
-        "key": r.record.as_ref().map(|x| x.key_digest.clone()),
-        "fetched_from_remote": r.fetched,
-    })
+/// The `--json` line of a finished stage.
+pub fn json_result(r: &StageResult) -> String {
+    let run = super::records::StageRun::from(r);
+    serde_json::to_string(&super::records::Finished::new(&run)).unwrap_or_default()
 }
 
 impl Reporter {

@@ -2,7 +2,7 @@
 //! stay cached. Nothing is executed or written (but the stat cache).
 
 use clap::Args;
-use engine::exec::{RunEnv, Verdict};
+use engine::exec::{Decision, RunEnv};
 use engine::exit;
 
 use super::Global;
@@ -18,14 +18,14 @@ pub fn run(g: &Global, a: &PlanArgs) -> anyhow::Result<i32> {
     let p = Project::load(g)?;
     let targets = p.resolve(&a.stages)?;
     let engine = p.engine(RunEnv::default());
-    let verdicts = engine.plan_verdicts(&targets);
+    let decisions = engine.plan_decisions(&targets);
     let mut counts = [0usize; 4];
-    for (i, v) in &verdicts {
+    for (i, v) in &decisions {
         let name = &p.pipeline.stages[*i].name;
         let (label, why, slot) = match v {
-            Ok(Verdict::Fresh(_)) => ("cached", String::new(), 0),
-            Ok(Verdict::Restore(_, r)) => ("restore", r.to_string(), 1),
-            Ok(Verdict::Run(r)) => ("run", r.to_string(), 2),
+            Ok(Decision::Fresh(_)) => ("cached", String::new(), 0),
+            Ok(Decision::Restore(_, r)) => ("restore", r.to_string(), 1),
+            Ok(Decision::Run(r)) => ("run", r.to_string(), 2),
             Err(e) => ("blocked", e.clone(), 3),
         };
         counts[slot] += 1;
@@ -45,7 +45,7 @@ pub fn run(g: &Global, a: &PlanArgs) -> anyhow::Result<i32> {
     if !g.quiet && !g.json {
         outln!(
             "{} stages: {} would run, {} would be restored from the cache, {} cached{}",
-            verdicts.len(),
+            decisions.len(),
             counts[2],
             counts[1],
             counts[0],

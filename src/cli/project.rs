@@ -37,7 +37,7 @@ pub struct Project {
     pub file: PathBuf,
     pub pipeline: Pipeline,
     pub plan: Plan,
-    pub registry: engine::exec::Registry,
+    pub registry: engine::kind::Registry,
     /// The pipeline's `report:` section (defaults when absent).
     pub report: super::report::ReportConfig,
 }

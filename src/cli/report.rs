@@ -16,14 +16,18 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use clap::Args;
 use engine::exit;
+use engine::kind::Kind as _;
+use engine::spec::StageSpec;
 use serde::{Deserialize, Serialize};
 use tera::{Context, Kwargs, State, Tera};
 
 use super::Global;
 use super::check::read_verdicts;
 use super::project::{Project, fail};
+use super::records::{Audit, LastRun};
 use crate::stages::claims::{ClaimStatus, ClaimVerdict, Query};
 use crate::stages::numfmt;
+use crate::stages::{fetch::FetchKind, plot::PlotKind, table::TableKind};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -382,28 +386,27 @@ fn gather(p: &Project, cfg: &ReportConfig) -> anyhow::Result<Report> {
             needs: u.needs.clone(),
         })
         .collect();
-    let last: serde_json::Value = std::fs::read(cache.dir.join("last-run.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| {
-            fail(
-                exit::INTERNAL,
-                "error: no readable record of the last run in .artifact/last-run.json (run `artifact run` or `artifact check` to write it)",
-            )
-        })?;
+    let last = LastRun::read(&cache.dir).map_err(|e| {
+        fail(
+            exit::INTERNAL,
+            format!(
+                "error: no readable record of the last run ({e}); run `artifact run` or `artifact check` to write it"
+            ),
+        )
+    })?;
     let mut stages = Vec::new();
-    for s in last["stages"].as_array().into_iter().flatten() {
-        let name = s["stage"].as_str().unwrap_or("").to_string();
-        let rec = cache.last(&name);
+    let wall_millis = last.wall_millis;
+    for s in last.stages {
+        let rec = cache.last(&s.stage);
         stages.push(StageRow {
-            kind: s["kind"].as_str().unwrap_or("").to_string(),
-            status: s["status"].as_str().unwrap_or("").to_string(),
-            time: secs(s["millis"].as_u64().unwrap_or(0), 3),
+            kind: s.kind.clone(),
+            status: s.status.as_str().to_string(),
+            time: secs(s.millis, 3),
             made_time: secs(rec.as_ref().map_or(0, |r| r.millis), 3),
             peak: rec.and_then(|r| r.peak_rss_kib).map_or("-".into(), |k| {
                 format!("{} MiB", numfmt::fixed(k as f64 / 1024.0, 1))
             }),
-            name,
+            name: s.stage.clone(),
         });
     }
     // Stages the last run did not reach (`check` runs only what the claims read).
@@ -422,25 +425,24 @@ fn gather(p: &Project, cfg: &ReportConfig) -> anyhow::Result<Report> {
     // to have run.
     let ran_ok = succeeded == stages.len();
     let stages_ok = ran_ok && not_run.is_empty();
-    let audit = std::fs::read(cache.dir.join("last-audit.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .map(|v| {
-            let arr = v.as_array().cloned().unwrap_or_default();
-            let same = arr.iter().filter(|x| x["identical"] == true).count();
-            (same, arr.len())
-        });
+    let audit = Audit::read(&cache.dir).ok().map(|a| {
+        let same = a.stages.iter().filter(|x| x.identical).count();
+        (same, a.stages.len())
+    });
     let mut pins = Vec::new();
-    for s in p.pipeline.stages.iter().filter(|s| s.kind == "fetch") {
-        let w = s.with.to_json();
-        let sha = w["sha256"].as_str().unwrap_or("").to_string();
-        let path = s.outputs[0].path.clone();
-        let verified = engine::hash::sha256_file(&root.join(&path)).is_ok_and(|d| d == sha);
+    for (s, pin) in p
+        .pipeline
+        .stages
+        .iter()
+        .filter_map(|s| Some((s, FetchKind::pin(s)?)))
+    {
+        let verified =
+            engine::hash::sha256_file(&root.join(pin.path)).is_ok_and(|d| d == pin.sha256);
         pins.push(Pin {
             stage: s.name.clone(),
-            url: w["url"].as_str().unwrap_or("").to_string(),
-            sha256: sha,
-            path,
+            url: pin.url.to_string(),
+            sha256: pin.sha256.to_string(),
+            path: pin.path.to_string(),
             verified,
         });
     }
@@ -466,16 +468,16 @@ fn gather(p: &Project, cfg: &ReportConfig) -> anyhow::Result<Report> {
             });
         }
     }
-    let outputs_of = |kind: &str, ext: &str| -> Vec<String> {
+    let outputs_of = |of_kind: fn(&StageSpec) -> bool, ext: &str| -> Vec<String> {
         p.pipeline
             .stages
             .iter()
-            .filter(|s| s.kind == kind)
+            .filter(|s| of_kind(s))
             .flat_map(|s| s.outputs.iter().map(|o| o.path.clone()))
             .filter(|o| o.ends_with(ext))
             .collect()
     };
-    let figures: Vec<Figure> = outputs_of("plot", ".png")
+    let figures: Vec<Figure> = outputs_of(PlotKind::matches, ".png")
         .into_iter()
         .map(|path| Figure {
             anchor: anchor(&path),
@@ -567,7 +569,7 @@ fn gather(p: &Project, cfg: &ReportConfig) -> anyhow::Result<Report> {
     let mut run_evidence = format!(
         "{succeeded} of {} stages succeeded in the last run that did work ({})",
         stages.len(),
-        secs(last["wall_millis"].as_u64().unwrap_or(0), 2)
+        secs(wall_millis, 2)
     );
     if !not_run.is_empty() {
         run_evidence.push_str(&format!(
@@ -709,7 +711,7 @@ fn gather(p: &Project, cfg: &ReportConfig) -> anyhow::Result<Report> {
         pins,
         versions,
         figures,
-        tables: outputs_of("table", ".tex"),
+        tables: outputs_of(TableKind::matches, ".tex"),
     })
 }
 

@@ -7,6 +7,8 @@ use std::time::Instant;
 use clap::Args;
 use engine::cache::Cache;
 use engine::exec::{Engine, Event, Options, RunEnv, StageResult, Status};
+
+use super::records::{Audit, LastRun};
 use engine::exit;
 
 use super::Global;
@@ -118,9 +120,12 @@ fn fast_noop(g: &Global, a: &RunArgs, started: Instant) -> anyhow::Result<Option
     for s in &snap.stages {
         let r = StageResult::fresh(&s.name, &s.kind);
         if g.json {
-            let mut v = super::output::json_result(&r);
-            v["key"] = serde_json::Value::String(s.key_digest.clone());
-            outln!("{v}");
+            let mut run = super::records::StageRun::from(&r);
+            run.key = Some(s.key_digest.clone());
+            outln!(
+                "{}",
+                serde_json::to_string(&super::records::Finished::new(&run)).unwrap_or_default()
+            );
         } else {
             rep.event(Event::Finished(&r));
         }
@@ -327,40 +332,14 @@ pub(super) fn record_last_run(
 }
 
 fn last_run_readable(engine: &Engine<'_>) -> bool {
-    std::fs::read(engine.cache.dir.join("last-run.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| v["stages"].is_array())
+    LastRun::read(&engine.cache.dir).is_ok()
 }
 
 /// Records the run (per-stage status, time, memory) for `artifact report`.
 fn save_last_run(engine: &Engine<'_>, results: &[StageResult], wall_ms: u64, jobs: usize) {
-    let stages: Vec<serde_json::Value> = results.iter().map(super::output::json_result).collect();
-    let v = serde_json::json!({
-        "wall_millis": wall_ms,
-        "jobs": jobs,
-        "stages": stages,
-    });
-    let _ = engine::fsutil::write_atomic(
-        &engine.cache.dir.join("last-run.json"),
-        serde_json::to_string_pretty(&v)
-            .unwrap_or_default()
-            .as_bytes(),
-    );
+    let _ = LastRun::new(results, wall_ms, jobs).write(&engine.cache.dir);
 }
 
 fn save_audit(engine: &Engine<'_>, res: &[engine::exec::AuditResult]) {
-    let v: Vec<serde_json::Value> = res
-        .iter()
-        .map(|r| {
-            serde_json::json!({"stage": r.stage, "identical": r.differences.is_empty() && r.error.is_none(),
-                "differences": r.differences.iter().map(|(p, _, _)| p.clone()).collect::<Vec<_>>(), "error": r.error})
-        })
-        .collect();
-    let _ = engine::fsutil::write_atomic(
-        &engine.cache.dir.join("last-audit.json"),
-        serde_json::to_string_pretty(&v)
-            .unwrap_or_default()
-            .as_bytes(),
-    );
+    let _ = Audit::new(res).write(&engine.cache.dir);
 }

@@ -3,7 +3,7 @@
 //! holds the stage's result for its current key.
 
 use clap::Args;
-use engine::exec::{RunEnv, Verdict};
+use engine::exec::{Decision, RunEnv};
 use engine::exit;
 
 use super::Global;
@@ -37,10 +37,10 @@ pub fn run(g: &Global, a: &StatusArgs) -> anyhow::Result<i32> {
     let remote: std::collections::BTreeMap<usize, Option<bool>> =
         engine.remote_availability().into_iter().collect();
     let mut stale = 0;
-    for (i, v) in engine.plan_verdicts(&[]) {
+    for (i, v) in engine.plan_decisions(&[]) {
         let s = &p.pipeline.stages[i];
         let (state, detail) = match &v {
-            Ok(Verdict::Fresh(rec)) => (
+            Ok(Decision::Fresh(rec)) => (
                 "up to date",
                 format!(
                     "{} output(s), made in {:.3} s",
@@ -48,11 +48,11 @@ pub fn run(g: &Global, a: &StatusArgs) -> anyhow::Result<i32> {
                     rec.millis as f64 / 1000.0
                 ),
             ),
-            Ok(Verdict::Restore(_, r)) => ("restorable", r.to_string()),
-            Ok(Verdict::Run(r)) => ("stale", r.to_string()),
+            Ok(Decision::Restore(_, r)) => ("restorable", r.to_string()),
+            Ok(Decision::Run(r)) => ("stale", r.to_string()),
             Err(e) => ("blocked", e.clone()),
         };
-        if !matches!(v, Ok(Verdict::Fresh(_))) {
+        if !matches!(v, Ok(Decision::Fresh(_))) {
             stale += 1;
         }
         let on_remote = remote.get(&i).copied();

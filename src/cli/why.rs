@@ -2,7 +2,7 @@
 //! the key of its last successful run (which input, parameter or version changed).
 
 use clap::Args;
-use engine::exec::{RunEnv, Verdict};
+use engine::exec::{Decision, RunEnv};
 use engine::exit;
 
 use super::Global;
@@ -27,7 +27,7 @@ pub fn run(g: &Global, a: &WhyArgs) -> anyhow::Result<i32> {
         Ok(k) => (k, None),
         Err(why) => (Default::default(), Some(why)),
     };
-    let (key, kd, verdict) = engine
+    let (key, kd, decision) = engine
         .evaluate(i, &known, false)
         .map_err(|e| fail(exit::STAGE_FAILED, format!("{}: {e}", a.stage)))?;
     let last = engine.cache.last(&a.stage);
@@ -60,10 +60,10 @@ pub fn run(g: &Global, a: &WhyArgs) -> anyhow::Result<i32> {
     if let Some(n) = &note {
         outln!("  (note: {n}; upstream outputs are compared as they are on disk now)");
     }
-    match verdict {
-        Verdict::Fresh(_) => outln!("  => up to date"),
-        Verdict::Restore(_, r) => outln!("  => would be restored from the cache ({r})"),
-        Verdict::Run(r) => outln!("  => would run ({r})"),
+    match decision {
+        Decision::Fresh(_) => outln!("  => up to date"),
+        Decision::Restore(_, r) => outln!("  => would be restored from the cache ({r})"),
+        Decision::Run(r) => outln!("  => would run ({r})"),
     }
     if a.key {
         outln!("{}", key.pretty());

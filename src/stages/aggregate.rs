@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use engine::exec::{Kind, Problem, StageCtx, StageError, params};
+use engine::kind::{InputPath, Kind, Located, Problem, StageCtx, StageError};
 use engine::spec::StageSpec;
 use polars::prelude::*;
 use polars::sql::SQLContext;
@@ -30,14 +30,17 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    pub tables: BTreeMap<String, String>,
-    pub query: String,
-    #[serde(default = "default_decimals")]
-    pub float_decimals: usize,
+    pub tables: Located<BTreeMap<String, InputPath>>,
+    pub query: Located<String>,
+    #[serde(default)]
+    pub float_decimals: Option<Located<usize>>,
 }
 
-fn default_decimals() -> usize {
-    1
+impl Params {
+    /// Decimals of float columns in the CSV (default 1).
+    pub fn float_decimals(&self) -> usize {
+        self.float_decimals.as_ref().map_or(1, |d| d.value)
+    }
 }
 
 /// True when `name` is a plain SQL identifier.
@@ -278,30 +281,11 @@ pub fn explain_sql_error(msg: &str, query: &str) -> String {
     format!("{text}\n  in the query:\n{}", sql.join("\n"))
 }
 
-/// Location of the value of `key` in the stage's `with:`.
-fn value_loc(stage: &StageSpec, key: &str) -> Option<engine::diag::Loc> {
-    stage
-        .with
-        .as_map()?
-        .iter()
-        .find(|(k, _)| k.as_str() == Some(key))
-        .map(|(_, v)| v.loc)
-}
-
-/// Location of `key` itself in the stage's `with:`.
-fn key_loc(stage: &StageSpec, key: &str) -> Option<engine::diag::Loc> {
-    stage
-        .with
-        .as_map()?
-        .iter()
-        .find(|(k, _)| k.as_str() == Some(key))
-        .map(|(k, _)| k.loc)
-}
-
 /// See the module docs.
 pub struct AggregateKind;
 
 impl Kind for AggregateKind {
+    type Params = Params;
     fn name(&self) -> &'static str {
         "aggregate"
     }
@@ -311,40 +295,26 @@ impl Kind for AggregateKind {
     fn about(&self) -> &'static str {
         "run one SQL query (polars SQL) over named CSV tables and write the result as CSV"
     }
-    fn check(&self, stage: &StageSpec) -> Vec<Problem> {
-        let p: Params = match params(stage) {
-            Ok(p) => p,
-            Err(e) => return e,
-        };
+    fn validate(&self, p: &Params, stage: &StageSpec) -> Vec<Problem> {
         let mut v = Vec::new();
         if p.tables.is_empty() {
-            v.push(Problem::new(
-                None,
+            v.push(Problem::at(
+                p.tables.loc,
                 "`tables` is empty (name at least one CSV)",
             ));
         }
-        for (name, path) in &p.tables {
+        for (name, path) in p.tables.iter() {
             if !valid_table_name(name) {
-                v.push(Problem::new(
-                    None,
+                v.push(Problem::at(
+                    path.loc(),
                     format!(
                         "table name {name:?} is not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*)"
                     ),
                 ));
             }
-            if !stage.inputs.iter().any(|i| &i.path == path) {
-                v.push(Problem::new(
-                    None,
-                    format!("table {name:?}: {path:?} must also be listed in the stage's `inputs`"),
-                ));
-            }
-        }
-        let query_loc = value_loc(stage, "query");
-        let declared = |n: &str| p.tables.contains_key(n);
-        for name in p.tables.keys() {
             if FILE_FUNCTIONS.contains(&name.to_ascii_lowercase().as_str()) {
-                v.push(Problem::new(
-                    key_loc(stage, "tables"),
+                v.push(Problem::at(
+                    path.loc(),
                     format!(
                         "table name {name:?} is the name of a polars SQL function that reads \
                          files: choose another name"
@@ -352,22 +322,26 @@ impl Kind for AggregateKind {
                 ));
             }
         }
+        let query_loc = p.query.loc;
+        let declared = |n: &str| p.tables.contains_key(n);
         if p.query.trim().is_empty() {
-            v.push(Problem::new(query_loc, "`query` is empty"));
+            v.push(Problem::at(query_loc, "`query` is empty"));
         } else {
             match file_access(&p.query, &declared) {
-                Ok(refused) => v.extend(refused.into_iter().map(|m| Problem::new(query_loc, m))),
-                Err(e) => v.push(Problem::new(query_loc, e)),
+                Ok(refused) => v.extend(refused.into_iter().map(|m| Problem::at(query_loc, m))),
+                Err(e) => v.push(Problem::at(query_loc, e)),
             }
         }
         if !p.query.trim().is_empty() && !has_top_level_order_by(&p.query) {
-            v.push(Problem::new(
+            v.push(Problem::at(
                 query_loc,
                 "`query` has no top-level ORDER BY: end it with an ORDER BY whose keys identify rows uniquely, so the output's row order is deterministic",
             ));
         }
-        if p.float_decimals > 12 {
-            v.push(Problem::new(None, "`float_decimals` must be at most 12"));
+        if let Some(d) = &p.float_decimals
+            && d.value > 12
+        {
+            v.push(Problem::at(d.loc, "`float_decimals` must be at most 12"));
         }
         match stage.outputs.as_slice() {
             [o] if o.path.ends_with(".csv") => {}
@@ -376,7 +350,7 @@ impl Kind for AggregateKind {
                 format!("output {:?} must be a .csv file", o.path),
             )),
             _ => v.push(Problem::new(
-                None,
+                stage.outputs.get(1).map(|o| o.loc),
                 format!(
                     "an aggregate stage writes exactly one CSV, but {} outputs are declared",
                     stage.outputs.len()
@@ -385,19 +359,19 @@ impl Kind for AggregateKind {
         }
         v
     }
-    fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = ctx.params()?;
-        let mut tables = Vec::new();
-        for (name, rel) in &p.tables {
-            tables.push((name.clone(), ctx.declared_input(rel)?));
-        }
+    fn run(&self, p: &Params, ctx: &StageCtx<'_>) -> Result<(), StageError> {
+        let tables: Vec<(String, PathBuf)> = p
+            .tables
+            .iter()
+            .map(|(name, path)| (name.clone(), ctx.input(path)))
+            .collect();
         let mut df = run_query(&tables, &p.query)?;
         let out = ctx
             .stage
             .outputs
             .first()
             .ok_or("an aggregate stage needs one output")?;
-        super::clean::write_csv(&mut df, &ctx.output(&out.path)?, Some(p.float_decimals))
+        super::clean::write_csv(&mut df, &ctx.output(&out.path)?, Some(p.float_decimals()))
     }
 }
 
@@ -409,7 +383,7 @@ pub mod testkit {
     use std::path::{Path, PathBuf};
     use std::sync::atomic::AtomicBool;
 
-    use engine::exec::{Kind, Problem, Registry, RunEnv, StageCtx, StageError};
+    use engine::kind::{DynKind, Kind, Registry, RunEnv, StageCtx, StageError};
     use engine::spec::{Node, Pipeline, StageSpec};
 
     use super::super::clean::CleanKind;
@@ -424,16 +398,14 @@ pub mod testkit {
     struct Stub(&'static str);
 
     impl Kind for Stub {
+        type Params = serde::de::IgnoredAny;
         fn name(&self) -> &'static str {
             self.0
         }
         fn version(&self) -> u32 {
             0
         }
-        fn check(&self, _stage: &StageSpec) -> Vec<Problem> {
-            Vec::new()
-        }
-        fn run(&self, _ctx: &StageCtx<'_>) -> Result<(), StageError> {
+        fn run(&self, _: &Self::Params, _ctx: &StageCtx<'_>) -> Result<(), StageError> {
             Err(format!("kind {:?} is a stub in these tests", self.0).into())
         }
     }
@@ -477,7 +449,7 @@ pub mod testkit {
 
     /// Runs one `clean` or `aggregate` stage with `dir` as both input and output root.
     pub fn run_stage(stage: &StageSpec, dir: &Path) -> Result<(), StageError> {
-        let kind: Box<dyn Kind> = match stage.kind.as_str() {
+        let kind: Box<dyn DynKind> = match stage.kind.as_str() {
             "clean" => Box::new(CleanKind),
             "aggregate" => Box::new(AggregateKind),
             other => panic!(
@@ -627,7 +599,7 @@ stages:
         assert!(d.contains("no top-level ORDER BY"), "{d}");
         assert!(d.contains("\"2bad\" is not a plain SQL identifier"), "{d}");
         assert!(
-            d.contains("\"other.csv\" must also be listed in the stage's `inputs`"),
+            d.contains("`2bad: \"other.csv\"` is not one of the stage's inputs (t.csv)"),
             "{d}"
         );
         assert!(d.contains("exactly one CSV, but 2 outputs"), "{d}");

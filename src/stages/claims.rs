@@ -27,17 +27,18 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use anyhow::{Context, anyhow, bail};
-use engine::exec::{Kind, Problem, StageCtx, StageError, params};
+use engine::kind::{InputPath, Kind, Problem, StageCtx, StageError};
 use engine::spec::{Node, StageSpec, from_node};
 use serde::{Deserialize, Serialize};
 
 use super::csvtab::Table;
 use super::numfmt::NumFormat;
 
+/// `with:` of a `claims` stage.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    claims: String,
+pub struct Params {
+    claims: InputPath,
 }
 
 /// The claims file.
@@ -603,7 +604,15 @@ pub fn read_claims(path: &std::path::Path) -> anyhow::Result<ClaimsFile> {
 /// See the module docs.
 pub struct ClaimsKind;
 
+impl ClaimsKind {
+    /// The claims file `stage` checks, if it is a validated `claims` stage.
+    pub fn claims_file(stage: &StageSpec) -> Option<&str> {
+        Self::params_of(stage).map(|p| p.claims.as_str())
+    }
+}
+
 impl Kind for ClaimsKind {
+    type Params = Params;
     fn name(&self) -> &'static str {
         "claims"
     }
@@ -613,36 +622,24 @@ impl Kind for ClaimsKind {
     fn about(&self) -> &'static str {
         "check the paper's printed numbers against result CSVs; write a verdict CSV and LaTeX macros"
     }
-    fn check(&self, stage: &StageSpec) -> Vec<Problem> {
-        let p: Params = match params(stage) {
-            Ok(p) => p,
-            Err(e) => return e,
-        };
-        let mut v = Vec::new();
-        if !stage.inputs.iter().any(|i| i.path == p.claims) {
-            v.push(Problem::new(
-                None,
-                format!("`claims` ({}) must be one of the stage's inputs", p.claims),
-            ));
-        }
+    fn validate(&self, _p: &Params, stage: &StageSpec) -> Vec<Problem> {
         let exts: Vec<&str> = stage
             .outputs
             .iter()
             .map(|o| o.path.rsplit('.').next().unwrap_or(""))
             .collect();
         if exts != ["csv", "tex"] {
-            v.push(Problem::new(
-                None,
+            return vec![Problem::new(
+                stage.outputs.first().map(|o| o.loc),
                 "outputs must be a .csv (verdicts) and a .tex (macros), in that order",
-            ));
+            )];
         }
-        v
+        Vec::new()
     }
-    fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = ctx.params()?;
+    fn run(&self, p: &Params, ctx: &StageCtx<'_>) -> Result<(), StageError> {
         // `{:#}` prints the whole chain ("claim x: results/a.csv: no column ..."): the outer
         // context alone hides what is wrong.
-        let file = read_claims(&ctx.declared_input(&p.claims)?).map_err(|e| format!("{e:#}"))?;
+        let file = read_claims(&ctx.input(&p.claims)).map_err(|e| format!("{e:#}"))?;
         let outcomes = evaluate(&file, ctx).map_err(|e| format!("{e:#}"))?;
         let write = |rel: &str, bytes: &[u8]| -> Result<(), StageError> {
             let path = ctx
@@ -656,7 +653,7 @@ impl Kind for ClaimsKind {
         )?;
         write(
             &ctx.stage.outputs[1].path,
-            values_tex(&outcomes, &file, &p.claims).as_bytes(),
+            values_tex(&outcomes, &file, p.claims.as_str()).as_bytes(),
         )?;
         Ok(())
     }
@@ -711,8 +708,9 @@ mod tests {
             inputs: vec![path("claims.yaml"), path("r.csv")],
             outputs: vec![path("out/claims.csv"), path("out/values.tex")],
             with: Node::parse("claims: claims.yaml\n").expect("yaml"),
+            params: None,
         };
-        let env = engine::exec::RunEnv::default();
+        let env = engine::kind::RunEnv::default();
         let cancel = AtomicBool::new(false);
         let ctx = StageCtx {
             stage: &stage,
@@ -722,8 +720,7 @@ mod tests {
             key_digest: "0123456789abcdef",
             cancel: &cancel,
         };
-        let e = ClaimsKind
-            .run(&ctx)
+        let e = engine::kind::DynKind::run(&ClaimsKind, &ctx)
             .expect_err("no column bugz")
             .to_string();
         assert_eq!(

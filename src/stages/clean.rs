@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use engine::exec::{Kind, Problem, StageCtx, StageError, params};
+use engine::kind::{InputPath, Kind, Located, Problem, StageCtx, StageError};
 use engine::spec::StageSpec;
 use polars::prelude::*;
 use serde::Deserialize;
@@ -54,10 +54,10 @@ pub const TABLES: &[&str] = &[
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    pub input: String,
-    pub taxonomy: String,
-    pub columns: Columns,
-    pub separator: String,
+    pub input: InputPath,
+    pub taxonomy: InputPath,
+    pub columns: Located<Columns>,
+    pub separator: Located<String>,
     #[serde(default)]
     pub aliases: bool,
 }
@@ -1338,6 +1338,7 @@ fn table_of(path: &str) -> Option<&'static str> {
 pub struct CleanKind;
 
 impl Kind for CleanKind {
+    type Params = Params;
     fn name(&self) -> &'static str {
         "clean"
     }
@@ -1347,22 +1348,10 @@ impl Kind for CleanKind {
     fn about(&self) -> &'static str {
         "validate a raw bug CSV against a taxonomy and write tidy, sorted tables (polars)"
     }
-    fn check(&self, stage: &StageSpec) -> Vec<Problem> {
-        let p: Params = match params(stage) {
-            Ok(p) => p,
-            Err(e) => return e,
-        };
+    fn validate(&self, p: &Params, stage: &StageSpec) -> Vec<Problem> {
         let mut v = Vec::new();
-        for (key, path) in [("input", &p.input), ("taxonomy", &p.taxonomy)] {
-            if !stage.inputs.iter().any(|i| &i.path == path) {
-                v.push(Problem::new(
-                    None,
-                    format!("`{key}` {path:?} must also be listed in the stage's `inputs`"),
-                ));
-            }
-        }
         if p.separator.is_empty() {
-            v.push(Problem::new(None, "`separator` is empty"));
+            v.push(Problem::at(p.separator.loc, "`separator` is empty"));
         }
         let mut seen = HashSet::new();
         for o in &stage.outputs {
@@ -1389,18 +1378,17 @@ impl Kind for CleanKind {
         let mut names = HashSet::new();
         for (_, name) in c.fields() {
             if !names.insert(name) {
-                v.push(Problem::new(
-                    None,
+                v.push(Problem::at(
+                    p.columns.loc,
                     format!("column {name:?} is named twice in `columns`"),
                 ));
             }
         }
         v
     }
-    fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = ctx.params()?;
-        let input = ctx.declared_input(&p.input)?;
-        let tax = Taxonomy::load(&ctx.declared_input(&p.taxonomy)?)?;
+    fn run(&self, p: &Params, ctx: &StageCtx<'_>) -> Result<(), StageError> {
+        let input = ctx.input(&p.input);
+        let tax = Taxonomy::load(&ctx.input(&p.taxonomy))?;
         let log_rel = format!(".artifact/logs/{}.problems.csv", ctx.stage.name);
         let log = ctx.root.join(&log_rel);
         let abs = input.display().to_string();
@@ -1412,7 +1400,7 @@ impl Kind for CleanKind {
             p.aliases,
             Some(&log),
         )
-        .map_err(|e| relabel(e, &p.input, Some(&abs), Some(&log_rel)))?;
+        .map_err(|e| relabel(e, p.input.as_str(), Some(&abs), Some(&log_rel)))?;
         let mut tables = tables(&validated, &tax, &p.separator)?;
         for o in &ctx.stage.outputs {
             let t = table_of(&o.path)
@@ -1837,7 +1825,7 @@ stages:
             .expect_err("invalid")
             .to_string();
         for want in [
-            "`taxonomy` \"taxonomy.yaml\" must also be listed in the stage's `inputs`",
+            "`taxonomy: \"taxonomy.yaml\"` is not one of the stage's inputs (raw.csv)",
             "`separator` is empty",
             "output \"out/summary.csv\" is not a table this kind writes",
             "column \"URL\" is named twice in `columns`",

@@ -15,24 +15,47 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use engine::exec::{Kind, Problem, StageCtx, StageError, params};
+use engine::kind::{Kind, Located, Problem, StageCtx, StageError};
 use engine::spec::StageSpec;
 use serde::Deserialize;
 
+/// `with:` of a `fetch` stage.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    url: String,
-    sha256: String,
+pub struct Params {
+    url: Located<String>,
+    sha256: Located<String>,
     #[serde(default)]
-    file: Option<String>,
+    file: Option<Located<String>>,
 }
 
 impl Params {
     fn file_name(&self) -> &str {
-        self.file
-            .as_deref()
-            .unwrap_or_else(|| self.url.rsplit('/').next().unwrap_or(""))
+        match &self.file {
+            Some(f) => &f.value,
+            None => self.url.rsplit('/').next().unwrap_or(""),
+        }
+    }
+}
+
+/// A stage's pin: where its file comes from and the digest it must have.
+#[derive(Clone, Copy, Debug)]
+pub struct Pin<'a> {
+    pub url: &'a str,
+    pub sha256: &'a str,
+    /// The declared output the file is written to.
+    pub path: &'a str,
+}
+
+impl FetchKind {
+    /// The pin of `stage`, if it is a validated `fetch` stage.
+    pub fn pin(stage: &StageSpec) -> Option<Pin<'_>> {
+        let p = Self::params_of(stage)?;
+        Some(Pin {
+            url: &p.url.value,
+            sha256: &p.sha256.value,
+            path: &stage.outputs.first()?.path,
+        })
     }
 }
 
@@ -46,6 +69,7 @@ fn loopback(url: &str) -> bool {
 }
 
 impl Kind for FetchKind {
+    type Params = Params;
     fn name(&self) -> &'static str {
         "fetch"
     }
@@ -55,16 +79,12 @@ impl Kind for FetchKind {
     fn about(&self) -> &'static str {
         "an input pinned by URL + sha256, taken from a mirror folder or downloaded"
     }
-    fn check(&self, stage: &StageSpec) -> Vec<Problem> {
-        let p: Params = match params(stage) {
-            Ok(p) => p,
-            Err(e) => return e,
-        };
+    fn validate(&self, p: &Params, stage: &StageSpec) -> Vec<Problem> {
         let mut v = Vec::new();
         if !(p.url.starts_with("https://") || loopback(&p.url)) {
-            v.push(Problem::new(
-                None,
-                format!("`url` must start with https:// (got {:?})", p.url),
+            v.push(Problem::at(
+                p.url.loc,
+                format!("`url` must start with https:// (got {:?})", p.url.value),
             ));
         }
         if p.sha256.len() != 64
@@ -73,20 +93,21 @@ impl Kind for FetchKind {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
-            v.push(Problem::new(
-                None,
+            v.push(Problem::at(
+                p.sha256.loc,
                 format!(
                     "`sha256` must be 64 lowercase hex digits (got {:?})",
-                    p.sha256
+                    p.sha256.value
                 ),
             ));
         }
         if p.file_name().is_empty() || p.file_name().contains('/') {
-            v.push(Problem::new(None, "cannot tell the file name: set `file`"));
+            let loc = p.file.as_ref().map_or(p.url.loc, |f| f.loc);
+            v.push(Problem::at(loc, "cannot tell the file name: set `file`"));
         }
         if stage.outputs.len() != 1 {
             v.push(Problem::new(
-                None,
+                stage.outputs.get(1).map(|o| o.loc),
                 format!(
                     "a fetch stage has exactly one output (found {})",
                     stage.outputs.len()
@@ -95,8 +116,7 @@ impl Kind for FetchKind {
         }
         v
     }
-    fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = ctx.params()?;
+    fn run(&self, p: &Params, ctx: &StageCtx<'_>) -> Result<(), StageError> {
         let rel = &ctx.stage.outputs[0].path;
         let out = ctx
             .output(rel)

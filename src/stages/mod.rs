@@ -14,7 +14,8 @@ pub mod numfmt;
 pub mod plot;
 pub mod table;
 
-use engine::exec::{CommandKind, Registry};
+use engine::exec::CommandKind;
+use engine::kind::Registry;
 
 /// Every kind this binary offers.
 pub fn registry() -> Registry {

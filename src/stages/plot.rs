@@ -92,9 +92,8 @@ mod text;
 
 use std::path::Path;
 
-use engine::diag::Loc;
-use engine::exec::{Kind, Problem, StageCtx, StageError, params};
-use engine::spec::{StageSpec, Value};
+use engine::kind::{InputPath, Kind, Problem, StageCtx, StageError};
+use engine::spec::StageSpec;
 use plotters::backend::{BitMapBackend, DrawingBackend, SVGBackend};
 use plotters::drawing::IntoDrawingArea;
 use serde::Deserialize;
@@ -106,10 +105,11 @@ use data::{Columns, Grid};
 use frame::ColorMap;
 use heatmap::HeatSpec;
 
+/// `with:` of a `plot` stage.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    data: String,
+pub struct Params {
+    data: InputPath,
     chart: Chart,
     #[serde(default)]
     orientation: Option<Orientation>,
@@ -208,29 +208,11 @@ fn format_of(path: &str) -> Option<Format> {
     }
 }
 
-/// `./a//b` -> `a/b`, as the engine normalises declared paths.
-fn normalize(path: &str) -> String {
-    path.split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Location of the value of `key` in the stage's `with:` mapping.
-fn key_loc(stage: &StageSpec, key: &str) -> Option<Loc> {
-    match &stage.with.value {
-        Value::Map(m) => m
-            .iter()
-            .find(|(k, _)| k.as_str() == Some(key))
-            .map(|(_, v)| v.loc),
-        _ => None,
-    }
-}
-
 /// See the module docs.
 pub struct PlotKind;
 
 impl Kind for PlotKind {
+    type Params = Params;
     fn name(&self) -> &'static str {
         "plot"
     }
@@ -240,7 +222,7 @@ impl Kind for PlotKind {
     fn about(&self) -> &'static str {
         "bar charts and heatmaps from a long-format CSV, as SVG and/or PNG"
     }
-    fn check(&self, stage: &StageSpec) -> Vec<Problem> {
+    fn validate_stage(&self, stage: &StageSpec) -> Vec<Problem> {
         let mut problems = Vec::new();
         for o in &stage.outputs {
             if format_of(&o.path).is_none() {
@@ -254,18 +236,14 @@ impl Kind for PlotKind {
                 ));
             }
         }
-        match params::<Params>(stage) {
-            Ok(p) => problems.extend(validate(&p, stage)),
-            Err(e) => problems.extend(e),
-        }
         problems
     }
-    fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = ctx.params()?;
-        let rel = normalize(&p.data);
-        let path = ctx.declared_input(&rel)?;
-        let table = Table::read(&path)?;
-        let chart = render(&p, &table, &rel)?;
+    fn validate(&self, p: &Params, stage: &StageSpec) -> Vec<Problem> {
+        validate(p, stage)
+    }
+    fn run(&self, p: &Params, ctx: &StageCtx<'_>) -> Result<(), StageError> {
+        let table = Table::read(&ctx.input(&p.data))?;
+        let chart = render(p, &table, p.data.as_str())?;
         for o in &ctx.stage.outputs {
             if ctx.cancelled() {
                 return Err("interrupted".into());
@@ -287,28 +265,10 @@ impl Kind for PlotKind {
     }
 }
 
-/// Cross-checks of parsed parameters against each other and the stage.
+/// Cross-checks of parsed parameters against each other (`data` is checked by the engine).
 fn validate(p: &Params, stage: &StageSpec) -> Vec<Problem> {
     let mut v = Vec::new();
-    let mut err = |key: &str, msg: String| v.push(Problem::new(key_loc(stage, key), msg));
-
-    let data = normalize(&p.data);
-    if !stage.inputs.iter().any(|i| i.path == data) {
-        let listed: Vec<&str> = stage.inputs.iter().map(|i| i.path.as_str()).collect();
-        err(
-            "data",
-            format!(
-                "`data: {:?}` is not one of the stage's inputs ({}); list it under `inputs` so \
-                 that it is fingerprinted",
-                p.data,
-                if listed.is_empty() {
-                    "there are none".to_string()
-                } else {
-                    listed.join(", ")
-                }
-            ),
-        );
-    }
+    let mut err = |key: &str, msg: String| v.push(Problem::new(stage.with_loc(&[key]), msg));
 
     let heatmap = p.chart == Chart::Heatmap;
     let mut columns: Vec<(&str, &str)> = vec![("x", p.x.as_str()), ("value", p.value.as_str())];
@@ -563,7 +523,7 @@ mod tests {
     use std::path::{Path, PathBuf};
     use std::sync::atomic::AtomicBool;
 
-    use engine::exec::{Registry, RunEnv};
+    use engine::kind::{DynKind, Registry, RunEnv};
     use engine::spec::Pipeline;
 
     use super::*;
@@ -609,7 +569,7 @@ mod tests {
             key_digest: "0123456789abcdef",
             cancel: &cancel,
         };
-        PlotKind.run(&ctx)
+        DynKind::run(&PlotKind, &ctx)
     }
 
     /// PNG signature check and the IHDR width and height.
@@ -621,10 +581,10 @@ mod tests {
     }
 
     fn figure_of(stage: &StageSpec) -> Figure {
-        let p: Params = params(stage).expect("valid params");
-        let rel = normalize(&p.data);
-        let table = Table::read(&fixtures().join(&rel)).expect("fixture CSV");
-        render(&p, &table, &rel).unwrap_or_else(|e| panic!("{}: {e}", stage.name))
+        let p = PlotKind::params_of(stage).expect("valid params");
+        let rel = p.data.as_str();
+        let table = Table::read(&fixtures().join(rel)).expect("fixture CSV");
+        render(p, &table, rel).unwrap_or_else(|e| panic!("{}: {e}", stage.name))
     }
 
     const EXAMPLE: &str = r#"version: 1
@@ -708,6 +668,7 @@ stages:
         let got = errors(yaml, &[("d.csv", "e,s,n\na,b,1\n")]);
         let want = [
             r#"pipeline.yaml:6:22: error: in `with` of stage "a" (kind plot): output "a.pdf" has an unsupported extension: the plot kind writes `.svg` and `.png` files"#,
+            r#"pipeline.yaml:8:13: error: in `with` of stage "a" (kind plot): `data: "other.csv"` is not one of the stage's inputs (d.csv); list it under `inputs` so that it is fingerprinted"#,
             r#"pipeline.yaml:9:14: error: in `with` of stage "a" (kind plot): unknown variant `bars`, expected one of `grouped`, `stacked`, `stacked100`, `heatmap`"#,
             r#"pipeline.yaml:12:7: error: in `with` of stage "a" (kind plot): unknown key "colour" (expected one of: data, chart, orientation, x, y, series, value, title, x_label, y_label, legend, legend_title, value_labels, decimals, colormap, width, height)"#,
             r#"pipeline.yaml:21:10: error: in `with` of stage "b" (kind plot): `y` is for heatmaps only: a bar chart takes its numbers from `value` and its colours from `series`"#,
@@ -720,7 +681,7 @@ stages:
         ];
         assert_eq!(got, want, "got:\n{}", got.join("\n"));
 
-        // Once the variants are fixed, the cross-checks of stage "d" and "a" show up too.
+        // Once the variants are fixed, the cross-checks of stage "d" show up too.
         let yaml = yaml
             .replace("orientation: diagonal", "orientation: vertical")
             .replace("chart: bars", "chart: grouped")

@@ -100,22 +100,22 @@ pub mod pivot;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use engine::diag::Loc;
-use engine::exec::{Kind, Problem, StageCtx, StageError, params};
-use engine::spec::{Node, StageSpec};
+use engine::kind::{InputPath, Kind, Located, Problem, StageCtx, StageError};
+use engine::spec::StageSpec;
 use serde::Deserialize;
 use tera::{Context, Tera, Value};
 
 use super::csvtab::Table;
 
+/// `with:` of a `table` stage.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    template: String,
+pub struct Params {
+    template: InputPath,
     #[serde(default)]
-    data: BTreeMap<String, String>,
+    data: BTreeMap<Located<String>, InputPath>,
     #[serde(default)]
-    vars: BTreeMap<String, serde_json::Value>,
+    vars: BTreeMap<Located<String>, serde_json::Value>,
 }
 
 /// Names a template cannot use as variables (tera keywords and loop state).
@@ -140,6 +140,7 @@ const RESERVED: &[&str] = &[
 pub struct TableKind;
 
 impl Kind for TableKind {
+    type Params = Params;
     fn name(&self) -> &'static str {
         "table"
     }
@@ -149,14 +150,10 @@ impl Kind for TableKind {
     fn about(&self) -> &'static str {
         "render a LaTeX table from CSV files through a tera template (values LaTeX-escaped)"
     }
-    fn check(&self, stage: &StageSpec) -> Vec<Problem> {
-        match params::<Params>(stage) {
-            Ok(p) => check_params(stage, &p),
-            Err(e) => e,
-        }
+    fn validate(&self, p: &Params, stage: &StageSpec) -> Vec<Problem> {
+        check_params(stage, p)
     }
-    fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = ctx.params()?;
+    fn run(&self, p: &Params, ctx: &StageCtx<'_>) -> Result<(), StageError> {
         let [out] = ctx.stage.outputs.as_slice() else {
             return Err(format!(
                 "the table kind writes exactly one output, but the stage declares {}",
@@ -164,8 +161,8 @@ impl Kind for TableKind {
             )
             .into());
         };
-        let tpl_rel = normalize(&p.template)?;
-        let tpl_path = ctx.declared_input(&tpl_rel)?;
+        let tpl_rel = p.template.as_str();
+        let tpl_path = ctx.input(&p.template);
         let bytes =
             std::fs::read(&tpl_path).map_err(|e| format!("cannot read template {tpl_rel}: {e}"))?;
         let source = String::from_utf8(bytes)
@@ -173,13 +170,12 @@ impl Kind for TableKind {
 
         let mut tables = Vec::with_capacity(p.data.len());
         for (name, path) in &p.data {
-            let rel = normalize(path)?;
-            let table = Table::read(&ctx.declared_input(&rel)?)
-                .map_err(|e| format!("data {name:?}: {e}"))?;
-            tables.push((name.clone(), rel, table));
+            let table =
+                Table::read(&ctx.input(path)).map_err(|e| format!("data {:?}: {e}", name.value))?;
+            tables.push((name.value.clone(), path.as_str().to_string(), table));
         }
         let context = build_context(&tables, &p.vars)?;
-        let text = render(&tpl_rel, &source, &context)?;
+        let text = render(tpl_rel, &source, &context)?;
         let dest = ctx.output(&out.path)?;
         std::fs::write(&dest, text).map_err(|e| format!("cannot write {}: {e}", out.path))?;
         Ok(())
@@ -318,7 +314,7 @@ fn tera_error(e: &tera::Error) -> String {
 /// The template context: one entry per data table (`name`, `name_columns`) and per var.
 fn build_context(
     tables: &[(String, String, Table)],
-    vars: &BTreeMap<String, serde_json::Value>,
+    vars: &BTreeMap<Located<String>, serde_json::Value>,
 ) -> Result<Context, String> {
     let mut ctx = Context::new();
     for (name, rel, table) in tables {
@@ -355,30 +351,9 @@ fn build_context(
     for (k, v) in vars {
         let val = Value::try_from_serializable(v)
             .map_err(|e| format!("vars.{k}: cannot pass this value to the template: {e}"))?;
-        ctx.insert_value(k.clone(), val);
+        ctx.insert_value(k.value.clone(), val);
     }
     Ok(ctx)
-}
-
-/// Normalises a project-relative path the way `pipeline.yaml` paths are (`./a//b` -> `a/b`).
-fn normalize(raw: &str) -> Result<String, String> {
-    if raw.starts_with('/') {
-        return Err(format!(
-            "path {raw:?} is absolute (paths are relative to the project root)"
-        ));
-    }
-    let mut parts = Vec::new();
-    for part in raw.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => return Err(format!("path {raw:?} escapes the project root")),
-            p => parts.push(p),
-        }
-    }
-    if parts.is_empty() {
-        return Err(format!("path {raw:?} is empty"));
-    }
-    Ok(parts.join("/"))
 }
 
 fn is_ident(s: &str) -> bool {
@@ -387,61 +362,14 @@ fn is_ident(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Location of the key `path[last]` inside `with` (nested mappings), for messages.
-fn key_loc(with: &Node, path: &[&str]) -> Option<Loc> {
-    let mut node = with;
-    let mut loc = None;
-    for key in path {
-        let (k, v) = node
-            .as_map()?
-            .iter()
-            .find(|(k, _)| k.as_str() == Some(key))?;
-        loc = Some(k.loc);
-        node = v;
-    }
-    loc
-}
-
-/// Location of the value at `path` inside `with`.
-fn value_loc(with: &Node, path: &[&str]) -> Option<Loc> {
-    let mut node = with;
-    for key in path {
-        node = &node
-            .as_map()?
-            .iter()
-            .find(|(k, _)| k.as_str() == Some(key))?
-            .1;
-    }
-    Some(node.loc)
-}
-
 fn check_params(stage: &StageSpec, p: &Params) -> Vec<Problem> {
     let mut v = Vec::new();
-    let inputs: BTreeSet<&str> = stage.inputs.iter().map(|i| i.path.as_str()).collect();
-    let mut must_be_input = |what: String, raw: &str, loc: Option<Loc>| match normalize(raw) {
-        Ok(n) if inputs.contains(n.as_str()) => {}
-        Ok(n) => v.push(Problem::new(
-            loc,
-            format!("{what} {n:?} is not among the stage's inputs (add it to `inputs`)"),
-        )),
-        Err(e) => v.push(Problem::new(loc, format!("{what}: {e}"))),
-    };
-    must_be_input(
-        "`template`".into(),
-        &p.template,
-        value_loc(&stage.with, &["template"]),
-    );
-    for (name, path) in &p.data {
-        must_be_input(
-            format!("`data.{name}`"),
-            path,
-            value_loc(&stage.with, &["data", name]),
-        );
-    }
-
     let mut taken: BTreeMap<String, String> = BTreeMap::new();
-    let mut names = |v: &mut Vec<Problem>, section: &str, name: &str, also: Option<String>| {
-        let loc = key_loc(&stage.with, &[section, name]);
+    let mut names = |v: &mut Vec<Problem>,
+                     section: &str,
+                     key: &Located<String>,
+                     also: Option<String>| {
+        let (name, loc) = (key.value.as_str(), Some(key.loc));
         if !is_ident(name) {
             v.push(Problem::new(
                 loc,
@@ -468,7 +396,12 @@ fn check_params(stage: &StageSpec, p: &Params) -> Vec<Problem> {
         }
     };
     for name in p.data.keys() {
-        names(&mut v, "data", name, Some(format!("{name}_columns")));
+        names(
+            &mut v,
+            "data",
+            name,
+            Some(format!("{}_columns", name.value)),
+        );
     }
     for name in p.vars.keys() {
         names(&mut v, "vars", name, None);
@@ -490,7 +423,9 @@ mod tests {
     use std::path::{Path, PathBuf};
     use std::sync::atomic::AtomicBool;
 
-    use engine::exec::{Registry, RunEnv};
+    use engine::diag::Loc;
+    use engine::kind::{DynKind, Registry, RunEnv};
+    use engine::spec::Node;
 
     use super::*;
 
@@ -542,7 +477,7 @@ mod tests {
             key_digest: "0123456789abcdef",
             cancel: &cancel,
         };
-        TableKind.run(&ctx).map_err(|e| e.to_string())?;
+        DynKind::run(&TableKind, &ctx).map_err(|e| e.to_string())?;
         Ok(std::fs::read(out.join(&stage.outputs[0].path)).unwrap())
     }
 
@@ -826,9 +761,11 @@ stages:
                 })
                 .collect(),
             with: node,
+            params: None,
         };
-        TableKind
-            .check(&stage)
+        DynKind::check(&TableKind, &stage)
+            .err()
+            .unwrap_or_default()
             .into_iter()
             .map(|p| match p.loc {
                 Some(l) => format!("{}:{}: {}", l.line, l.col, p.message),
@@ -866,8 +803,8 @@ stages:
         );
         let joined = p.join("\n");
         for needle in [
-            "1:11: `template` \"t.tex\" is not among the stage's inputs",
-            "4:7: `data.2x` \"b.csv\" is not among the stage's inputs",
+            "1:11: `template: \"t.tex\"` is not one of the stage's inputs (a.csv)",
+            "4:7: `2x: \"b.csv\"` is not one of the stage's inputs (a.csv)",
             "4:3: `data` name \"2x\" is not usable in a template",
             "5:3: `data` name \"loop\" is reserved by tera",
             "7:3: `vars.a_columns` clashes with `data.a`",
@@ -899,7 +836,7 @@ stages:
         .to_string();
         assert!(
             err.contains("pipeline.yaml:9:")
-                && err.contains("`data.d` \"d.csv\" is not among the stage's inputs"),
+                && err.contains("`d: \"d.csv\"` is not one of the stage's inputs (t.tex)"),
             "{err}"
         );
     }

@@ -321,7 +321,7 @@ fn superseded_upload_strict_lists_35_problems_and_aliases_fix_them() {
     let tax = clean::Taxonomy::load(&testkit::root().join("data/taxonomy.yaml")).expect("taxonomy");
     let p = testkit::pipeline();
     let stage = p.stage("clean").expect("clean stage");
-    let params: clean::Params = engine::exec::params(stage).expect("params");
+    let params = <clean::CleanKind as engine::kind::Kind>::params_of(stage).expect("params");
     let err = match clean::validate(&old, &tax, &params.columns, &params.separator, false) {
         Ok(_) => panic!("strict validation must fail"),
         Err(e) => e.downcast::<clean::CleanError>().expect("a CleanError"),

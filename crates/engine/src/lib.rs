@@ -4,16 +4,17 @@
 //!
 //! Data flow: [`spec`] (YAML -> validated [`spec::Pipeline`]) -> [`plan`] (DAG, order, closures)
 //! -> [`hash`] (file digests, stat cache, cache keys) -> [`cache`] (object store, stage records,
-//! lock) -> [`exec`] (scheduler, [`exec::Kind`] trait, events).
+//! lock) -> [`exec`] (scheduler, events).
 //!
 //! This crate knows nothing of papers, dataframes, plots or templates: stage kinds plug in
-//! through [`exec::Kind`] and a [`exec::Registry`].
+//! through [`kind::Kind`] and a [`kind::Registry`].
 
 pub mod cache;
 pub mod diag;
 pub mod exec;
 pub mod fsutil;
 pub mod hash;
+pub mod kind;
 pub mod lockfile;
 pub mod noop;
 pub mod plan;

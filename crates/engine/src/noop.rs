@@ -25,8 +25,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::{Engine, Registry, StageResult, Status};
+use crate::exec::{Engine, StageResult, Status};
 use crate::hash::{Stamp, sha256_bytes, stamp};
+use crate::kind::Registry;
 use crate::spec::{CACHE_DIR, Node, StageSpec};
 
 /// Bump when the snapshot's layout or meaning changes.
@@ -130,6 +131,7 @@ pub fn check(
             inputs: Vec::new(),
             outputs: Vec::new(),
             with: Node::from_json(&o.with, Default::default()),
+            params: None,
         };
         if outside_digest(&kind.extra_key(&spec)) != o.digest {
             return None;

@@ -488,11 +488,11 @@ impl crate::exec::Engine<'_> {
         let Some(remote) = self.remote.as_ref() else {
             return t;
         };
-        for (i, v) in self.plan_verdicts(&[]) {
+        for (i, v) in self.plan_decisions(&[]) {
             let name = self.pipeline.stages[i].name.clone();
             let rec = match v {
-                Ok(crate::exec::Verdict::Fresh(r)) | Ok(crate::exec::Verdict::Restore(r, _)) => r,
-                Ok(crate::exec::Verdict::Run(r)) => {
+                Ok(crate::exec::Decision::Fresh(r)) | Ok(crate::exec::Decision::Restore(r, _)) => r,
+                Ok(crate::exec::Decision::Run(r)) => {
                     t.skipped.push((name, format!("not built locally: {r}")));
                     continue;
                 }
@@ -559,7 +559,7 @@ impl crate::exec::Engine<'_> {
                     continue;
                 }
             };
-            if let crate::exec::Verdict::Fresh(rec) | crate::exec::Verdict::Restore(rec, _) =
+            if let crate::exec::Decision::Fresh(rec) | crate::exec::Decision::Restore(rec, _) =
                 &verdict
                 && rec.outputs.values().all(|d| self.cache.holds(d))
             {
@@ -635,7 +635,7 @@ impl crate::exec::Engine<'_> {
             let m = remote.manifest(&kd, &declared);
             out.push((i, Some(m.is_some())));
             match (verdict, m) {
-                (crate::exec::Verdict::Fresh(r) | crate::exec::Verdict::Restore(r, _), _) => {
+                (crate::exec::Decision::Fresh(r) | crate::exec::Decision::Restore(r, _), _) => {
                     known.extend(r.outputs)
                 }
                 (_, Some(m)) => known.extend(m.outputs),

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use rustix::process::Signal;
 use serde::Deserialize;
 
-use super::kind::{Kind, Problem, StageCtx, StageError, params};
 use super::procs::{self, Group};
+use crate::kind::{Kind, Located, Problem, StageCtx, StageError};
 use crate::spec::StageSpec;
 
 /// Stops every running command's process group at once with SIGKILL (for an exit that cannot
@@ -66,18 +66,20 @@ fn cache_dir(root: &Path) -> (PathBuf, bool) {
 /// `PATH` given to commands unless `with.env` lists `PATH`.
 pub const FIXED_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// `with:` of a `command` stage.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Params {
-    pub(crate) run: String,
+pub struct Params {
+    pub(crate) run: Located<String>,
     #[serde(default)]
-    pub(crate) env: Vec<String>,
+    pub(crate) env: Vec<Located<String>>,
 }
 
 /// See the module docs.
 pub struct CommandKind;
 
 impl Kind for CommandKind {
+    type Params = Params;
     fn name(&self) -> &'static str {
         "command"
     }
@@ -90,45 +92,36 @@ impl Kind for CommandKind {
     fn in_place(&self) -> bool {
         true
     }
-    fn check(&self, stage: &StageSpec) -> Vec<Problem> {
-        match params::<Params>(stage) {
-            Ok(p) => {
-                let mut v = Vec::new();
-                if p.run.trim().is_empty() {
-                    v.push(Problem::new(None, "`run` is empty"));
-                }
-                for e in &p.env {
-                    if e.is_empty() || e.contains('=') {
-                        v.push(Problem::new(
-                            None,
-                            format!("invalid variable name {e:?} in `env`"),
-                        ));
-                    }
-                }
-                v
-            }
-            Err(e) => e,
+    fn validate(&self, p: &Params, _stage: &StageSpec) -> Vec<Problem> {
+        let mut v = Vec::new();
+        if p.run.trim().is_empty() {
+            v.push(Problem::at(p.run.loc, "`run` is empty"));
         }
+        for e in &p.env {
+            if e.is_empty() || e.contains('=') {
+                v.push(Problem::at(
+                    e.loc,
+                    format!("invalid variable name {:?} in `env`", e.value),
+                ));
+            }
+        }
+        v
     }
-    fn extra_key(&self, stage: &StageSpec) -> BTreeMap<String, String> {
-        let Ok(p) = params::<Params>(stage) else {
-            return BTreeMap::new();
-        };
+    fn extra_key(&self, p: &Params) -> BTreeMap<String, String> {
         p.env
             .iter()
             .map(|k| {
-                let v = std::env::var(k).ok();
-                (format!("env.{k}"), env_digest(k, v.as_deref()))
+                let v = std::env::var(&k.value).ok();
+                (format!("env.{}", k.value), env_digest(k, v.as_deref()))
             })
             .collect()
     }
-    fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: Params = ctx.params()?;
+    fn run(&self, p: &Params, ctx: &StageCtx<'_>) -> Result<(), StageError> {
         // Absolute path: with a PATH of its own in the child, a bare name would make std search
         // for it in the parent's PATH first.
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c")
-            .arg(&p.run)
+            .arg(&p.run.value)
             .current_dir(ctx.root)
             .env_clear()
             .env("PATH", FIXED_PATH)
@@ -139,8 +132,8 @@ impl Kind for CommandKind {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for k in &p.env {
-            if let Ok(v) = std::env::var(k) {
-                cmd.env(k, v);
+            if let Ok(v) = std::env::var(&k.value) {
+                cmd.env(&k.value, v);
             }
         }
         // Its own process group, so that an interrupt can stop the command and everything it

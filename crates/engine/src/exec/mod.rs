@@ -7,14 +7,14 @@
 //! keys being built over input *contents*).
 
 mod command;
-mod kind;
 pub mod procs;
 mod run;
 pub mod slurm;
 
+/// The settings an [`Engine`] runs with (defined with the kinds, which may read them).
+pub use crate::kind::RunEnv;
 pub use command::{CommandKind, STDERR_TAIL, env_digest, kill_running_commands};
-pub use kind::{Kind, Problem, Registry, RunEnv, StageCtx, StageError, params};
-pub use run::{AuditResult, Engine, Event, Options, Reason, StageResult, Status, Verdict};
+pub use run::{AuditResult, Decision, Engine, Event, Options, Reason, StageResult, Status};
 
 /// Process-wide peak resident memory in KiB (Linux `VmHWM`), if known.
 pub fn peak_rss_kib() -> Option<u64> {

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use super::kind::{Registry, RunEnv, StageCtx};
 use crate::cache::{Cache, Record, RestoreError};
 use crate::hash::{CacheKey, KEY_VERSION, KeyChange, StatCache};
+use crate::kind::{DynKind, Registry, RunEnv, StageCtx};
 use crate::lockfile::{LockFile, LockedStage};
 use crate::plan::Plan;
 use crate::spec::Pipeline;
@@ -57,7 +57,7 @@ enum RestoreFailure {
 
 /// What a stage needs, decided without side effects.
 #[derive(Clone, Debug)]
-pub enum Verdict {
+pub enum Decision {
     /// Up to date: outputs on disk match the last run with this key.
     Fresh(Record),
     /// Outputs can be restored from the store (key seen before, or outputs missing/altered).
@@ -218,13 +218,15 @@ impl<'a> Engine<'a> {
     /// would have to run first, or a missing input.
     pub fn upstream_known(&self, i: usize) -> Result<BTreeMap<String, String>, String> {
         let mut known = BTreeMap::new();
-        for (j, v) in self.plan_verdicts(&[i]) {
+        for (j, v) in self.plan_decisions(&[i]) {
             if j == i {
                 continue;
             }
             match v {
-                Ok(Verdict::Fresh(rec)) | Ok(Verdict::Restore(rec, _)) => known.extend(rec.outputs),
-                Ok(Verdict::Run(_)) => {
+                Ok(Decision::Fresh(rec)) | Ok(Decision::Restore(rec, _)) => {
+                    known.extend(rec.outputs)
+                }
+                Ok(Decision::Run(_)) => {
                     return Err(format!(
                         "upstream stage {} runs first",
                         self.pipeline.stages[j].name
@@ -283,25 +285,25 @@ impl<'a> Engine<'a> {
         Ok(m)
     }
 
-    /// Stage `i`'s key, its digest and its verdict, given the output digests of the stages
+    /// Stage `i`'s key, its digest and its decision, given the output digests of the stages
     /// upstream (`known`); `Err` names a missing input.
     pub fn evaluate(
         &self,
         i: usize,
         known: &BTreeMap<String, String>,
         force: bool,
-    ) -> Result<(CacheKey, String, Verdict), String> {
+    ) -> Result<(CacheKey, String, Decision), String> {
         let key = self.key(i, self.input_digests(i, known)?);
         let kd = key.digest();
-        let verdict = self.assess(i, &key, &kd, force);
-        Ok((key, kd, verdict))
+        let decision = self.assess(i, &key, &kd, force);
+        Ok((key, kd, decision))
     }
 
     /// Decides what stage `i` needs, without touching anything.
-    pub fn assess(&self, i: usize, key: &CacheKey, kd: &str, force: bool) -> Verdict {
+    pub fn assess(&self, i: usize, key: &CacheKey, kd: &str, force: bool) -> Decision {
         let s = &self.pipeline.stages[i];
         if force {
-            return Verdict::Run(Reason::Forced);
+            return Decision::Run(Reason::Forced);
         }
         let last = self.cache.last(&s.name);
         // The record must also list exactly the declared outputs: it is read from disk and
@@ -315,12 +317,12 @@ impl<'a> Engine<'a> {
                 match self.stat.digest(self.root(), p) {
                     Ok(Some(cur)) if &cur == d => {}
                     Ok(None) => {
-                        return Verdict::Restore(rec.clone(), Reason::OutputMissing(p.clone()));
+                        return Decision::Restore(rec.clone(), Reason::OutputMissing(p.clone()));
                     }
-                    _ => return Verdict::Restore(rec.clone(), Reason::OutputAltered(p.clone())),
+                    _ => return Decision::Restore(rec.clone(), Reason::OutputAltered(p.clone())),
                 }
             }
-            return Verdict::Fresh(rec.clone());
+            return Decision::Fresh(rec.clone());
         }
         let reason = match &last {
             Some(old) => Reason::Changed(key.diff(&old.key)),
@@ -332,9 +334,9 @@ impl<'a> Engine<'a> {
                 .keys()
                 .eq(key.outputs.iter().collect::<BTreeSet<_>>())
         {
-            return Verdict::Restore(rec, reason);
+            return Decision::Restore(rec, reason);
         }
-        Verdict::Run(reason)
+        Decision::Run(reason)
     }
 
     /// Runs the selected stages (all when `targets` is empty) and their upstream stages.
@@ -437,7 +439,7 @@ impl<'a> Engine<'a> {
                         results.insert(i, res);
                         continue;
                     }
-                    let (key, kd, verdict) = match self.evaluate(i, &known, opts.force) {
+                    let (key, kd, decision) = match self.evaluate(i, &known, opts.force) {
                         Ok(v) => v,
                         Err(e) => {
                             let res = self.failed(i, e);
@@ -447,8 +449,8 @@ impl<'a> Engine<'a> {
                             continue;
                         }
                     };
-                    match &verdict {
-                        Verdict::Fresh(rec) => {
+                    match &decision {
+                        Decision::Fresh(rec) => {
                             // Fast path on the scheduling thread: nothing to do.
                             let res = StageResult {
                                 status: Status::Fresh,
@@ -461,7 +463,7 @@ impl<'a> Engine<'a> {
                             results.insert(i, res);
                             continue;
                         }
-                        Verdict::Restore(_, r) | Verdict::Run(r) => {
+                        Decision::Restore(_, r) | Decision::Run(r) => {
                             on_event(Event::Started {
                                 stage: &self.pipeline.stages[i].name,
                                 reason: r,
@@ -474,7 +476,7 @@ impl<'a> Engine<'a> {
                         if single {
                             super::reset_peak_rss();
                         }
-                        let res = self.execute(i, key, kd, verdict);
+                        let res = self.execute(i, key, kd, decision);
                         let _ = tx.send((i, res));
                     });
                 }
@@ -515,7 +517,7 @@ impl<'a> Engine<'a> {
         let mut known = BTreeMap::new();
         let mut out = Vec::with_capacity(selected.len());
         for &i in self.plan.order.iter().filter(|i| selected.contains(i)) {
-            let Ok((_, _, Verdict::Fresh(rec))) = self.evaluate(i, &known, false) else {
+            let Ok((_, _, Decision::Fresh(rec))) = self.evaluate(i, &known, false) else {
                 return None;
             };
             known.extend(rec.outputs.clone());
@@ -558,22 +560,22 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Carries out a Restore or Run verdict on a worker thread.
-    fn execute(&self, i: usize, key: CacheKey, kd: String, verdict: Verdict) -> StageResult {
+    /// Carries out a Restore or Run decision on a worker thread.
+    fn execute(&self, i: usize, key: CacheKey, kd: String, decision: Decision) -> StageResult {
         let start = Instant::now();
         // A local miss may be a remote hit: then it restores like a local one.
-        let (verdict, fetched) = match verdict {
-            Verdict::Run(reason) if reason != Reason::Forced => {
+        let (decision, fetched) = match decision {
+            Decision::Run(reason) if reason != Reason::Forced => {
                 match self.remote_fetch(i, &key, &kd) {
-                    Some(rec) => (Verdict::Restore(rec, reason), true),
-                    None => (Verdict::Run(reason), false),
+                    Some(rec) => (Decision::Restore(rec, reason), true),
+                    None => (Decision::Run(reason), false),
                 }
             }
             v => (v, false),
         };
-        let mut res = match verdict {
-            Verdict::Fresh(_) => unreachable!("fresh stages are handled by the scheduler"),
-            Verdict::Restore(rec, reason) => match self.restore(&rec) {
+        let mut res = match decision {
+            Decision::Fresh(_) => unreachable!("fresh stages are handled by the scheduler"),
+            Decision::Restore(rec, reason) => match self.restore(&rec) {
                 Ok(()) => {
                     let rec = Record {
                         stage: self.pipeline.stages[i].name.clone(),
@@ -596,7 +598,7 @@ impl<'a> Engine<'a> {
                 }
                 Err(RestoreFailure::Io(msg)) => self.failed(i, msg),
             },
-            Verdict::Run(reason) => self.run_stage(i, key, kd, reason),
+            Decision::Run(reason) => self.run_stage(i, key, kd, reason),
         };
         res.fetched = fetched && res.status == Status::Restored;
         if let (Status::Ran, Some(rec)) = (&res.status, &res.record) {
@@ -973,9 +975,9 @@ impl<'a> Engine<'a> {
         lock.write(lock_path)
     }
 
-    /// Dry run: the verdict for every selected stage, in topological order, without running
+    /// Dry run: the decision for every selected stage, in topological order, without running
     /// anything. Stages downstream of one that must run get [`Reason::Upstream`].
-    pub fn plan_verdicts(&self, targets: &[usize]) -> Vec<(usize, Result<Verdict, String>)> {
+    pub fn plan_decisions(&self, targets: &[usize]) -> Vec<(usize, Result<Decision, String>)> {
         let selected = self.selected(targets);
         let mut known = BTreeMap::new();
         let mut pending: BTreeMap<usize, String> = BTreeMap::new();
@@ -983,13 +985,13 @@ impl<'a> Engine<'a> {
         for &i in self.plan.order.iter().filter(|i| selected.contains(i)) {
             if let Some(up) = self.plan.deps[i].iter().find_map(|d| pending.get(d)) {
                 let up = up.clone();
-                out.push((i, Ok(Verdict::Run(Reason::Upstream(up.clone())))));
+                out.push((i, Ok(Decision::Run(Reason::Upstream(up.clone())))));
                 pending.insert(i, up);
                 continue;
             }
             let v = self.evaluate(i, &known, false).map(|(_, _, v)| v);
             match &v {
-                Ok(Verdict::Fresh(rec)) | Ok(Verdict::Restore(rec, _)) => {
+                Ok(Decision::Fresh(rec)) | Ok(Decision::Restore(rec, _)) => {
                     known.extend(rec.outputs.clone())
                 }
                 _ => {
@@ -1079,7 +1081,7 @@ impl<'a> Engine<'a> {
 
 /// Runs a kind, turning a panic into an error so that one broken stage cannot take the whole
 /// run down.
-fn run_guarded(kind: &dyn super::kind::Kind, ctx: &StageCtx<'_>) -> Result<(), String> {
+fn run_guarded(kind: &dyn DynKind, ctx: &StageCtx<'_>) -> Result<(), String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(ctx)))
         .unwrap_or_else(|p| {
             let msg = p

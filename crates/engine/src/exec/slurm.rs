@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::kind::StageCtx;
 use crate::diag::Loc;
+use crate::kind::StageCtx;
 use crate::spec::{Node, Value};
 
 /// Where a stage asks to run (`executor:` in `pipeline.yaml`; default local).
@@ -814,8 +814,11 @@ impl super::Engine<'_> {
         res: &Resources,
         ctx: &StageCtx<'_>,
     ) -> Result<(), String> {
-        let p: super::command::Params = ctx.params().map_err(|e| e.to_string())?;
-        slurm.run(ctx, &p.run, &p.env, res)
+        use crate::kind::Kind as _;
+        let p = super::command::CommandKind::params_of(ctx.stage)
+            .ok_or_else(|| "the command stage's parameters did not parse".to_string())?;
+        let env: Vec<String> = p.env.iter().map(|e| e.value.clone()).collect();
+        slurm.run(ctx, &p.run.value, &env, res)
     }
 }
 

@@ -193,6 +193,7 @@ mod tests {
                 inputs: paths(i),
                 outputs: paths(o),
                 with: Node::parse("{}").expect("yaml"),
+                params: None,
             })
             .collect();
         stages.sort_by(|a, b| a.name.cmp(&b.name));

@@ -6,13 +6,17 @@
 //! with file:line:column and the offending value.
 
 pub mod node;
+pub mod typed;
 
+use std::any::Any;
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::diag::{Diagnostic, Diagnostics, Loc};
-use crate::exec::Registry;
-pub use node::{Node, NodeError, Value, from_node};
+use crate::kind::Registry;
+pub use node::{Declared, Node, NodeError, Value, from_node, from_node_all, from_node_in};
+pub use typed::{InputPath, Located, OutputPath};
 
 /// The only format version this engine reads.
 pub const FORMAT_VERSION: i64 = 1;
@@ -36,8 +40,56 @@ pub struct StageSpec {
     pub description: Option<String>,
     pub inputs: Vec<PathSpec>,
     pub outputs: Vec<PathSpec>,
-    /// The kind's parameters, kept raw; the kind parses them with its own typed struct.
+    /// The kind's parameters as written; they make the cache key.
     pub with: Node,
+    /// The kind's typed parameters, parsed from `with` and checked once when the pipeline is
+    /// validated (`None` for a stage built by hand, whose kind then parses `with` itself).
+    pub params: Option<Parsed>,
+}
+
+impl StageSpec {
+    /// The stage's declared paths, against which a kind's path parameters are checked.
+    pub fn declared(&self) -> Declared<'_> {
+        Declared {
+            inputs: &self.inputs,
+            outputs: &self.outputs,
+        }
+    }
+
+    /// Where the value at `path` (keys from the top of `with:`, e.g. `["columns", "x"]`) is
+    /// written, for a check that spans several plain parameters; a parameter a check is about
+    /// alone is better read as a [`Located`] value.
+    pub fn with_loc(&self, path: &[&str]) -> Option<Loc> {
+        let mut node = &self.with;
+        for key in path {
+            node = &node
+                .as_map()?
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))?
+                .1;
+        }
+        Some(node.loc)
+    }
+}
+
+/// A kind's typed parameters, type-erased so that one `StageSpec` serves every kind (the kind
+/// gets them back as its own type: [`crate::kind::Kind::params_of`]).
+#[derive(Clone)]
+pub struct Parsed(pub(crate) Arc<dyn Any + Send + Sync>);
+
+impl Parsed {
+    pub fn new<T: Any + Send + Sync>(params: T) -> Self {
+        Parsed(Arc::new(params))
+    }
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Parsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Parsed(..)")
+    }
 }
 
 /// A validated pipeline: stages sorted by name, each input and output checked.
@@ -429,7 +481,7 @@ impl Validator<'_> {
                 self.placement.insert(name.to_string(), p);
             }
         }
-        let spec = StageSpec {
+        let mut spec = StageSpec {
             name: name.to_string(),
             loc,
             kind,
@@ -437,6 +489,7 @@ impl Validator<'_> {
             inputs,
             outputs,
             with,
+            params: None,
         };
         match registry.get(&spec.kind) {
             None => self.err(
@@ -447,18 +500,21 @@ impl Validator<'_> {
                     registry.names().join(", ")
                 ),
             ),
-            Some(k) if matches!(spec.with.value, Value::Map(_)) => {
-                for e in k.check(&spec) {
-                    let loc = e.loc.unwrap_or(spec.with.loc);
-                    self.err(
-                        loc,
-                        format!(
-                            "in `with` of stage {name:?} (kind {}): {}",
-                            spec.kind, e.message
-                        ),
-                    );
+            Some(k) if matches!(spec.with.value, Value::Map(_)) => match k.check(&spec) {
+                Ok(parsed) => spec.params = Some(parsed),
+                Err(problems) => {
+                    for e in problems {
+                        let loc = e.loc.unwrap_or(spec.with.loc);
+                        self.err(
+                            loc,
+                            format!(
+                                "in `with` of stage {name:?} (kind {}): {}",
+                                spec.kind, e.message
+                            ),
+                        );
+                    }
                 }
-            }
+            },
             Some(_) => {}
         }
         Some(spec)
@@ -530,30 +586,7 @@ impl Validator<'_> {
     /// output, is one of the pipeline's own files. Records the path's identity when a symlink
     /// makes it differ from the path as written.
     fn normalize(&mut self, raw: &str, output: bool) -> Result<String, String> {
-        if raw.is_empty() {
-            return Err("is empty".into());
-        }
-        let p = Path::new(raw);
-        let mut parts = Vec::new();
-        for c in p.components() {
-            match c {
-                Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
-                Component::CurDir => {}
-                Component::ParentDir => {
-                    return Err("escapes the project root (`..` is not allowed)".into());
-                }
-                Component::RootDir | Component::Prefix(_) => {
-                    return Err("is absolute (paths must be relative to the project root)".into());
-                }
-            }
-        }
-        if parts.is_empty() {
-            return Err("names the project root itself".into());
-        }
-        if parts[0] == CACHE_DIR {
-            return Err(format!("is inside the cache folder `{CACHE_DIR}/`"));
-        }
-        let norm = parts.join("/");
+        let norm = typed::normalize(raw)?;
         // Symlinks, including dangling ones (judged by where they point): the path must stay
         // inside the root and out of the cache folder.
         let c = self.resolver.resolve(&self.root_canon.join(&norm));

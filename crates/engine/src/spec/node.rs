@@ -2,13 +2,13 @@
 //! stage kinds can parse their `with:` parameters into typed structs while every error keeps the
 //! line and column of the offending key or value.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{
     self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor,
 };
-use serde_saphyr::Spanned;
 
 use crate::diag::Loc;
 
@@ -218,10 +218,10 @@ fn first_key_line(text: &str, key: &str, before: usize) -> Option<usize> {
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s: Spanned<Value> = Spanned::deserialize(d)?;
+        let l = super::Located::<Value>::deserialize(d)?;
         Ok(Node {
-            loc: Loc::new(s.referenced.line() as u32, s.referenced.column() as u32),
-            value: s.value,
+            loc: l.loc,
+            value: l.value,
         })
     }
 }
@@ -337,15 +337,58 @@ fn at(loc: Loc) -> impl FnOnce(NodeError) -> NodeError {
 
 /// Deserializes `T` from a node, reporting every problem it can find, each with its location:
 /// after an error at some key or value, that entry is dropped and deserialization retried
-/// (a "missing key" error for a dropped key is not reported twice).
+/// (a "missing key" error for a dropped key is not reported twice). Paths
+/// ([`super::InputPath`], [`super::OutputPath`]) are normalised but not checked against any
+/// stage; see [`from_node_in`].
 pub fn from_node<T: de::DeserializeOwned>(node: &Node) -> Result<T, Vec<NodeError>> {
+    from_node_in(node, None)
+}
+
+/// Like [`from_node`], checking every [`super::InputPath`] and [`super::OutputPath`] against
+/// the stage's declared inputs and outputs when `declared` is given.
+pub fn from_node_in<T: de::DeserializeOwned>(
+    node: &Node,
+    declared: Option<Declared<'_>>,
+) -> Result<T, Vec<NodeError>> {
+    match from_node_all(node, declared) {
+        (Some(v), errors) if errors.is_empty() => Ok(v),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// Like [`from_node_in`], but a path that is well formed and only not declared by the stage
+/// does not stop parsing: when that is the only kind of problem, the value comes back with
+/// every problem, so that a kind's own checks can still run and all problems are reported at
+/// once.
+pub fn from_node_all<T: de::DeserializeOwned>(
+    node: &Node,
+    declared: Option<Declared<'_>>,
+) -> (Option<T>, Vec<NodeError>) {
     let mut node = node.clone();
     let mut errors: Vec<NodeError> = Vec::new();
     let mut dropped: Vec<String> = Vec::new();
     for _ in 0..64 {
-        match T::deserialize(&node) {
-            Ok(v) if errors.is_empty() => return Ok(v),
-            Ok(_) => return Err(errors),
+        let checker = declared.map(|d| Checker {
+            declared: d,
+            undeclared: RefCell::new(Vec::new()),
+        });
+        let result = T::deserialize(NodeDe {
+            node: &node,
+            checker: checker.as_ref(),
+            key: None,
+        });
+        // Undeclared paths of this attempt (the most complete one so far).
+        let undeclared = checker
+            .map(|c| c.undeclared.into_inner())
+            .unwrap_or_default();
+        match result {
+            // A value read with entries dropped is not handed on: checks of it could report
+            // problems that are only the dropped entries' absence.
+            Ok(v) => {
+                let clean = errors.is_empty();
+                errors.extend(undeclared);
+                return (clean.then_some(v), errors);
+            }
             Err(e) => {
                 let redundant = dropped
                     .iter()
@@ -363,12 +406,15 @@ pub fn from_node<T: de::DeserializeOwned>(node: &Node) -> Result<T, Vec<NodeErro
                 match removed {
                     Some(Some(key)) => dropped.push(key),
                     Some(None) => {}
-                    None => return Err(errors),
+                    None => {
+                        errors.extend(undeclared);
+                        return (None, errors);
+                    }
                 }
             }
         }
     }
-    Err(errors)
+    (None, errors)
 }
 
 /// Removes the mapping entry whose key is at `loc`.
@@ -412,27 +458,73 @@ fn is_container(n: &Node) -> bool {
     matches!(n.value, Value::Map(_) | Value::Seq(_))
 }
 
-impl<'de> Deserializer<'de> for &'de Node {
+/// The stage's declared paths, against which typed path parameters are checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Declared<'a> {
+    pub inputs: &'a [super::PathSpec],
+    pub outputs: &'a [super::PathSpec],
+}
+
+/// A `serde` deserializer over a node tree: every error gets the location of the node it
+/// concerns; [`super::Located`], [`super::InputPath`] and [`super::OutputPath`] get their
+/// node's location (and paths their check) through private newtype names.
+#[derive(Clone, Copy)]
+struct NodeDe<'a> {
+    node: &'a Node,
+    checker: Option<&'a Checker<'a>>,
+    /// The mapping key this node is the value of, for messages.
+    key: Option<&'a str>,
+}
+
+/// Checks path parameters against the stage's declared paths, collecting those that are not.
+struct Checker<'a> {
+    declared: Declared<'a>,
+    undeclared: RefCell<Vec<NodeError>>,
+}
+
+impl<'a> NodeDe<'a> {
+    fn at(self, node: &'a Node, key: Option<&'a str>) -> NodeDe<'a> {
+        NodeDe {
+            node,
+            checker: self.checker,
+            key,
+        }
+    }
+
+    fn error(&self, message: String) -> NodeError {
+        NodeError {
+            loc: Some(self.node.loc),
+            message,
+            unknown_field: None,
+        }
+    }
+}
+
+impl<'de> Deserializer<'de> for NodeDe<'_> {
     type Error = NodeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
-        let r = match &self.value {
+        let r = match &self.node.value {
             Value::Null => v.visit_unit(),
             Value::Bool(b) => v.visit_bool(*b),
             Value::Int(i) => v.visit_i64(*i),
             Value::Float(f) => v.visit_f64(*f),
-            Value::Str(s) => v.visit_borrowed_str(s),
-            Value::Seq(s) => v.visit_seq(SeqDe { it: s.iter() }),
+            Value::Str(s) => v.visit_str(s),
+            Value::Seq(s) => v.visit_seq(SeqDe {
+                it: s.iter(),
+                de: self,
+            }),
             Value::Map(m) => v.visit_map(MapDe {
                 it: m.iter(),
                 value: None,
+                de: self,
             }),
         };
-        r.map_err(at(self.loc))
+        r.map_err(at(self.node.loc))
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
-        match self.value {
+        match self.node.value {
             Value::Null => v.visit_none(),
             _ => v.visit_some(self),
         }
@@ -440,10 +532,34 @@ impl<'de> Deserializer<'de> for &'de Node {
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         v: V,
     ) -> Result<V::Value, NodeError> {
-        v.visit_newtype_struct(self)
+        let output = match name {
+            super::typed::LOCATED => {
+                return v
+                    .visit_map(LocatedDe::new(self, None))
+                    .map_err(at(self.node.loc));
+            }
+            super::typed::INPUT_PATH => false,
+            super::typed::OUTPUT_PATH => true,
+            _ => return v.visit_newtype_struct(self),
+        };
+        let Some(raw) = self.node.as_str() else {
+            return Err(self.error(format!(
+                "expected a path (a string), found {}",
+                self.node.type_name()
+            )));
+        };
+        let path = super::typed::normalize(raw)
+            .map_err(|why| self.error(format!("path {raw:?} {why}")))?;
+        if let Some(c) = self.checker
+            && let Err(m) = super::typed::check_declared(raw, &path, self.key, output, c.declared)
+        {
+            c.undeclared.borrow_mut().push(self.error(m));
+        }
+        v.visit_map(LocatedDe::new(self, Some(path)))
+            .map_err(at(self.node.loc))
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -452,15 +568,14 @@ impl<'de> Deserializer<'de> for &'de Node {
         _variants: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, NodeError> {
-        match &self.value {
+        match &self.node.value {
             Value::Str(s) => v
                 .visit_enum(s.as_str().into_deserializer())
-                .map_err(at(self.loc)),
-            _ => Err(NodeError {
-                loc: Some(self.loc),
-                message: format!("expected a string, found {}", self.type_name()),
-                unknown_field: None,
-            }),
+                .map_err(at(self.node.loc)),
+            _ => Err(self.error(format!(
+                "expected a string, found {}",
+                self.node.type_name()
+            ))),
         }
     }
 
@@ -473,16 +588,20 @@ impl<'de> Deserializer<'de> for &'de Node {
 
 struct SeqDe<'a> {
     it: std::slice::Iter<'a, Node>,
+    de: NodeDe<'a>,
 }
 
-impl<'de> SeqAccess<'de> for SeqDe<'de> {
+impl<'de> SeqAccess<'de> for SeqDe<'_> {
     type Error = NodeError;
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, NodeError> {
         match self.it.next() {
-            Some(n) => seed.deserialize(n).map(Some).map_err(at(n.loc)),
+            Some(n) => seed
+                .deserialize(self.de.at(n, None))
+                .map(Some)
+                .map_err(at(n.loc)),
             None => Ok(None),
         }
     }
@@ -490,10 +609,11 @@ impl<'de> SeqAccess<'de> for SeqDe<'de> {
 
 struct MapDe<'a> {
     it: std::slice::Iter<'a, (Node, Node)>,
-    value: Option<&'a Node>,
+    value: Option<(&'a Node, &'a Node)>,
+    de: NodeDe<'a>,
 }
 
-impl<'de> MapAccess<'de> for MapDe<'de> {
+impl<'de> MapAccess<'de> for MapDe<'_> {
     type Error = NodeError;
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
@@ -501,14 +621,58 @@ impl<'de> MapAccess<'de> for MapDe<'de> {
     ) -> Result<Option<K::Value>, NodeError> {
         match self.it.next() {
             Some((k, v)) => {
-                self.value = Some(v);
-                seed.deserialize(k).map(Some).map_err(at(k.loc))
+                self.value = Some((k, v));
+                seed.deserialize(self.de.at(k, None))
+                    .map(Some)
+                    .map_err(at(k.loc))
             }
             None => Ok(None),
         }
     }
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, NodeError> {
-        let v = self.value.take().expect("value after key");
-        seed.deserialize(v).map_err(at(v.loc))
+        let (k, v) = self.value.take().expect("value after key");
+        seed.deserialize(self.de.at(v, k.as_str()))
+            .map_err(at(v.loc))
+    }
+}
+
+/// The map a [`super::Located`] (or a path) is read from: the private marker key, the node's
+/// line and column, then its value (for a path: the normalised path).
+struct LocatedDe<'a> {
+    de: NodeDe<'a>,
+    path: Option<String>,
+    next: usize,
+}
+
+impl<'a> LocatedDe<'a> {
+    fn new(de: NodeDe<'a>, path: Option<String>) -> Self {
+        LocatedDe { de, path, next: 0 }
+    }
+}
+
+impl<'de> MapAccess<'de> for LocatedDe<'_> {
+    type Error = NodeError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, NodeError> {
+        let Some(key) = super::typed::LOCATED_KEYS.get(self.next) else {
+            return Ok(None);
+        };
+        seed.deserialize(de::value::StrDeserializer::<NodeError>::new(key))
+            .map(Some)
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, NodeError> {
+        let i = self.next;
+        self.next += 1;
+        let loc = self.de.node.loc;
+        match i {
+            0 => seed.deserialize(de::value::U32Deserializer::<NodeError>::new(loc.line)),
+            1 => seed.deserialize(de::value::U32Deserializer::<NodeError>::new(loc.col)),
+            _ => match self.path.take() {
+                Some(p) => seed.deserialize(de::value::StringDeserializer::<NodeError>::new(p)),
+                None => seed.deserialize(self.de),
+            },
+        }
     }
 }

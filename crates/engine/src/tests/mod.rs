@@ -14,16 +14,14 @@ use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
-use crate::exec::{
-    CommandKind, Engine, Kind, Options, Problem, Registry, RunEnv, StageCtx, StageError,
-    StageResult, Status, params,
-};
+use crate::exec::{CommandKind, Engine, Options, StageResult, Status};
+use crate::kind::{Kind, Registry, RunEnv, StageCtx, StageError};
 use crate::plan::Plan;
-use crate::spec::{Pipeline, StageSpec};
+use crate::spec::Pipeline;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FakeParams {
+pub(crate) struct FakeParams {
     #[serde(default)]
     text: String,
     #[serde(default)]
@@ -45,17 +43,14 @@ pub(crate) struct Fake {
 }
 
 impl Kind for Fake {
+    type Params = FakeParams;
     fn name(&self) -> &'static str {
         "fake"
     }
     fn version(&self) -> u32 {
         1
     }
-    fn check(&self, stage: &StageSpec) -> Vec<Problem> {
-        params::<FakeParams>(stage).err().unwrap_or_default()
-    }
-    fn run(&self, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let p: FakeParams = ctx.params()?;
+    fn run(&self, p: &FakeParams, ctx: &StageCtx<'_>) -> Result<(), StageError> {
         self.log.lock().unwrap().push(ctx.stage.name.clone());
         if p.sleep_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(p.sleep_ms));

@@ -8,7 +8,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::exec::Verdict;
+use crate::exec::Decision;
 
 const CASES: u32 = 256;
 
@@ -151,8 +151,8 @@ proptest! {
         let plan = Plan::new(&pipeline).unwrap();
         let cancel = AtomicBool::new(false);
         let engine = Engine::new(&pipeline, &plan, &p.registry, RunEnv::default(), &cancel);
-        for (i, v) in engine.plan_verdicts(&[]) {
-            if let Ok(Verdict::Restore(_, r) | Verdict::Run(r)) = v {
+        for (i, v) in engine.plan_decisions(&[]) {
+            if let Ok(Decision::Restore(_, r) | Decision::Run(r)) = v {
                 let _ = r.to_string();
             }
             let _ = engine.upstream_known(i);
