@@ -592,23 +592,12 @@ impl Slurm {
             match self.state(&job.id, false)? {
                 JobState::Active(_) => std::thread::sleep(self.tick()),
                 JobState::Completed => {
-                    return match self.result(job, ctx) {
-                        Some(r) if r.exit == 0 => check_digests(&r, ctx),
-                        Some(r) => Err(self.failure(
-                            job,
-                            stage,
-                            &format!("command failed with exit code {}", r.exit),
-                        )),
-                        None => Err(self.failure(
-                            job,
-                            stage,
-                            &format!(
-                                "SLURM job {} COMPLETED but its result file {} never appeared",
-                                job.id,
-                                job.dir.join("result").display()
-                            ),
-                        )),
-                    };
+                    let missing = format!(
+                        "SLURM job {} COMPLETED but its result file {} never appeared",
+                        job.id,
+                        job.dir.join("result").display()
+                    );
+                    return self.conclude(job, ctx, &missing);
                 }
                 JobState::Ended(st) => {
                     let rc = self
@@ -624,22 +613,11 @@ impl Slurm {
                 JobState::Vanished => {
                     // Left the queue (MinJobAge passed, or purged): only the result file can
                     // tell how it ended.
-                    return match self.result(job, ctx) {
-                        Some(r) if r.exit == 0 => check_digests(&r, ctx),
-                        Some(r) => Err(self.failure(
-                            job,
-                            stage,
-                            &format!("command failed with exit code {}", r.exit),
-                        )),
-                        None => Err(self.failure(
-                            job,
-                            stage,
-                            &format!(
-                                "SLURM job {} disappeared from squeue without writing its result file",
-                                job.id
-                            ),
-                        )),
-                    };
+                    let missing = format!(
+                        "SLURM job {} disappeared from squeue without writing its result file",
+                        job.id
+                    );
+                    return self.conclude(job, ctx, &missing);
                 }
             }
         }
@@ -649,6 +627,21 @@ impl Slurm {
         std::fs::read_to_string(job.dir.join("result"))
             .ok()
             .and_then(|t| parse_result(&t))
+    }
+
+    /// How a job that left the queue (or completed) ended, from its result file: success when
+    /// it says exit 0 and the outputs match, else a failure; `missing` when there is none.
+    fn conclude(&self, job: &SavedJob, ctx: &StageCtx<'_>, missing: &str) -> Result<(), String> {
+        let stage = &ctx.stage.name;
+        match self.result(job, ctx) {
+            Some(r) if r.exit == 0 => check_digests(&r, ctx),
+            Some(r) => Err(self.failure(
+                job,
+                stage,
+                &format!("command failed with exit code {}", r.exit),
+            )),
+            None => Err(self.failure(job, stage, missing)),
+        }
     }
 
     /// The result file, retried with backoff for [`Settings::result_wait`].
