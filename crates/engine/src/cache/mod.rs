@@ -167,7 +167,13 @@ impl Cache {
     /// in memory, and on disk at the next [`Cache::flush`].
     pub fn save(&self, rec: &Record) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(rec)?;
-        fsutil::write_atomic(&self.run_path(&rec.key_digest), &bytes)?;
+        let path = self.run_path(&rec.key_digest);
+        // A record being replaced (a forced rerun of the same key) is removed first: a rename
+        // over an existing file makes ext4 write the new file's data out first (auto_da_alloc),
+        // 0.9 ms per stage in a forced run against 0.04 ms for a plain rename (strace). Killed
+        // in between, the stage has no record: a cache miss, and it reruns.
+        let _ = std::fs::remove_file(&path);
+        fsutil::write_atomic(&path, &bytes)?;
         self.with_index(|m, dirty| {
             m.insert(rec.stage.clone(), rec.clone());
             *dirty = true;
@@ -220,11 +226,11 @@ impl Cache {
         Ok(())
     }
 
-    /// A folder where an in-place stage's existing outputs wait while it runs
-    /// (`tmp/.aside+STAGE.tmp.PID.N/<output path>`; `+` cannot occur in a stage name, so these
-    /// never mix with scratch folders).
-    pub fn aside(&self, stage: &str) -> std::io::Result<PathBuf> {
-        self.scratch(&format!("{ASIDE}{stage}"))
+    /// The folder (not created here) where an in-place stage's existing outputs wait while it
+    /// runs (`tmp/.aside+STAGE.tmp.PID.N/<aside_name(output path)>`; `+` cannot occur in a
+    /// stage name, so these never mix with scratch folders).
+    pub fn aside(&self, stage: &str) -> PathBuf {
+        fsutil::temp_sibling(&self.dir.join("tmp").join(format!("{ASIDE}{stage}")))
     }
 
     /// Sweeps `tmp/`: scratch folders and temporary files of processes that are gone are
@@ -275,7 +281,7 @@ impl Cache {
                 all = false;
                 continue;
             };
-            let rel = rel.to_string_lossy().into_owned();
+            let rel = aside_path(&rel.to_string_lossy());
             let here = proj.root().join(&rel);
             let ok = if std::fs::symlink_metadata(&here).is_err() {
                 proj.move_in(&f, &rel).is_ok()
@@ -369,6 +375,37 @@ impl Cache {
 /// Prefix of the folders in `tmp/` holding outputs moved aside (see [`Cache::aside`]).
 const ASIDE: &str = "aside+";
 
+/// The file name under which an output `rel` waits in an aside folder: its path with `%`
+/// written `%25` and `/` written `%2F`, so that an output in a subfolder needs no subfolder
+/// there (two fewer folder operations per stage; reversed by [`aside_path`]). Hand-written: a
+/// percent-encoding crate would be a dependency for two characters.
+pub fn aside_name(rel: &str) -> String {
+    rel.replace('%', "%25").replace('/', "%2F")
+}
+
+/// The output path of an aside file name (see [`aside_name`]); a name without escapes (the
+/// nested folders of older versions give plain relative paths) is returned as it is.
+pub fn aside_path(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        if let Some(r) = after.strip_prefix("%2F") {
+            out.push('/');
+            rest = r;
+        } else if let Some(r) = after.strip_prefix("%25") {
+            out.push('%');
+            rest = r;
+        } else {
+            out.push('%');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Option<T> {
     let bytes = std::fs::read(p).ok()?;
     serde_json::from_slice(&bytes).ok()
@@ -378,6 +415,34 @@ fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Option<T> {
 mod tests {
     use super::*;
     use crate::hash::sha256_bytes;
+
+    #[test]
+    fn aside_names_are_flat_and_give_the_path_back() {
+        for p in [
+            "a.csv",
+            "out/x.txt",
+            "a/b/c",
+            "%",
+            "%2F/b",
+            "a%/b",
+            "%25%2F",
+            "x%2",
+            "é/%",
+        ] {
+            let n = aside_name(p);
+            assert!(!n.contains('/'), "{n}");
+            assert_eq!(aside_path(&n), p, "{n}");
+        }
+        // Older versions nested folders: their relative paths come back unchanged.
+        assert_eq!(aside_path("out/x.txt"), "out/x.txt");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn aside_name_round_trips(p in "[a-z%/2F5]{0,12}") {
+            proptest::prop_assert_eq!(aside_path(&aside_name(&p)), p);
+        }
+    }
 
     fn record(stage: &str, key: &str, outputs: &[(&str, &str)]) -> Record {
         Record {

@@ -1,15 +1,21 @@
 //! Process groups of running `command` stages: signalled with `killpg` (rustix, no `kill`
 //! process), tied to the runner's life (`PR_SET_PDEATHSIG`, see [`die_with_runner`]), and
-//! recorded in `.artifact/running.json` so that a run started after
-//! a killed one stops whatever the killed run left behind before it starts any stage.
+//! recorded in `.artifact/running.log` so that a run started after a killed one stops whatever
+//! the killed run left behind before it starts any stage.
 //!
-//! The record holds, per group: its id, the start time of its leader (so that a reused process
-//! id is never mistaken for ours) and the stage. It is written atomically whenever a command
-//! starts or ends, only by a process that holds the project lock. It is written right after the
-//! spawn: a runner killed in the microseconds before that still takes the shell with it
-//! (`PR_SET_PDEATHSIG`); only what the shell started in that window could outlive it.
+//! The record is a journal, one JSON line per event: a started group (its id, the start time of
+//! its leader, so that a reused process id is never mistaken for ours, and the stage) and an
+//! ended one (`{"ended": pgid}`). Each event is one `write` in append mode on a file opened once
+//! per run, so a started or ended command costs no file creation and no rename (a rewrite of the
+//! whole record through a temporary file and `rename`, twice per command, was most of the
+//! per-stage cost of a forced run; BENCHMARKS.md). A line cut short by a kill is ignored when
+//! read. Only a process that holds the project lock writes it; the run removes it when it ends.
+//! It is written right after the spawn: a runner killed in the microseconds before that still
+//! takes the shell with it (`PR_SET_PDEATHSIG`); only what the shell started in that window
+//! could outlive it.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -20,8 +26,12 @@ use serde::{Deserialize, Serialize};
 /// How long a command may take to end after SIGTERM before it gets SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(3);
 
-/// File name of the record of running groups, in the cache folder.
-pub const RECORD: &str = "running.json";
+/// File name of the journal of running groups, in the cache folder.
+pub const RECORD: &str = "running.log";
+
+/// The whole-file record that versions before the journal wrote (read, never written, so that
+/// a run killed under such a version is still cleaned up after).
+const LEGACY_RECORD: &str = "running.json";
 
 /// One recorded process group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,8 +43,24 @@ pub struct Group {
     pub stage: String,
 }
 
-/// Groups running in this process: pgid -> (record file, group).
-static RUNNING: Mutex<BTreeMap<i32, (PathBuf, Group)>> = Mutex::new(BTreeMap::new());
+/// One line of the journal.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Event {
+    Started(Group),
+    Ended { ended: i32 },
+}
+
+/// Groups running in this process, and the journals they are recorded in (open for appending).
+struct Running {
+    groups: BTreeMap<i32, (PathBuf, Group)>,
+    journals: BTreeMap<PathBuf, std::fs::File>,
+}
+
+static RUNNING: Mutex<Running> = Mutex::new(Running {
+    groups: BTreeMap::new(),
+    journals: BTreeMap::new(),
+});
 
 /// Sends `sig` to a process group. Errors (the group is gone) are ignored.
 pub fn killpg(pgid: i32, sig: Signal) {
@@ -49,43 +75,82 @@ pub fn killpg(pgid: i32, sig: Signal) {
 pub fn signal_all(sig: Signal) {
     let groups: Vec<i32> = RUNNING
         .lock()
-        .map(|g| g.keys().copied().collect())
+        .map(|r| r.groups.keys().copied().collect())
         .unwrap_or_default();
     for pgid in groups {
         killpg(pgid, sig);
     }
 }
 
-/// Remembers a started group (in memory and in `record`).
+/// Remembers a started group (in memory and in the journal `record`).
 pub fn register(record: &Path, g: Group) {
-    if let Ok(mut m) = RUNNING.lock() {
-        m.insert(g.pgid, (record.to_path_buf(), g));
-        write_record(&m, record);
+    if let Ok(mut r) = RUNNING.lock() {
+        append(&mut r, record, &Event::Started(g.clone()));
+        r.groups.insert(g.pgid, (record.to_path_buf(), g));
     }
 }
 
 /// Forgets an ended group.
 pub fn unregister(pgid: i32) {
-    if let Ok(mut m) = RUNNING.lock()
-        && let Some((record, _)) = m.remove(&pgid)
+    if let Ok(mut r) = RUNNING.lock()
+        && let Some((record, _)) = r.groups.remove(&pgid)
     {
-        write_record(&m, &record);
+        append(&mut r, &record, &Event::Ended { ended: pgid });
     }
 }
 
-/// Rewrites `record` with the groups of this process that belong to it (under the lock of
-/// [`RUNNING`], so writes never interleave); removes it when there are none.
-fn write_record(m: &BTreeMap<i32, (PathBuf, Group)>, record: &Path) {
-    let groups: Vec<&Group> = m
-        .values()
-        .filter(|(r, _)| r == record)
-        .map(|(_, g)| g)
-        .collect();
-    if groups.is_empty() {
+/// At the end of a run: removes the journal `record` unless a group of this process is still
+/// recorded in it (it then stays for the next run to stop that group).
+pub fn close_journal(record: &Path) {
+    if let Ok(mut r) = RUNNING.lock()
+        && r.journals.remove(record).is_some()
+        && !r.groups.values().any(|(p, _)| p == record)
+    {
         let _ = std::fs::remove_file(record);
-    } else if let Ok(bytes) = serde_json::to_vec_pretty(&groups) {
-        let _ = crate::fsutil::write_atomic(record, &bytes);
     }
+}
+
+/// Appends one event line to `record` in a single `write` (under the lock of [`RUNNING`], so
+/// lines never interleave), opening the journal on first use. Errors are ignored: the journal
+/// only helps a later run clean up after a killed one.
+fn append(r: &mut Running, record: &Path, e: &Event) {
+    let Ok(mut line) = serde_json::to_vec(e) else {
+        return;
+    };
+    line.push(b'\n');
+    if !r.journals.contains_key(record) {
+        let opened = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(record);
+        match opened {
+            Ok(f) => {
+                r.journals.insert(record.to_path_buf(), f);
+            }
+            Err(_) => return,
+        }
+    }
+    if let Some(f) = r.journals.get_mut(record) {
+        let _ = f.write_all(&line);
+    }
+}
+
+/// The groups `bytes` (a journal) records as started and not ended; lines that do not parse
+/// (cut short by a kill) are skipped.
+pub fn replay(bytes: &[u8]) -> Vec<Group> {
+    let mut open: BTreeMap<i32, Group> = BTreeMap::new();
+    for line in bytes.split(|b| *b == b'\n') {
+        match serde_json::from_slice::<Event>(line) {
+            Ok(Event::Started(g)) => {
+                open.insert(g.pgid, g);
+            }
+            Ok(Event::Ended { ended }) => {
+                open.remove(&ended);
+            }
+            Err(_) => {}
+        }
+    }
+    open.into_values().collect()
 }
 
 /// `/proc/PID/stat` fields after the command name: (state, pgrp, start time).
@@ -152,18 +217,20 @@ fn wait_gone(g: &Group, limit: Duration) -> bool {
 /// [`GRACE`]. Clears the record. Returns one message per group stopped.
 pub fn reap_leftovers(cache_dir: &Path) -> Vec<String> {
     let record = cache_dir.join(RECORD);
-    let Ok(bytes) = std::fs::read(&record) else {
-        return Vec::new();
-    };
-    let groups: Vec<Group> = serde_json::from_slice(&bytes).unwrap_or_default();
+    let legacy = cache_dir.join(LEGACY_RECORD);
+    let mut groups = std::fs::read(&record).map_or_else(|_| Vec::new(), |b| replay(&b));
+    if let Ok(b) = std::fs::read(&legacy) {
+        groups.extend(serde_json::from_slice::<Vec<Group>>(&b).unwrap_or_default());
+    }
     // Groups this process runs itself for this project (never the case at the start of a run,
     // but an engine may be driven twice in one process).
     let mine: Vec<i32> = RUNNING
         .lock()
-        .map(|m| {
-            m.iter()
-                .filter(|(_, (r, _))| *r == record)
-                .map(|(p, _)| *p)
+        .map(|r| {
+            r.groups
+                .iter()
+                .filter(|(_, (p, _))| *p == record)
+                .map(|(pgid, _)| *pgid)
                 .collect()
         })
         .unwrap_or_default();
@@ -182,7 +249,12 @@ pub fn reap_leftovers(cache_dir: &Path) -> Vec<String> {
             g.stage, g.pgid
         ));
     }
+    let _ = std::fs::remove_file(&legacy);
     if mine.is_empty() {
+        // Closed first: a journal this process still holds open would outlive its file.
+        if let Ok(mut r) = RUNNING.lock() {
+            r.journals.remove(&record);
+        }
         let _ = std::fs::remove_file(&record);
     }
     msgs

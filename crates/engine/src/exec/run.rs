@@ -171,9 +171,26 @@ pub struct Engine<'a> {
 
 /// An in-place stage's existing outputs, moved into `.artifact/tmp/` while it runs.
 struct Aside {
+    /// Created when the first output moves there (a stage whose outputs do not exist yet costs
+    /// no folder).
     dir: PathBuf,
-    /// Outputs that existed (and now wait in `dir` under their own path).
+    /// Outputs that existed (and now wait in `dir`, each as one file named by
+    /// [`crate::cache::aside_name`], so no subfolders are made).
     moved: BTreeSet<String>,
+}
+
+impl Aside {
+    /// Where the previous `rel` waits.
+    fn slot(&self, rel: &str) -> PathBuf {
+        self.dir.join(crate::cache::aside_name(rel))
+    }
+
+    /// Removes the folder once nothing in it is needed (no-op when it was never created).
+    fn remove(&self) {
+        if !self.moved.is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 impl<'a> Engine<'a> {
@@ -493,6 +510,7 @@ impl<'a> Engine<'a> {
                 results.insert(i, res);
             }
         });
+        super::procs::close_journal(&self.cache.dir.join(super::procs::RECORD));
         let _ = self.stat.save(&self.cache.stat_path());
         if let Err(e) = self.cache.flush() {
             eprintln!(
@@ -686,7 +704,7 @@ impl<'a> Engine<'a> {
         }
         let outcome = match (outcome, &aside) {
             (Ok(outputs), Some(a)) => {
-                let _ = std::fs::remove_dir_all(&a.dir);
+                a.remove();
                 Ok(outputs)
             }
             (Err(mut msg), Some(a)) => {
@@ -806,12 +824,8 @@ impl<'a> Engine<'a> {
     /// Moves an in-place stage's existing outputs into a folder in `.artifact/tmp/` (a rename
     /// on the same file system), each first stored in the cache unless it holds it already.
     fn move_aside(&self, s: &crate::spec::StageSpec) -> Result<Aside, String> {
-        let dir = self
-            .cache
-            .aside(&s.name)
-            .map_err(|e| format!("cannot create a folder in the cache: {e}"))?;
         let mut aside = Aside {
-            dir,
+            dir: self.cache.aside(&s.name),
             moved: BTreeSet::new(),
         };
         for o in &s.outputs {
@@ -836,11 +850,13 @@ impl<'a> Engine<'a> {
                     return Err(self.undo_aside(&aside, e));
                 }
             }
-            let to = aside.dir.join(&o.path);
-            let moved = to
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| self.proj.move_out(&o.path, &to));
+            let to = aside.slot(&o.path);
+            let moved = if aside.moved.is_empty() {
+                std::fs::create_dir_all(&aside.dir)
+            } else {
+                Ok(())
+            }
+            .and_then(|()| self.proj.move_out(&o.path, &to));
             if let Err(e) = moved {
                 let msg = format!(
                     "cannot move the existing {} aside before running: {e}",
@@ -859,12 +875,12 @@ impl<'a> Engine<'a> {
     fn undo_aside(&self, aside: &Aside, mut msg: String) -> String {
         let mut errors = Vec::new();
         for p in &aside.moved {
-            if let Err(e) = self.proj.move_in(&aside.dir.join(p), p) {
+            if let Err(e) = self.proj.move_in(&aside.slot(p), p) {
                 errors.push(format!("{p}: {e}"));
             }
         }
         if errors.is_empty() {
-            let _ = std::fs::remove_dir_all(&aside.dir);
+            aside.remove();
         } else {
             msg.push_str(&format!(
                 "\n(and the outputs already moved could not all be put back: {}; they are kept in {})",
@@ -883,7 +899,7 @@ impl<'a> Engine<'a> {
         for o in &s.outputs {
             self.stat.forget(&o.path);
             let res = if aside.moved.contains(&o.path) {
-                self.proj.move_in(&aside.dir.join(&o.path), &o.path)
+                self.proj.move_in(&aside.slot(&o.path), &o.path)
             } else {
                 match self.proj.remove(&o.path) {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -895,7 +911,7 @@ impl<'a> Engine<'a> {
             }
         }
         if errors.is_empty() {
-            let _ = std::fs::remove_dir_all(&aside.dir);
+            aside.remove();
             Ok(())
         } else {
             Err(errors.join("; "))

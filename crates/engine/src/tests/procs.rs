@@ -38,10 +38,29 @@ fn ended_within(c: &mut Child, limit: Duration) -> bool {
     false
 }
 
+/// Writes a journal in which `groups` started (and one other group started and ended), ending
+/// in a line cut short as a kill would leave it.
 fn record_groups(p: &Proj, groups: &[Group]) {
-    p.write(
-        ".artifact/running.json",
-        &serde_json::to_string(groups).unwrap(),
+    let mut j = String::new();
+    for g in groups {
+        j.push_str(&serde_json::to_string(&procs::Event::Started(g.clone())).unwrap());
+        j.push('\n');
+    }
+    j.push_str("{\"pgid\":1,\"start\":1,\"stage\":\"x\"}\n{\"ended\":1}\n{\"pgid\":99");
+    p.write(".artifact/running.log", &j);
+}
+
+#[test]
+fn journal_replay_keeps_groups_started_and_not_ended() {
+    let j = b"{\"pgid\":5,\"start\":7,\"stage\":\"a\"}\n{\"pgid\":6,\"start\":8,\"stage\":\"b\"}\n{\"ended\":5}\n\n{\"pgid\":9,\"sta";
+    let open = procs::replay(j);
+    assert_eq!(
+        open,
+        vec![Group {
+            pgid: 6,
+            start: 8,
+            stage: "b".into()
+        }]
     );
 }
 
@@ -65,6 +84,28 @@ fn command_left_running_by_a_killed_run_is_stopped_before_the_next_run() {
     assert!(
         ended_within(&mut orphan, Duration::from_secs(1)),
         "the leftover group still runs after the next run started"
+    );
+    assert!(!p.root().join(".artifact/running.log").exists());
+}
+
+#[test]
+fn command_recorded_by_an_older_version_is_stopped_too() {
+    let p = Proj::new(ONE_FAKE, &[]);
+    let mut orphan = orphan_group();
+    let pgid = orphan.id() as i32;
+    let g = Group {
+        pgid,
+        start: procs::start_time(pgid),
+        stage: "a".into(),
+    };
+    p.write(
+        ".artifact/running.json",
+        &serde_json::to_string(&[g]).unwrap(),
+    );
+    p.run();
+    assert!(
+        ended_within(&mut orphan, Duration::from_secs(1)),
+        "the group in the older whole-file record still runs after the next run started"
     );
     assert!(!p.root().join(".artifact/running.json").exists());
 }
@@ -95,15 +136,15 @@ fn running_commands_are_recorded_while_they_run() {
     let p = Proj::new(
         // The record is written right after the spawn, so the command waits for it (bounded)
         // rather than race the runner for its first instruction.
-        "version: 1\nstages:\n  a: {kind: command, outputs: [a], with: {run: \"i=0; while [ ! -f .artifact/running.json ] && [ $i -lt 2000 ]; do i=$((i+1)); sleep 0.01; done; cat .artifact/running.json > a\"}}\n",
+        "version: 1\nstages:\n  a: {kind: command, outputs: [a], with: {run: \"i=0; while [ ! -s .artifact/running.log ] && [ $i -lt 2000 ]; do i=$((i+1)); sleep 0.01; done; cat .artifact/running.log > a\"}}\n",
         &[],
     );
     p.run();
-    let rec: Vec<Group> = serde_json::from_str(&p.read("a")).unwrap();
-    assert_eq!(rec.len(), 1);
+    let rec = procs::replay(p.read("a").as_bytes());
+    assert_eq!(rec.len(), 1, "{}", p.read("a"));
     assert_eq!(rec[0].stage, "a");
     assert!(rec[0].start > 0);
-    assert!(!p.root().join(".artifact/running.json").exists());
+    assert!(!p.root().join(".artifact/running.log").exists());
 }
 
 #[test]

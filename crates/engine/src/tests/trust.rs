@@ -235,21 +235,26 @@ fn stale_temp_files_next_to_outputs_and_in_the_cache_are_swept() {
 
 #[test]
 fn outputs_a_killed_run_moved_aside_come_back() {
-    let p = Proj::new(
-        FAILS,
-        &[(
-            ".artifact/tmp/.aside+s.tmp.999999999.0/data/notes.txt",
-            "precious\n",
-        )],
-    );
-    let (_, res) = p.run_with(&Options::default(), &[]);
-    failed_message(&res, "s");
-    assert_eq!(p.read("data/notes.txt"), "precious\n");
-    assert!(
-        !p.root()
-            .join(".artifact/tmp/.aside+s.tmp.999999999.0")
-            .exists()
-    );
+    // As this version leaves them (one flat file per output) and as older versions did (the
+    // output's own subfolders).
+    for (slot, name) in [("data%2Fnotes.txt", "flat"), ("data/notes.txt", "nested")] {
+        let p = Proj::new(
+            FAILS,
+            &[(
+                &format!(".artifact/tmp/.aside+s.tmp.999999999.0/{slot}"),
+                "precious\n",
+            )],
+        );
+        let (_, res) = p.run_with(&Options::default(), &[]);
+        failed_message(&res, "s");
+        assert_eq!(p.read("data/notes.txt"), "precious\n", "{name}");
+        assert!(
+            !p.root()
+                .join(".artifact/tmp/.aside+s.tmp.999999999.0")
+                .exists(),
+            "{name}"
+        );
+    }
 }
 
 #[test]
