@@ -1,88 +1,27 @@
-//! The `plot` kind: declarative bar charts and heatmaps drawn from a long-format CSV table (one
-//! row per category, series and value), written as SVG and/or PNG.
+//! The `plot` kind: declarative bar charts (grouped, stacked, stacked to 100 %; vertical or
+//! horizontal) and heatmaps drawn from a long-format CSV table (one row per category, series
+//! and value), written as SVG and/or PNG. Parameters and data rules: `docs/kinds.md#plot`.
 //!
-//! This module owns the kind's parameters, their validation and the run; the submodules own the
+//! This module owns the parameters, their validation and the run; the submodules own the
 //! CSV-to-grid step ([`data`]), the two chart families on plotters' chart API ([`bars`],
-//! [`heatmap`]), what they share (sizes, colours, number format, value axis, title, the
-//! category-axis layout: [`frame`]) and text: the embedded DejaVu Sans measured with ab_glyph,
-//! and the PNG backend that sets glyphs where the SVG does ([`text`]).
+//! [`heatmap`]), what they share ([`frame`]: sizes, colours, value axis, and the one layout of
+//! title, category labels and plot area) and text ([`text`]: the embedded DejaVu Sans measured
+//! with ab_glyph, and the PNG backend that sets glyphs where the SVG does).
 //!
-//! ```yaml
-//! fig_symptoms_by_engine:
-//!   kind: plot
-//!   inputs: [results/symptoms_by_engine.csv]
-//!   outputs: [figures/symptoms_by_engine.svg, figures/symptoms_by_engine.png]
-//!   with:
-//!     data: results/symptoms_by_engine.csv
-//!     chart: grouped
-//!     x: engine
-//!     series: symptom
-//!     value: n
-//!     title: "Symptoms by engine"
-//!     x_label: "Engine"
-//!     y_label: "Bugs"
-//! ```
+//! Every declared `.svg` output gets an SVG and every `.png` one a PNG of the same chart, of
+//! exactly `width` x `height` pixels. The same inputs give byte-identical files: no timestamps,
+//! numbers through [`crate::stages::numfmt`] (as in tables and claims), the font embedded in
+//! the PNG and named in the SVG (`font-family="DejaVu Sans, sans-serif"`), so a browser with
+//! DejaVu Sans shows the SVG as the PNG (`scripts/svg-vs-png.sh` puts the two side by side).
 //!
-//! # Outputs
-//!
-//! Every declared output ending in `.svg` gets an SVG and every one ending in `.png` a PNG of
-//! exactly `width` x `height` pixels, all of the same chart. Any other extension is a validation
-//! error. The same inputs always give byte-identical files: no timestamps, fixed number
-//! formatting, and the font is embedded, so the PNG does not depend on the machine's fonts. The
-//! SVG keeps its text as text with `font-family="DejaVu Sans, sans-serif"`: where DejaVu Sans is
-//! installed a browser shows it as the PNG (`scripts/svg-vs-png.sh` puts the two side by side).
-//!
-//! # Parameters (`with:`)
-//!
-//! | key | type | default | meaning |
-//! |---|---|---|---|
-//! | `data` | path | required | the CSV to draw; must be one of the stage's `inputs` |
-//! | `chart` | `grouped` \| `stacked` \| `stacked100` \| `heatmap` | required | grouped bars, stacked bars, stacked bars scaled to 100 % per category, or a heatmap |
-//! | `x` | column | required | bars: the category column (one group or stack per value); heatmap: the column-axis category |
-//! | `y` | column | heatmap: required; bars: not allowed | heatmap: the row-axis category |
-//! | `series` | column | none (one series) | bars only: one colour per value, with a legend |
-//! | `value` | column | required | the numbers; every cell must parse as a finite number of at most 1e15 in absolute value |
-//! | `orientation` | `vertical` \| `horizontal` | `vertical` | bars only: `horizontal` puts the categories on the left, top to bottom |
-//! | `title` | string | none | title above the chart (wrapped when wider than the canvas) |
-//! | `x_label` | string | none | title of the axis that shows `x` (for horizontal bars, the left axis) |
-//! | `y_label` | string | none | bars: title of the value axis; heatmap: title of the row axis |
-//! | `legend` | `right` \| `bottom` \| `none` | `right` | bars: where the series legend goes; heatmap: `right` (colour bar) or `none` |
-//! | `legend_title` | string | none | title above the legend, or above the heatmap's colour bar |
-//! | `value_labels` | bool | `false` | bars only: print each value (grouped: at the end of the bar; stacked: inside each segment that is large enough) |
-//! | `decimals` | integer 0-6 | auto | decimals of value labels and heatmap cells; auto = 0 when every value is whole, else 1 (`stacked100` percentages: 0) |
-//! | `colormap` | `viridis` \| `cividis` \| `viridis_r` \| `cividis_r` | `viridis` | heatmap only: the sequential colour scale (`_r` = reversed) |
-//! | `width` | integer 100-10000 | from the data | canvas width in pixels |
-//! | `height` | integer 100-10000 | from the data | canvas height in pixels |
-//!
-//! # Data rules
-//!
-//! Categories (`x`, `y`) and series appear in the order of their first appearance in the CSV,
-//! so the upstream aggregation decides the order. A missing (category, series) pair counts as 0;
-//! two rows for the same pair are an error (aggregate first). `stacked` and `stacked100` need
-//! non-negative values; `stacked100` divides each category by its total (a category whose total
-//! is 0 draws no bar). A heatmap's colour scale runs from 0 (or the minimum, if negative) to the
-//! maximum.
-//!
-//! # Looks
-//!
-//! Series use Okabe & Ito's colour-blind-safe palette (orange, sky blue, bluish green, yellow,
-//! blue, vermillion, reddish purple, black), then Paul Tol's "muted" colours; after 17 series the
-//! colours repeat. In a vertical stack the first series is on top (so the legend, read top to
-//! bottom, matches the stack); in a horizontal stack it is on the left. Heatmap cells are labelled
-//! in black or white, whichever contrasts more with the cell colour.
-//!
-//! Margins are measured from the labels. Category labels of horizontal bars sit on the left, in
-//! full (wrapped only when a given `width` leaves too little room); under vertical bars they are
-//! wrapped to their slot, or turned vertical when a single word does not fit. The legend sits
-//! right of the plot or below the axis title, never over the bars. When `width`/`height` are
-//! omitted the canvas is sized from the data (a slot per category and bar, a cell height per
-//! heatmap row, cell widths from the labels); a canvas over 10000 px is an error. A given `width`
-//! or `height` that leaves no room for the plot, or whose labels would be cut, is an error naming
-//! the size needed.
-//!
-//! Value-axis ticks are plotters' own (at most 7, the axis widened to end on one); the heatmap's
-//! viridis is plotters' `ViridisRGB`. In the PNG each glyph sits at its true subpixel position,
-//! for even letter spacing.
+//! Looks: series in Okabe & Ito's colour-blind-safe palette, then Paul Tol's "muted" colours;
+//! in a vertical stack the first series is on top, in a horizontal one on the left; heatmap
+//! cells labelled in black or white, whichever contrasts more. Margins are measured from the
+//! labels: left category labels in full (wrapped when a given `width` leaves too little room),
+//! labels under the plot wrapped to their slot or turned vertical when a word does not fit; the
+//! legend never over the bars. Without `width`/`height` the canvas is sized from the data (a
+//! canvas over 10000 px is an error); a given size that cuts a label is an error naming the
+//! size needed. Value-axis ticks are plotters' own, widened to end on a tick.
 
 mod bars;
 mod data;
@@ -100,10 +39,7 @@ use serde::Deserialize;
 
 use crate::stages::csvtab::Table;
 
-use bars::{BarSpec, LegendPos, Mode};
-use data::{Columns, Grid};
-use frame::ColorMap;
-use heatmap::HeatSpec;
+use data::Columns;
 
 /// `with:` of a `plot` stage.
 #[derive(Debug, Deserialize)]
@@ -111,33 +47,20 @@ use heatmap::HeatSpec;
 pub struct Params {
     data: InputPath,
     chart: Chart,
-    #[serde(default)]
     orientation: Option<Orientation>,
     x: String,
-    #[serde(default)]
     y: Option<String>,
-    #[serde(default)]
     series: Option<String>,
     value: String,
-    #[serde(default)]
     title: Option<String>,
-    #[serde(default)]
     x_label: Option<String>,
-    #[serde(default)]
     y_label: Option<String>,
-    #[serde(default)]
     legend: Option<Legend>,
-    #[serde(default)]
     legend_title: Option<String>,
-    #[serde(default)]
     value_labels: Option<bool>,
-    #[serde(default)]
     decimals: Option<u8>,
-    #[serde(default)]
     colormap: Option<Colormap>,
-    #[serde(default)]
     width: Option<u32>,
-    #[serde(default)]
     height: Option<u32>,
 }
 
@@ -172,17 +95,6 @@ enum Colormap {
     Cividis,
     ViridisR,
     CividisR,
-}
-
-impl Colormap {
-    fn map(self) -> ColorMap {
-        match self {
-            Colormap::Viridis => ColorMap::VIRIDIS,
-            Colormap::Cividis => ColorMap::CIVIDIS,
-            Colormap::ViridisR => ColorMap::VIRIDIS.reversed(),
-            Colormap::CividisR => ColorMap::CIVIDIS.reversed(),
-        }
-    }
 }
 
 /// Smallest and largest `width`/`height` accepted.
@@ -388,10 +300,11 @@ enum Figure {
 
 impl Figure {
     fn size(&self) -> (u32, u32) {
-        match self {
-            Figure::Bars(b) => (b.width, b.height),
-            Figure::Heat(h) => (h.width, h.height),
-        }
+        let f = match self {
+            Figure::Bars(b) => &b.frame,
+            Figure::Heat(h) => &h.frame,
+        };
+        (f.width, f.height)
     }
 
     fn draw<DB: DrawingBackend>(&self, backend: DB) -> Result<(), String> {
@@ -425,70 +338,16 @@ impl Figure {
 
 /// Reads the grid from `table` and lays out the chart `p` describes.
 fn render(p: &Params, table: &Table, file: &str) -> Result<Figure, String> {
-    let blank = |s: &Option<String>| {
-        s.as_deref()
-            .filter(|t| !t.trim().is_empty())
-            .map(str::to_string)
+    let heat = p.chart == Chart::Heatmap;
+    let row = match heat {
+        true => Some((p.y.as_deref().ok_or("a heatmap needs `y`")?, "y")),
+        false => p.series.as_deref().map(|s| (s, "series")),
     };
-    let chart = if p.chart == Chart::Heatmap {
-        let y =
-            p.y.as_deref()
-                .ok_or("a heatmap needs `y`: the column whose values label the rows")?;
-        let grid = data::grid(
-            table,
-            file,
-            &Columns {
-                x: &p.x,
-                row: Some((y, "y")),
-                value: &p.value,
-            },
-        )?;
-        let spec = HeatSpec {
-            title: p.title.as_deref(),
-            col_label: p.x_label.as_deref(),
-            row_label: p.y_label.as_deref(),
-            scale_title: p.legend_title.as_deref(),
-            colorbar: p.legend != Some(Legend::None),
-            colormap: p.colormap.unwrap_or(Colormap::Viridis).map(),
-            decimals: p.decimals,
-            width: p.width,
-            height: p.height,
-        };
-        Figure::Heat(heatmap::layout(&grid, &spec)?)
-    } else {
-        let grid: Grid = data::grid(
-            table,
-            file,
-            &Columns {
-                x: &p.x,
-                row: p.series.as_deref().map(|s| (s, "series")),
-                value: &p.value,
-            },
-        )?;
-        let legend = match (p.series.is_some(), p.legend) {
-            (false, _) | (true, Some(Legend::None)) => LegendPos::None,
-            (true, Some(Legend::Bottom)) => LegendPos::Bottom,
-            (true, _) => LegendPos::Right,
-        };
-        let legend_title = blank(&p.legend_title);
-        let spec = BarSpec {
-            mode: match p.chart {
-                Chart::Stacked => Mode::Stacked,
-                Chart::Stacked100 => Mode::Stacked100,
-                _ => Mode::Grouped,
-            },
-            horizontal: p.orientation == Some(Orientation::Horizontal),
-            title: p.title.as_deref(),
-            cat_label: p.x_label.as_deref(),
-            value_label: p.y_label.as_deref(),
-            legend,
-            legend_title: legend_title.as_deref(),
-            value_labels: p.value_labels.unwrap_or(false),
-            decimals: p.decimals,
-            width: p.width,
-            height: p.height,
-        };
-        Figure::Bars(bars::layout(&grid, &spec)?)
+    let (x, value) = (p.x.as_str(), p.value.as_str());
+    let grid = data::grid(table, file, &Columns { x, row, value })?;
+    let chart = match heat {
+        true => Figure::Heat(heatmap::layout(&grid, p)?),
+        false => Figure::Bars(bars::layout(&grid, p)?),
     };
     let (w, h) = chart.size();
     if w > MAX_SIDE || h > MAX_SIDE {
