@@ -41,19 +41,15 @@ struct Legend {
 
 impl Legend {
     fn title_h(&self) -> f64 {
-        if self.title.is_some() {
-            LEGEND_LINE
-        } else {
-            0.0
-        }
+        f64::from(u8::from(self.title.is_some())) * LEGEND_LINE
     }
     fn cols(&self) -> usize {
         self.names.len().div_ceil(self.rows.max(1))
     }
-    fn width(&self) -> Result<f64, String> {
+    fn width(&self) -> f64 {
         let cols = self.cols() as f64;
-        let title = (self.title.as_deref()).map_or(Ok(0.0), |t| width(t, TICK_SIZE, true))?;
-        Ok((cols * self.item_w + (cols - 1.0) * LEGEND_GAP).max(title))
+        let title = (self.title.as_deref()).map_or(0.0, |t| width(t, TICK_SIZE, true));
+        (cols * self.item_w + (cols - 1.0) * LEGEND_GAP).max(title)
     }
     fn height(&self) -> f64 {
         self.title_h() + self.rows as f64 * LEGEND_LINE
@@ -69,7 +65,7 @@ impl Legend {
     ) -> Result<(), String> {
         if let Some(t) = &self.title {
             let (tx, h) = match self.bottom {
-                true => (x + self.width()? / 2.0, HPos::Center),
+                true => (x + self.width() / 2.0, HPos::Center),
                 false => (x, HPos::Left),
             };
             let st = style(TICK_SIZE, true, TEXT).pos(Pos::new(h, VPos::Top));
@@ -162,7 +158,7 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Bars, String> {
         Some(Place::None) => None,
         pos => Some(Legend {
             title: has(&p.legend_title),
-            item_w: max_width(grid.rows.iter().map(String::as_str), TICK_SIZE, false)?
+            item_w: max_width(grid.rows.iter().map(String::as_str), TICK_SIZE, false)
                 + f64::from(SWATCH + 6),
             names: grid.rows.clone(),
             rows: grid.rows.len(),
@@ -185,18 +181,16 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Bars, String> {
     // Grouped bars carry their value labels beyond the bar's end: widen the value range so
     // that the longest label fits on each side that has bars.
     if value_labels && p.chart == Chart::Grouped {
-        let lw = bars.value_label_width()?;
+        let lw = bars.value_label_width();
         let len = bars.frame.plot[if bars.horizontal { 2 } else { 3 }];
-        let ext = match bars.horizontal || bars.rotated_values()? {
+        let ext = match bars.horizontal || bars.rotated_values() {
             true => lw,
             false => em(VALUE_SIZE),
         } + 6.0;
         if len > 3.0 * ext {
             let e = ext / len;
-            let (up, down) = (
-                f64::from(u8::from(dmax > 0.0)),
-                f64::from(u8::from(dmin < 0.0)),
-            );
+            let up = f64::from(u8::from(dmax > 0.0));
+            let down = f64::from(u8::from(dmin < 0.0));
             let range = (dmax - dmin) / (1.0 - (up + down) * e);
             bars.axis = Axis::new(dmin - down * e * range, dmax + up * e * range, TICKS);
             bars.geometry(grid, p)?;
@@ -214,7 +208,7 @@ impl Bars {
         )
     }
 
-    fn value_label_width(&self) -> Result<f64, String> {
+    fn value_label_width(&self) -> f64 {
         let labels: Vec<String> = self.vals.iter().flatten().map(|v| self.label(*v)).collect();
         max_width(labels.iter().map(String::as_str), VALUE_SIZE, false)
     }
@@ -234,8 +228,8 @@ impl Bars {
     }
 
     /// Grouped value labels over vertical bars turn vertical when wider than a bar.
-    fn rotated_values(&self) -> Result<bool, String> {
-        Ok(!self.horizontal && self.value_label_width()? > self.bar_frac() * self.slot() + 1.0)
+    fn rotated_values(&self) -> bool {
+        !self.horizontal && self.value_label_width() > self.bar_frac() * self.slot() + 1.0
     }
 
     /// Measures margins, label areas and the canvas.
@@ -243,10 +237,10 @@ impl Bars {
         let n_cat = grid.cols.len() as f64;
         let n_ser = grid.rows.len().max(1) as f64;
         let grouped = self.chart == Chart::Grouped;
-        let tick_w = self.axis.label_width(self.chart == Chart::Stacked100)?;
+        let tick_w = self.axis.label_width(self.chart == Chart::Stacked100);
         let (cat_desc, value_desc) = (desc(&self.cat_desc), desc(&self.value_desc));
         let (legend_w, legend_h) = match &self.legend {
-            Some(l) if !l.bottom => (LEGEND_GAP + l.width()?, l.height()),
+            Some(l) if !l.bottom => (LEGEND_GAP + l.width(), l.height()),
             _ => (0.0, 0.0),
         };
         // Value tick labels sit 2 tick lengths from the axis (plotters' rule).
@@ -257,15 +251,14 @@ impl Bars {
                 let room = f64::from(w) - 2.0 * MARGIN + LEGEND_GAP;
                 let per_row = (room / (l.item_w + LEGEND_GAP)).floor().max(1.0) as usize;
                 l.rows = l.names.len().div_ceil(per_row);
-                Ok(GAP + l.height())
+                GAP + l.height()
             }
-            _ => Ok(0.0),
+            _ => 0.0,
         };
-        let size = (p.width, p.height);
         self.frame = if self.horizontal {
             let right = MARGIN + legend_w.max(tick_w / 2.0);
-            let cats = Cats::left(&grid.cols, p.width, MARGIN + cat_desc + right + 160.0)?;
-            let left = MARGIN + cat_desc + cats.depth()?;
+            let cats = Cats::left(&grid.cols, p.width, MARGIN + cat_desc + right + 160.0);
+            let left = MARGIN + cat_desc + cats.depth();
             let lines = cats.most_lines() as f64 * em(TICK_SIZE) * LINE;
             let slot = if grouped {
                 (n_ser * 14.0 + 8.0).max(24.0)
@@ -275,21 +268,10 @@ impl Bars {
             let (auto_h, min_h) = (n_cat * slot.max(lines + 6.0), n_cat * lines);
             let below = Below::Fixed(ticks + em(TICK_SIZE) + value_desc);
             let (auto, min) = ((520.0, auto_h.max(legend_h)), (160.0, min_h));
-            let title = p.title.as_deref();
-            Frame::new(
-                title,
-                size,
-                (left, right),
-                Some(cats),
-                auto,
-                min,
-                below,
-                false,
-                bottom,
-            )?
+            Frame::new(p, (left, right), Some(cats), auto, min, below, bottom)?
         } else {
             let left = MARGIN + value_desc + tick_w + ticks;
-            let cat_w = max_width(grid.cols.iter().map(String::as_str), TICK_SIZE, false)?;
+            let cat_w = max_width(grid.cols.iter().map(String::as_str), TICK_SIZE, false);
             let (slot, min_slot) = match grouped {
                 true => (
                     (n_ser * 18.0 + 20.0).max(64.0),
@@ -308,8 +290,7 @@ impl Bars {
                 ((n_cat * 6.0).max(80.0), 80.0),
             );
             let (sides, below) = ((left, MARGIN + legend_w), Below::Cats(&grid.cols, cat_desc));
-            let title = p.title.as_deref();
-            Frame::new(title, size, sides, None, auto, min, below, false, bottom)?
+            Frame::new(p, sides, None, auto, min, below, bottom)?
         };
         Ok(())
     }
@@ -446,7 +427,7 @@ impl Bars {
         match &self.legend {
             Some(l) if l.bottom => {
                 let y = f64::from(ys.end) + self.frame.below + GAP;
-                l.draw(root, (f64::from(self.frame.width) - l.width()?) / 2.0, y)
+                l.draw(root, (f64::from(self.frame.width) - l.width()) / 2.0, y)
             }
             Some(l) => l.draw(root, f64::from(xs.end) + LEGEND_GAP, f64::from(ys.start)),
             None => Ok(()),
@@ -462,7 +443,7 @@ impl Bars {
         frac: f64,
     ) -> Result<(), String> {
         let base = style(VALUE_SIZE, false, TEXT);
-        let rotated = self.rotated_values()?;
+        let rotated = self.rotated_values();
         for (c, row) in self.vals.iter().enumerate() {
             if self.chart == Chart::Grouped {
                 let g0 = (1.0 - frac * row.len() as f64) / 2.0;
@@ -489,10 +470,8 @@ impl Bars {
                 let p = px(self.pt(self.cat(c, 0.5), v0));
                 let q = px(self.pt(self.cat(c, 0.5), v1));
                 let len = (q.0 - p.0).abs() + (q.1 - p.1).abs();
-                let (along, across) = (
-                    em(VALUE_SIZE) + 2.0,
-                    width(&label, VALUE_SIZE, false)? + 6.0,
-                );
+                let (along, across) =
+                    (em(VALUE_SIZE) + 2.0, width(&label, VALUE_SIZE, false) + 6.0);
                 let (along, across) = match self.horizontal {
                     true => (across, along),
                     false => (along, across),

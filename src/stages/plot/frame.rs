@@ -14,6 +14,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontTransform, RGBColor, TextStyle};
 
 use super::text::{max_width, style, width, wrap};
+use super::{Chart, Params};
 use crate::stages::numfmt;
 
 /// Font sizes in plotters' units (the em is size / 1.24: 15 gives a 12 px em).
@@ -134,7 +135,7 @@ impl Axis {
         }
     }
 
-    pub fn label_width(&self, percent: bool) -> Result<f64, String> {
+    pub fn label_width(&self, percent: bool) -> f64 {
         let labels: Vec<String> = (self.ticks.iter())
             .map(|t| label(*t, self.decimals, percent))
             .collect();
@@ -184,42 +185,38 @@ pub struct Cats {
 }
 
 impl Cats {
-    fn below(names: &[String], slot: f64) -> Result<Cats, String> {
+    fn below(names: &[String], slot: f64) -> Cats {
         let mut lines = Vec::with_capacity(names.len());
         let mut rotated = false;
         for n in names {
-            let l = wrap(n, slot - 8.0, TICK_SIZE, false)?;
-            rotated |= max_width(l.iter().map(String::as_str), TICK_SIZE, false)? > slot - 4.0;
+            let l = wrap(n, slot - 8.0, TICK_SIZE, false);
+            rotated |= max_width(l.iter().map(String::as_str), TICK_SIZE, false) > slot - 4.0;
             lines.push(l);
         }
         if rotated {
             lines = names.iter().map(|n| vec![n.clone()]).collect();
         }
-        Ok(Cats {
+        Cats {
             lines,
             rotated,
             left: false,
-        })
+        }
     }
 
     /// Labels left of the axis, in full, or wrapped when a given canvas `width` leaves less
     /// than their width after `other` pixels (at least 60 px stay for the labels).
-    pub fn left(names: &[String], width: Option<u32>, other: f64) -> Result<Cats, String> {
-        let wrapped = |max: Option<f64>| -> Result<Cats, String> {
-            let lines = (names.iter())
-                .map(|n| max.map_or(Ok(vec![n.clone()]), |m| wrap(n, m, TICK_SIZE, false)))
-                .collect::<Result<_, _>>()?;
-            Ok(Cats {
-                lines,
-                rotated: false,
-                left: true,
-            })
+    pub fn left(names: &[String], width: Option<u32>, other: f64) -> Cats {
+        let wrapped = |max: Option<f64>| Cats {
+            lines: (names.iter())
+                .map(|n| max.map_or(vec![n.clone()], |m| wrap(n, m, TICK_SIZE, false)))
+                .collect(),
+            rotated: false,
+            left: true,
         };
-        let cats = wrapped(None)?;
         let room = width.map_or(0.0, |w| f64::from(w) - other);
-        match width.is_some() && cats.depth()? > room && room >= 60.0 {
-            true => wrapped(Some(room)),
-            false => Ok(cats),
+        match wrapped(None) {
+            c if width.is_some() && c.depth() > room && room >= 60.0 => wrapped(Some(room)),
+            c => c,
         }
     }
 
@@ -233,20 +230,16 @@ impl Cats {
     }
 
     /// How far the labels reach from the axis, gap included.
-    pub fn depth(&self) -> Result<f64, String> {
-        let widest = || {
-            max_width(
-                self.lines.iter().flatten().map(String::as_str),
-                TICK_SIZE,
-                false,
-            )
-        };
-        Ok(LABEL_GAP
-            + if self.left || self.rotated {
-                widest()?
-            } else {
-                Cats::block(self.most_lines())
-            })
+    pub fn depth(&self) -> f64 {
+        LABEL_GAP
+            + match self.left || self.rotated {
+                true => max_width(
+                    self.lines.iter().flatten().map(String::as_str),
+                    TICK_SIZE,
+                    false,
+                ),
+                false => Cats::block(self.most_lines()),
+            }
     }
 
     /// Draws label `i` centred on `centres[i]` (pixels along the axis), the axis at `axis`.
@@ -300,29 +293,27 @@ pub struct Frame {
 
 impl Frame {
     /// Lays out a plot with `left`/`right` pixels beside it, of automatic width and height
-    /// `auto` (at least `min`), unless `size` fixes the canvas. A long title widens the plot,
-    /// or with `centre` the margins. `bottom` gives the room under the label area for a canvas
-    /// width (a legend below).
-    #[allow(clippy::too_many_arguments)]
+    /// `auto` (at least `min`), unless `p` gives the canvas size. A long title widens the plot
+    /// of a bar chart, and the margins of a heatmap (its grid centred, the cells unstretched).
+    /// `bottom` gives the room under the label area for a canvas width (a legend below).
     pub fn new(
-        title: Option<&str>,
-        size: (Option<u32>, Option<u32>),
+        p: &Params,
         (mut left, mut right): (f64, f64),
         cats_left: Option<Cats>,
         auto: (f64, f64),
         min: (f64, f64),
         below: Below<'_>,
-        centre: bool,
-        bottom: impl FnOnce(u32) -> Result<f64, String>,
+        bottom: impl FnOnce(u32) -> f64,
     ) -> Result<Frame, String> {
-        let title = title.filter(|t| !t.trim().is_empty());
+        let title = p.title.as_deref().filter(|t| !t.trim().is_empty());
+        let size = (p.width, p.height);
         let mut plot_w = plot_len("width", size.0, left + right, auto.0, min.0)?;
         let need = match title {
-            Some(t) => (width(t.trim(), TITLE_SIZE, true)? + 2.0 * MARGIN).min(MAX_AUTO_WIDTH),
+            Some(t) => (width(t.trim(), TITLE_SIZE, true) + 2.0 * MARGIN).min(MAX_AUTO_WIDTH),
             None => 0.0,
         };
         if size.0.is_none() && need > left + plot_w + right {
-            if centre {
+            if p.chart == Chart::Heatmap {
                 let extra = need - (left + plot_w + right);
                 left += extra / 2.0;
                 right += extra / 2.0;
@@ -332,8 +323,8 @@ impl Frame {
         }
         let (below, cats_below) = match below {
             Below::Cats(names, desc) => {
-                let cats = Cats::below(names, plot_w / names.len() as f64)?;
-                (cats.depth()? + desc, Some(cats))
+                let cats = Cats::below(names, plot_w / names.len() as f64);
+                (cats.depth() + desc, Some(cats))
             }
             Below::Fixed(h) => (h, None),
         };
@@ -341,13 +332,13 @@ impl Frame {
             .0
             .unwrap_or_else(|| (left + plot_w + right).ceil().max(1.0) as u32);
         let max = f64::from(width) - 2.0 * MARGIN;
-        let title = title.map_or(Ok(Vec::new()), |t| wrap(t, max, TITLE_SIZE, true))?;
+        let title = title.map_or(Vec::new(), |t| wrap(t, max, TITLE_SIZE, true));
         let title_h = match title.len() {
             0 => 0.0,
             n => (n as f64 - 1.0) * em(TITLE_SIZE) * LINE + em(TITLE_SIZE) + GAP,
         };
         let top = MARGIN + title_h.max(em(TICK_SIZE) / 2.0);
-        let bottom = MARGIN + bottom(width)?;
+        let bottom = MARGIN + bottom(width);
         let plot_h = plot_len("height", size.1, top + below + bottom, auto.1, min.1)?;
         let content = top + plot_h + below + bottom;
         Ok(Frame {

@@ -83,7 +83,7 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Heat, String> {
         labels.iter().flatten().map(String::as_str),
         CELL_SIZE,
         false,
-    )?;
+    );
     let dmin = values().fold(f64::INFINITY, f64::min);
     let dmax = values().fold(f64::NEG_INFINITY, f64::max);
     let lo = dmin.min(0.0);
@@ -100,39 +100,26 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Heat, String> {
     let (row_desc, col_desc) = (has(&p.y_label), has(&p.x_label));
     let mut right = MARGIN;
     if let Some(a) = &bar {
-        let ticks = BAR_GAP + f64::from(BAR_W) + 2.0 * TICK_LEN + a.label_width(false)?;
+        let ticks = BAR_GAP + f64::from(BAR_W) + 2.0 * TICK_LEN + a.label_width(false);
         let title = match &scale_title {
-            Some(t) => BAR_GAP + width(t, TICK_SIZE, true)?,
+            Some(t) => BAR_GAP + width(t, TICK_SIZE, true),
             None => 0.0,
         };
         right += ticks.max(title);
     }
-    let col_w = max_width(grid.cols.iter().map(String::as_str), TICK_SIZE, false)?;
+    let col_w = max_width(grid.cols.iter().map(String::as_str), TICK_SIZE, false);
     let auto_cell_w = (col_w + 12.0).max(val_w + 16.0).clamp(56.0, 150.0);
     let min_cell_w = (val_w * MIN_CELL_SIZE / CELL_SIZE + 4.0).max(16.0);
     let other = MARGIN + desc(&row_desc) + right + n_col * min_cell_w;
-    let rows = Cats::left(&grid.rows, p.width, other)?;
-    let left = MARGIN + desc(&row_desc) + rows.depth()?;
+    let rows = Cats::left(&grid.rows, p.width, other);
+    let left = MARGIN + desc(&row_desc) + rows.depth();
     let auto = (
         n_col * auto_cell_w,
         n_row * (300.0 / n_row).clamp(26.0, 40.0),
     );
     let min = (n_col * min_cell_w, n_row * em(MIN_CELL_SIZE) * 1.3);
     let below = Below::Cats(&grid.cols, desc(&col_desc));
-    let size = (p.width, p.height);
-    // A long title widens the margins: the grid stays centred under it, its cells unstretched.
-    let title = p.title.as_deref();
-    let mut frame = Frame::new(
-        title,
-        size,
-        (left, right),
-        Some(rows),
-        auto,
-        min,
-        below,
-        true,
-        |_| Ok(0.0),
-    )?;
+    let mut frame = Frame::new(p, (left, right), Some(rows), auto, min, below, |_| 0.0)?;
     let [_, top, plot_w, plot_h] = frame.plot;
     // The label area reaches down to the margin (the canvas rounded up adds to it).
     frame.below = f64::from(frame.height) - top - plot_h - MARGIN;
