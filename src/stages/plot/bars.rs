@@ -158,8 +158,7 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Bars, String> {
         Some(Place::None) => None,
         pos => Some(Legend {
             title: has(&p.legend_title),
-            item_w: max_width(grid.rows.iter().map(String::as_str), TICK_SIZE, false)
-                + f64::from(SWATCH + 6),
+            item_w: max_width(&grid.rows, TICK_SIZE, false) + f64::from(SWATCH + 6),
             names: grid.rows.clone(),
             rows: grid.rows.len(),
             bottom: pos == Some(Place::Bottom),
@@ -209,8 +208,11 @@ impl Bars {
     }
 
     fn value_label_width(&self) -> f64 {
-        let labels: Vec<String> = self.vals.iter().flatten().map(|v| self.label(*v)).collect();
-        max_width(labels.iter().map(String::as_str), VALUE_SIZE, false)
+        max_width(
+            self.vals.iter().flatten().map(|v| self.label(*v)),
+            VALUE_SIZE,
+            false,
+        )
     }
 
     /// A category slot in pixels.
@@ -271,7 +273,7 @@ impl Bars {
             Frame::new(p, (left, right), Some(cats), auto, min, below, bottom)?
         } else {
             let left = MARGIN + value_desc + tick_w + ticks;
-            let cat_w = max_width(grid.cols.iter().map(String::as_str), TICK_SIZE, false);
+            let cat_w = max_width(&grid.cols, TICK_SIZE, false);
             let (slot, min_slot) = match grouped {
                 true => (
                     (n_ser * 18.0 + 20.0).max(64.0),

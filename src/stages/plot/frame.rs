@@ -136,10 +136,8 @@ impl Axis {
     }
 
     pub fn label_width(&self, percent: bool) -> f64 {
-        let labels: Vec<String> = (self.ticks.iter())
-            .map(|t| label(*t, self.decimals, percent))
-            .collect();
-        max_width(labels.iter().map(String::as_str), TICK_SIZE, false)
+        let labels = self.ticks.iter().map(|t| label(*t, self.decimals, percent));
+        max_width(labels, TICK_SIZE, false)
     }
 }
 
@@ -190,7 +188,7 @@ impl Cats {
         let mut rotated = false;
         for n in names {
             let l = wrap(n, slot - 8.0, TICK_SIZE, false);
-            rotated |= max_width(l.iter().map(String::as_str), TICK_SIZE, false) > slot - 4.0;
+            rotated |= max_width(&l, TICK_SIZE, false) > slot - 4.0;
             lines.push(l);
         }
         if rotated {
@@ -233,11 +231,7 @@ impl Cats {
     pub fn depth(&self) -> f64 {
         LABEL_GAP
             + match self.left || self.rotated {
-                true => max_width(
-                    self.lines.iter().flatten().map(String::as_str),
-                    TICK_SIZE,
-                    false,
-                ),
+                true => max_width(self.lines.iter().flatten(), TICK_SIZE, false),
                 false => Cats::block(self.most_lines()),
             }
     }

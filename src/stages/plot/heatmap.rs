@@ -79,11 +79,7 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Heat, String> {
     let labels: Vec<Vec<String>> = (grid.cells.iter())
         .map(|col| col.iter().map(|v| label(*v, decimals, false)).collect())
         .collect();
-    let val_w = max_width(
-        labels.iter().flatten().map(String::as_str),
-        CELL_SIZE,
-        false,
-    );
+    let val_w = max_width(labels.iter().flatten(), CELL_SIZE, false);
     let dmin = values().fold(f64::INFINITY, f64::min);
     let dmax = values().fold(f64::NEG_INFINITY, f64::max);
     let lo = dmin.min(0.0);
@@ -107,7 +103,7 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Heat, String> {
         };
         right += ticks.max(title);
     }
-    let col_w = max_width(grid.cols.iter().map(String::as_str), TICK_SIZE, false);
+    let col_w = max_width(&grid.cols, TICK_SIZE, false);
     let auto_cell_w = (col_w + 12.0).max(val_w + 16.0).clamp(56.0, 150.0);
     let min_cell_w = (val_w * MIN_CELL_SIZE / CELL_SIZE + 4.0).max(16.0);
     let other = MARGIN + desc(&row_desc) + right + n_col * min_cell_w;

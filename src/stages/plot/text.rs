@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use ab_glyph::{Font, FontRef, PxScale, point};
+use ab_glyph::{Font, FontRef, GlyphId, PxScale, point};
 use plotters::backend::{BitMapBackend, DrawingBackend};
 use plotters::style::text_anchor::{HPos, VPos};
 use plotters::style::{FontStyle, FontTransform, IntoFont, RGBColor, TextStyle, register_font};
@@ -63,25 +63,32 @@ pub fn style(size: f64, bold: bool, color: RGBColor) -> TextStyle<'static> {
     (FAMILY, size, s).into_font().color(&color)
 }
 
-/// Advance width in pixels of `text` at plotters font size `size`, kerning included.
-pub fn width(text: &str, size: f64, bold: bool) -> f64 {
+/// The glyphs of a line of `text` at plotters font size `size`, each with its pen position in
+/// pixels from the line's start, and the line's advance width (kerning included).
+fn set(text: &str, size: f64, bold: bool) -> (Vec<(GlyphId, f64)>, f64) {
     let f = face(bold);
     let k = em(size) / f64::from(f.units_per_em().unwrap_or(2048.0));
-    let (mut w, mut prev) = (0.0, None);
+    let (mut pen, mut prev, mut glyphs) = (0.0, None, Vec::new());
     for c in text.chars() {
         let id = f.glyph_id(c);
         if let Some(p) = prev {
-            w += f64::from(f.kern_unscaled(p, id));
+            pen += f64::from(f.kern_unscaled(p, id));
         }
-        w += f64::from(f.h_advance_unscaled(id));
+        glyphs.push((id, pen * k));
+        pen += f64::from(f.h_advance_unscaled(id));
         prev = Some(id);
     }
-    w * k
+    (glyphs, pen * k)
+}
+
+/// Advance width in pixels of `text` at plotters font size `size`, kerning included.
+pub fn width(text: &str, size: f64, bold: bool) -> f64 {
+    set(text, size, bold).1
 }
 
 /// Widest of `texts`.
-pub fn max_width<'a>(texts: impl IntoIterator<Item = &'a str>, size: f64, bold: bool) -> f64 {
-    (texts.into_iter()).fold(0.0, |m: f64, t| m.max(width(t, size, bold)))
+pub fn max_width<T: AsRef<str>>(texts: impl IntoIterator<Item = T>, size: f64, bold: bool) -> f64 {
+    (texts.into_iter()).fold(0.0, |m: f64, t| m.max(width(t.as_ref(), size, bold)))
 }
 
 /// Greedy word wrap into lines no wider than `max` pixels (a word wider than `max` keeps a line
@@ -214,19 +221,12 @@ impl DrawingBackend for &mut Png<'_> {
             bbox: bbox(text, s, pos),
             rgb: color.rgb,
         });
-        let f = face(matches!(s.style(), FontStyle::Bold));
-        let (mut u, v, _) = origin(text, s);
+        let bold = matches!(s.style(), FontStyle::Bold);
+        let (f, (u, v, _)) = (face(bold), origin(text, s));
         let k = em(s.size()) / f64::from(f.units_per_em().unwrap_or(2048.0));
         let scale = PxScale::from((k * f64::from(f.height_unscaled())) as f32);
-        let mut prev = None;
-        for c in text.chars() {
-            let id = f.glyph_id(c);
-            if let Some(p) = prev {
-                u += k * f64::from(f.kern_unscaled(p, id));
-            }
-            prev = Some(id);
-            let glyph = id.with_scale_and_position(scale, point(u as f32, v as f32));
-            u += k * f64::from(f.h_advance_unscaled(id));
+        for (id, x) in set(text, s.size(), bold).0 {
+            let glyph = id.with_scale_and_position(scale, point((u + x) as f32, v as f32));
             let Some(outline) = f.outline_glyph(glyph) else {
                 continue;
             };
