@@ -284,11 +284,12 @@ mod tests {
     }
 
     /// The same value prints the same in a LaTeX table (`fixed`, `pct` filters), a claim
-    /// (`claims.csv`, `values.tex`) and a chart label ([`fixed`], the plot's label API), apart
-    /// from each output's separator and percent sign.
+    /// (`claims.csv`, `values.tex`) and a figure (the plot kind's value labels, ticks and
+    /// heatmap cells), apart from each output's separator and percent sign.
     #[test]
     fn tables_claims_and_chart_labels_agree() {
         use crate::stages::claims::{Printed, format_like};
+        use crate::stages::plot::chart_label;
         let mut tera = crate::stages::table::new_tera();
         tera.add_raw_template(
             "f",
@@ -328,6 +329,14 @@ mod tests {
                 };
                 let label = fixed(x, d);
                 assert_eq!(table[0], label, "table vs chart label, {x} to {d}");
+                // What a figure prints: value labels, ticks and heatmap cells.
+                let (chart, chart_pct) = (chart_label(x, d, false), chart_label(x, d, true));
+                assert_eq!(chart, label, "figure vs table, {x} to {d}");
+                assert_eq!(
+                    chart_pct,
+                    format_like(x, &like(true, false), false),
+                    "figure vs claim percent, {x} to {d}"
+                );
                 assert_eq!(
                     format_like(x, &like(false, false), false),
                     label,

@@ -1,88 +1,27 @@
-//! The `plot` kind: declarative bar charts and heatmaps drawn from a long-format CSV table (one
-//! row per category, series and value), written as SVG and/or PNG.
+//! The `plot` kind: declarative bar charts (grouped, stacked, stacked to 100 %; vertical or
+//! horizontal) and heatmaps drawn from a long-format CSV table (one row per category, series
+//! and value), written as SVG and/or PNG. Parameters and data rules: `docs/kinds.md#plot`.
 //!
-//! This module owns the kind's parameters, their validation and the run; the submodules own the
+//! This module owns the parameters, their validation and the run; the submodules own the
 //! CSV-to-grid step ([`data`]), the two chart families on plotters' chart API ([`bars`],
-//! [`heatmap`]), what they share (sizes, colours, number format, value axis, title, the
-//! category-axis layout: [`frame`]) and text: the embedded DejaVu Sans measured with ab_glyph,
-//! and the PNG backend that sets glyphs where the SVG does ([`text`]).
+//! [`heatmap`]), what they share ([`frame`]: sizes, colours, value axis, and the one layout of
+//! title, category labels and plot area) and text ([`text`]: the embedded DejaVu Sans measured
+//! with ab_glyph, and the PNG backend that sets glyphs where the SVG does).
 //!
-//! ```yaml
-//! fig_symptoms_by_engine:
-//!   kind: plot
-//!   inputs: [results/symptoms_by_engine.csv]
-//!   outputs: [figures/symptoms_by_engine.svg, figures/symptoms_by_engine.png]
-//!   with:
-//!     data: results/symptoms_by_engine.csv
-//!     chart: grouped
-//!     x: engine
-//!     series: symptom
-//!     value: n
-//!     title: "Symptoms by engine"
-//!     x_label: "Engine"
-//!     y_label: "Bugs"
-//! ```
+//! Every declared `.svg` output gets an SVG and every `.png` one a PNG of the same chart, of
+//! exactly `width` x `height` pixels. The same inputs give byte-identical files: no timestamps,
+//! numbers through [`crate::stages::numfmt`] (as in tables and claims), the font embedded in
+//! the PNG and named in the SVG (`font-family="DejaVu Sans, sans-serif"`), so a browser with
+//! DejaVu Sans shows the SVG as the PNG (`scripts/svg-vs-png.sh` puts the two side by side).
 //!
-//! # Outputs
-//!
-//! Every declared output ending in `.svg` gets an SVG and every one ending in `.png` a PNG of
-//! exactly `width` x `height` pixels, all of the same chart. Any other extension is a validation
-//! error. The same inputs always give byte-identical files: no timestamps, fixed number
-//! formatting, and the font is embedded, so the PNG does not depend on the machine's fonts. The
-//! SVG keeps its text as text with `font-family="DejaVu Sans, sans-serif"`: where DejaVu Sans is
-//! installed a browser shows it as the PNG (`scripts/svg-vs-png.sh` puts the two side by side).
-//!
-//! # Parameters (`with:`)
-//!
-//! | key | type | default | meaning |
-//! |---|---|---|---|
-//! | `data` | path | required | the CSV to draw; must be one of the stage's `inputs` |
-//! | `chart` | `grouped` \| `stacked` \| `stacked100` \| `heatmap` | required | grouped bars, stacked bars, stacked bars scaled to 100 % per category, or a heatmap |
-//! | `x` | column | required | bars: the category column (one group or stack per value); heatmap: the column-axis category |
-//! | `y` | column | heatmap: required; bars: not allowed | heatmap: the row-axis category |
-//! | `series` | column | none (one series) | bars only: one colour per value, with a legend |
-//! | `value` | column | required | the numbers; every cell must parse as a finite number of at most 1e15 in absolute value |
-//! | `orientation` | `vertical` \| `horizontal` | `vertical` | bars only: `horizontal` puts the categories on the left, top to bottom |
-//! | `title` | string | none | title above the chart (wrapped when wider than the canvas) |
-//! | `x_label` | string | none | title of the axis that shows `x` (for horizontal bars, the left axis) |
-//! | `y_label` | string | none | bars: title of the value axis; heatmap: title of the row axis |
-//! | `legend` | `right` \| `bottom` \| `none` | `right` | bars: where the series legend goes; heatmap: `right` (colour bar) or `none` |
-//! | `legend_title` | string | none | title above the legend, or above the heatmap's colour bar |
-//! | `value_labels` | bool | `false` | bars only: print each value (grouped: at the end of the bar; stacked: inside each segment that is large enough) |
-//! | `decimals` | integer 0-6 | auto | decimals of value labels and heatmap cells; auto = 0 when every value is whole, else 1 (`stacked100` percentages: 0) |
-//! | `colormap` | `viridis` \| `cividis` \| `viridis_r` \| `cividis_r` | `viridis` | heatmap only: the sequential colour scale (`_r` = reversed) |
-//! | `width` | integer 100-10000 | from the data | canvas width in pixels |
-//! | `height` | integer 100-10000 | from the data | canvas height in pixels |
-//!
-//! # Data rules
-//!
-//! Categories (`x`, `y`) and series appear in the order of their first appearance in the CSV,
-//! so the upstream aggregation decides the order. A missing (category, series) pair counts as 0;
-//! two rows for the same pair are an error (aggregate first). `stacked` and `stacked100` need
-//! non-negative values; `stacked100` divides each category by its total (a category whose total
-//! is 0 draws no bar). A heatmap's colour scale runs from 0 (or the minimum, if negative) to the
-//! maximum.
-//!
-//! # Looks
-//!
-//! Series use Okabe & Ito's colour-blind-safe palette (orange, sky blue, bluish green, yellow,
-//! blue, vermillion, reddish purple, black), then Paul Tol's "muted" colours; after 17 series the
-//! colours repeat. In a vertical stack the first series is on top (so the legend, read top to
-//! bottom, matches the stack); in a horizontal stack it is on the left. Heatmap cells are labelled
-//! in black or white, whichever contrasts more with the cell colour.
-//!
-//! Margins are measured from the labels. Category labels of horizontal bars sit on the left, in
-//! full (wrapped only when a given `width` leaves too little room); under vertical bars they are
-//! wrapped to their slot, or turned vertical when a single word does not fit. The legend sits
-//! right of the plot or below the axis title, never over the bars. When `width`/`height` are
-//! omitted the canvas is sized from the data (a slot per category and bar, a cell height per
-//! heatmap row, cell widths from the labels); a canvas over 10000 px is an error. A given `width`
-//! or `height` that leaves no room for the plot, or whose labels would be cut, is an error naming
-//! the size needed.
-//!
-//! Value-axis ticks are plotters' own (at most 7, the axis widened to end on one); the heatmap's
-//! viridis is plotters' `ViridisRGB`. In the PNG each glyph sits at its true subpixel position,
-//! for even letter spacing.
+//! Looks: series in Okabe & Ito's colour-blind-safe palette, then Paul Tol's "muted" colours;
+//! in a vertical stack the first series is on top, in a horizontal one on the left; heatmap
+//! cells labelled in black or white, whichever contrasts more. Margins are measured from the
+//! labels: left category labels in full (wrapped when a given `width` leaves too little room),
+//! labels under the plot wrapped to their slot or turned vertical when a word does not fit; the
+//! legend never over the bars. Without `width`/`height` the canvas is sized from the data (a
+//! canvas over 10000 px is an error); a given size that cuts a label is an error naming the
+//! size needed. Value-axis ticks are plotters' own, widened to end on a tick.
 
 mod bars;
 mod data;
@@ -100,10 +39,10 @@ use serde::Deserialize;
 
 use crate::stages::csvtab::Table;
 
-use bars::{BarSpec, LegendPos, Mode};
-use data::{Columns, Grid};
-use frame::ColorMap;
-use heatmap::HeatSpec;
+use data::Columns;
+/// How a figure prints a number (for the test that tables, claims and figures agree).
+#[cfg(test)]
+pub(crate) use frame::label as chart_label;
 
 /// `with:` of a `plot` stage.
 #[derive(Debug, Deserialize)]
@@ -111,33 +50,20 @@ use heatmap::HeatSpec;
 pub struct Params {
     data: InputPath,
     chart: Chart,
-    #[serde(default)]
     orientation: Option<Orientation>,
     x: String,
-    #[serde(default)]
     y: Option<String>,
-    #[serde(default)]
     series: Option<String>,
     value: String,
-    #[serde(default)]
     title: Option<String>,
-    #[serde(default)]
     x_label: Option<String>,
-    #[serde(default)]
     y_label: Option<String>,
-    #[serde(default)]
     legend: Option<Legend>,
-    #[serde(default)]
     legend_title: Option<String>,
-    #[serde(default)]
     value_labels: Option<bool>,
-    #[serde(default)]
     decimals: Option<u8>,
-    #[serde(default)]
     colormap: Option<Colormap>,
-    #[serde(default)]
     width: Option<u32>,
-    #[serde(default)]
     height: Option<u32>,
 }
 
@@ -174,38 +100,18 @@ enum Colormap {
     CividisR,
 }
 
-impl Colormap {
-    fn map(self) -> ColorMap {
-        match self {
-            Colormap::Viridis => ColorMap::VIRIDIS,
-            Colormap::Cividis => ColorMap::CIVIDIS,
-            Colormap::ViridisR => ColorMap::VIRIDIS.reversed(),
-            Colormap::CividisR => ColorMap::CIVIDIS.reversed(),
-        }
-    }
-}
-
-/// Smallest and largest `width`/`height` accepted.
+/// Smallest and largest `width`/`height` accepted, and most `decimals`.
 const MIN_SIDE: u32 = 100;
 const MAX_SIDE: u32 = 10_000;
 const MAX_DECIMALS: u8 = 6;
 
-/// Output formats, by file extension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
-    Svg,
-    Png,
-}
-
-fn format_of(path: &str) -> Option<Format> {
-    let ext = std::path::Path::new(path).extension()?.to_str()?;
-    if ext.eq_ignore_ascii_case("svg") {
-        Some(Format::Svg)
-    } else if ext.eq_ignore_ascii_case("png") {
-        Some(Format::Png)
-    } else {
-        None
-    }
+/// Whether an output is an SVG (`Some(true)`) or a PNG (`Some(false)`), by its extension.
+fn is_svg(path: &str) -> Option<bool> {
+    let ext = Path::new(path).extension()?.to_str()?.to_ascii_lowercase();
+    [("svg", true), ("png", false)]
+        .into_iter()
+        .find(|(e, _)| *e == ext)
+        .map(|(_, svg)| svg)
 }
 
 /// See the module docs.
@@ -223,20 +129,9 @@ impl Kind for PlotKind {
         "bar charts and heatmaps from a long-format CSV, as SVG and/or PNG"
     }
     fn validate_stage(&self, stage: &StageSpec) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        for o in &stage.outputs {
-            if format_of(&o.path).is_none() {
-                problems.push(Problem::new(
-                    Some(o.loc),
-                    format!(
-                        "output {:?} has an unsupported extension: the plot kind writes `.svg` \
-                         and `.png` files",
-                        o.path
-                    ),
-                ));
-            }
-        }
-        problems
+        let bad = stage.outputs.iter().filter(|o| is_svg(&o.path).is_none());
+        bad.map(|o| Problem::new(Some(o.loc), unsupported(&o.path)))
+            .collect()
     }
     fn validate(&self, p: &Params, stage: &StageSpec) -> Vec<Problem> {
         validate(p, stage)
@@ -249,135 +144,117 @@ impl Kind for PlotKind {
                 return Err("interrupted".into());
             }
             let out = ctx.output(&o.path)?;
-            match format_of(&o.path) {
-                Some(Format::Svg) => chart.write_svg(&out)?,
-                Some(Format::Png) => chart.write_png(&out)?,
-                None => {
-                    return Err(format!(
-                        "output {:?}: the plot kind writes `.svg` and `.png` files only",
-                        o.path
-                    )
-                    .into());
-                }
+            match is_svg(&o.path) {
+                Some(true) => chart.write_svg(&out)?,
+                Some(false) => chart.write_png(&out)?,
+                None => return Err(unsupported(&o.path).into()),
             }
         }
         Ok(())
     }
 }
 
+fn unsupported(path: &str) -> String {
+    format!(
+        "output {path:?} has an unsupported extension: the plot kind writes `.svg` and `.png` files"
+    )
+}
+
 /// Cross-checks of parsed parameters against each other (`data` is checked by the engine).
 fn validate(p: &Params, stage: &StageSpec) -> Vec<Problem> {
-    let mut v = Vec::new();
-    let mut err = |key: &str, msg: String| v.push(Problem::new(stage.with_loc(&[key]), msg));
-
-    let heatmap = p.chart == Chart::Heatmap;
-    let mut columns: Vec<(&str, &str)> = vec![("x", p.x.as_str()), ("value", p.value.as_str())];
-    if heatmap {
-        match &p.y {
-            Some(y) => columns.push(("y", y)),
-            None => err(
-                "chart",
-                "a heatmap needs `y`: the column whose values label the rows".into(),
-            ),
-        }
-        let bar_only = [
-            ("series", p.series.is_some()),
-            ("orientation", p.orientation.is_some()),
-            ("value_labels", p.value_labels.is_some()),
-        ];
-        for (key, set) in bar_only {
-            if set {
-                err(
-                    key,
-                    format!(
-                        "`{key}` is for bar charts; a heatmap takes `x`, `y` and `value` (and \
-                         labels every cell)"
-                    ),
-                );
-            }
-        }
-        if p.legend == Some(Legend::Bottom) {
-            err(
-                "legend",
-                "a heatmap's colour bar goes `right` or `none` (not `bottom`)".into(),
-            );
-        }
+    let heat = p.chart == Chart::Heatmap;
+    let lone = !heat && p.series.is_none();
+    let bar_only = |key: &str| {
+        format!(
+            "`{key}` is for bar charts; a heatmap takes `x`, `y` and `value` (and labels every cell)"
+        )
+    };
+    let no_legend = "there is no legend without `series` (one series, one colour)";
+    let stacked = if p.chart == Chart::Stacked {
+        "stacked"
     } else {
-        if p.y.is_some() {
-            err(
-                "y",
-                "`y` is for heatmaps only: a bar chart takes its numbers from `value` and its \
-                 colours from `series`"
-                    .into(),
-            );
-        }
-        if p.colormap.is_some() {
-            err(
-                "colormap",
-                "`colormap` is for heatmaps only (bars use the Okabe-Ito palette)".into(),
-            );
-        }
-        match &p.series {
-            Some(s) => columns.push(("series", s)),
-            None => {
-                if matches!(p.legend, Some(Legend::Right | Legend::Bottom)) {
-                    err(
-                        "legend",
-                        "there is no legend without `series` (one series, one colour)".into(),
-                    );
-                }
-                if p.legend_title.is_some() {
-                    err(
-                        "legend_title",
-                        "there is no legend without `series` (one series, one colour)".into(),
-                    );
-                }
-                if p.chart != Chart::Grouped {
-                    err(
-                        "chart",
-                        format!(
-                            "a `{}` chart needs `series`: the column whose values are stacked",
-                            if p.chart == Chart::Stacked {
-                                "stacked"
-                            } else {
-                                "stacked100"
-                            }
-                        ),
-                    );
-                }
-            }
-        }
-    }
-    for (i, (key, col)) in columns.iter().enumerate() {
-        if col.trim().is_empty() {
-            err(key, format!("`{key}` must name a column (it is empty)"));
-        }
-        if let Some((other, _)) = columns[..i].iter().find(|(_, c)| c == col) {
-            err(
-                key,
-                format!("`{key}` and `{other}` name the same column {col:?}; use distinct columns"),
-            );
-        }
-    }
-    if let Some(d) = p.decimals
-        && d > MAX_DECIMALS
-    {
-        err(
-            "decimals",
-            format!("`decimals: {d}` is too many (0 to {MAX_DECIMALS})"),
-        );
-    }
-    for (key, val) in [("width", p.width), ("height", p.height)] {
-        if let Some(n) = val
-            && !(MIN_SIDE..=MAX_SIDE).contains(&n)
-        {
-            err(
-                key,
-                format!("`{key}: {n}` is out of range ({MIN_SIDE} to {MAX_SIDE} pixels)"),
-            );
+        "stacked100"
+    };
+    let rule = |on: bool, key: &'static str, msg: &str| (on, key, msg.to_string());
+    let mut rules = vec![
+        rule(
+            heat && p.y.is_none(),
+            "chart",
+            "a heatmap needs `y`: the column whose values label the rows",
+        ),
+        rule(heat && p.series.is_some(), "series", &bar_only("series")),
+        rule(
+            heat && p.orientation.is_some(),
+            "orientation",
+            &bar_only("orientation"),
+        ),
+        rule(
+            heat && p.value_labels.is_some(),
+            "value_labels",
+            &bar_only("value_labels"),
+        ),
+        rule(
+            heat && p.legend == Some(Legend::Bottom),
+            "legend",
+            "a heatmap's colour bar goes `right` or `none` (not `bottom`)",
+        ),
+        rule(
+            !heat && p.y.is_some(),
+            "y",
+            "`y` is for heatmaps only: a bar chart takes its numbers from `value` and its colours from `series`",
+        ),
+        rule(
+            !heat && p.colormap.is_some(),
+            "colormap",
+            "`colormap` is for heatmaps only (bars use the Okabe-Ito palette)",
+        ),
+        rule(
+            lone && matches!(p.legend, Some(Legend::Right | Legend::Bottom)),
+            "legend",
+            no_legend,
+        ),
+        rule(lone && p.legend_title.is_some(), "legend_title", no_legend),
+        rule(
+            lone && p.chart != Chart::Grouped,
+            "chart",
+            &format!("a `{stacked}` chart needs `series`: the column whose values are stacked"),
+        ),
+    ];
+    let row = if heat {
+        ("y", &p.y)
+    } else {
+        ("series", &p.series)
+    };
+    let columns: Vec<(&str, &str)> = [
+        ("x", Some(&p.x)),
+        ("value", Some(&p.value)),
+        (row.0, row.1.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(key, col)| Some((key, col?.as_str())))
+    .collect();
+    for (i, &(key, col)) in columns.iter().enumerate() {
+        rules.push(rule(
+            col.trim().is_empty(),
+            key,
+            &format!("`{key}` must name a column (it is empty)"),
+        ));
+        if let Some((other, _)) = columns[..i].iter().find(|(_, c)| *c == col) {
+            let msg =
+                format!("`{key}` and `{other}` name the same column {col:?}; use distinct columns");
+            rules.push(rule(true, key, &msg));
         }
     }
-    v
+    let d = p.decimals.unwrap_or(0);
+    let msg = format!("`decimals: {d}` is too many (0 to {MAX_DECIMALS})");
+    rules.push(rule(d > MAX_DECIMALS, "decimals", &msg));
+    for (key, n) in [("width", p.width), ("height", p.height)] {
+        let n = n.unwrap_or(MIN_SIDE);
+        let msg = format!("`{key}: {n}` is out of range ({MIN_SIDE} to {MAX_SIDE} pixels)");
+        rules.push(rule(!(MIN_SIDE..=MAX_SIDE).contains(&n), key, &msg));
+    }
+    let located = |(_, key, msg): (bool, &str, String)| Problem::new(stage.with_loc(&[key]), msg);
+    rules.into_iter().filter(|r| r.0).map(located).collect()
 }
 
 /// A laid-out chart, drawn on any plotters backend.
@@ -388,10 +265,11 @@ enum Figure {
 
 impl Figure {
     fn size(&self) -> (u32, u32) {
-        match self {
-            Figure::Bars(b) => (b.width, b.height),
-            Figure::Heat(h) => (h.width, h.height),
-        }
+        let f = match self {
+            Figure::Bars(b) => &b.frame,
+            Figure::Heat(h) => &h.frame,
+        };
+        (f.width, f.height)
     }
 
     fn draw<DB: DrawingBackend>(&self, backend: DB) -> Result<(), String> {
@@ -425,70 +303,16 @@ impl Figure {
 
 /// Reads the grid from `table` and lays out the chart `p` describes.
 fn render(p: &Params, table: &Table, file: &str) -> Result<Figure, String> {
-    let blank = |s: &Option<String>| {
-        s.as_deref()
-            .filter(|t| !t.trim().is_empty())
-            .map(str::to_string)
+    let heat = p.chart == Chart::Heatmap;
+    let row = match heat {
+        true => Some((p.y.as_deref().ok_or("a heatmap needs `y`")?, "y")),
+        false => p.series.as_deref().map(|s| (s, "series")),
     };
-    let chart = if p.chart == Chart::Heatmap {
-        let y =
-            p.y.as_deref()
-                .ok_or("a heatmap needs `y`: the column whose values label the rows")?;
-        let grid = data::grid(
-            table,
-            file,
-            &Columns {
-                x: &p.x,
-                row: Some((y, "y")),
-                value: &p.value,
-            },
-        )?;
-        let spec = HeatSpec {
-            title: p.title.as_deref(),
-            col_label: p.x_label.as_deref(),
-            row_label: p.y_label.as_deref(),
-            scale_title: p.legend_title.as_deref(),
-            colorbar: p.legend != Some(Legend::None),
-            colormap: p.colormap.unwrap_or(Colormap::Viridis).map(),
-            decimals: p.decimals,
-            width: p.width,
-            height: p.height,
-        };
-        Figure::Heat(heatmap::layout(&grid, &spec)?)
-    } else {
-        let grid: Grid = data::grid(
-            table,
-            file,
-            &Columns {
-                x: &p.x,
-                row: p.series.as_deref().map(|s| (s, "series")),
-                value: &p.value,
-            },
-        )?;
-        let legend = match (p.series.is_some(), p.legend) {
-            (false, _) | (true, Some(Legend::None)) => LegendPos::None,
-            (true, Some(Legend::Bottom)) => LegendPos::Bottom,
-            (true, _) => LegendPos::Right,
-        };
-        let legend_title = blank(&p.legend_title);
-        let spec = BarSpec {
-            mode: match p.chart {
-                Chart::Stacked => Mode::Stacked,
-                Chart::Stacked100 => Mode::Stacked100,
-                _ => Mode::Grouped,
-            },
-            horizontal: p.orientation == Some(Orientation::Horizontal),
-            title: p.title.as_deref(),
-            cat_label: p.x_label.as_deref(),
-            value_label: p.y_label.as_deref(),
-            legend,
-            legend_title: legend_title.as_deref(),
-            value_labels: p.value_labels.unwrap_or(false),
-            decimals: p.decimals,
-            width: p.width,
-            height: p.height,
-        };
-        Figure::Bars(bars::layout(&grid, &spec)?)
+    let (x, value) = (p.x.as_str(), p.value.as_str());
+    let grid = data::grid(table, file, &Columns { x, row, value })?;
+    let chart = match heat {
+        true => Figure::Heat(heatmap::layout(&grid, p)?),
+        false => Figure::Bars(bars::layout(&grid, p)?),
     };
     let (w, h) = chart.size();
     if w > MAX_SIDE || h > MAX_SIDE {
@@ -587,33 +411,23 @@ mod tests {
         render(p, &table, rel).unwrap_or_else(|e| panic!("{}: {e}", stage.name))
     }
 
-    const EXAMPLE: &str = r#"version: 1
-stages:
-  fig_symptoms_by_engine:
-    kind: plot
-    inputs: [results/symptoms_by_engine.csv]
-    outputs: [figures/symptoms_by_engine.svg, figures/symptoms_by_engine.png]
-    with:
-      data: results/symptoms_by_engine.csv   # must be one of the stage's inputs
-      chart: grouped          # grouped | stacked | stacked100 | heatmap
-      orientation: vertical   # vertical | horizontal (bars)
-      x: engine               # category column (bars) / column-axis column (heatmap)
-      series: symptom         # series column (long format): one colour per value
-      value: n                # numeric column
-      title: "Symptoms by engine"
-      x_label: "Engine"
-      y_label: "Bugs"
-      width: 900              # optional, pixels; default sensible
-      height: 520
-"#;
-
+    /// The example of the `plot` section of `docs/kinds.md` is a valid stage.
     #[test]
     fn check_accepts_the_documented_example() {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/kinds.md");
+        let docs = std::fs::read_to_string(docs).expect("docs/kinds.md");
+        let plot = &docs[docs.find("\n## plot\n").expect("a plot section")..];
+        let example = plot
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next());
+        let stage: String = (example.expect("an example").lines())
+            .map(|l| format!("  {l}\n"))
+            .collect();
         let csv = std::fs::read_to_string(fixtures().join("symptoms_by_engine.csv")).expect("csv");
-        assert_eq!(
-            errors(EXAMPLE, &[("results/symptoms_by_engine.csv", &csv)]),
-            Vec::<String>::new()
-        );
+        let files = [("results/symptoms_by_engine.csv", csv.as_str())];
+        let yaml = format!("version: 1\nstages:\n{stage}");
+        assert_eq!(errors(&yaml, &files), Vec::<String>::new());
     }
 
     #[test]
@@ -762,43 +576,57 @@ stages:
         }
     }
 
+    /// A one-stage pipeline drawing `d.csv` (holding `csv`) with `with`, in a temporary folder.
+    fn one(with: &str, csv: &str) -> (tempfile::TempDir, Pipeline) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("d.csv"), csv).expect("write");
+        let yaml = format!(
+            "version: 1\nstages:\n  s:\n    kind: plot\n    inputs: [d.csv]\n    outputs: [s.svg, s.png]\n    with: {{ data: d.csv, {with} }}\n"
+        );
+        let p = engine::spec::parse(&yaml, "pipeline.yaml", dir.path(), &registry());
+        (dir, p.expect("valid"))
+    }
+
+    /// Runs [`one`]; a panic is an error too.
+    fn run_one(with: &str, csv: &str) -> Result<(), String> {
+        let (dir, p) = one(with, csv);
+        let run = || run_stage(&p.stages[0], dir.path(), dir.path()).map_err(|e| e.to_string());
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+            .unwrap_or_else(|_| Err(format!("{with}: panicked")))
+    }
+
+    /// Lays out [`one`].
+    fn figure(with: &str, csv: &str) -> Result<Figure, String> {
+        let (_dir, p) = one(with, csv);
+        let table = Table::parse(csv.as_bytes()).expect("csv");
+        render(
+            PlotKind::params_of(&p.stages[0]).expect("params"),
+            &table,
+            "d.csv",
+        )
+    }
+
     #[test]
     fn run_errors_name_columns_and_rows() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("d.csv"),
-            "engine,symptom,n\nvLLM,Crash,3\nvLLM,Hang,three\n",
-        )
-        .expect("write");
-        let yaml = |x: &str| {
-            format!(
-                "version: 1\nstages:\n  s:\n    kind: plot\n    inputs: [d.csv]\n    outputs: [s.svg]\n    with: {{ data: d.csv, chart: stacked, x: {x}, series: symptom, value: n }}\n"
-            )
-        };
-        let run = |yaml: &str| {
-            let p =
-                engine::spec::parse(yaml, "pipeline.yaml", dir.path(), &registry()).expect("valid");
-            let out = tempfile::tempdir().expect("tempdir");
-            run_stage(&p.stages[0], dir.path(), out.path())
-                .expect_err("must fail")
-                .to_string()
-        };
+        let csv = "engine,symptom,n\nvLLM,Crash,3\nvLLM,Hang,three\n";
+        let with = |x: &str| format!("chart: stacked, x: {x}, series: symptom, value: n");
         assert_eq!(
-            run(&yaml("engin")),
+            run_one(&with("engin"), csv).unwrap_err(),
             "d.csv: no column \"engin\" (columns: engine, symptom, n); `x` names it"
         );
         assert_eq!(
-            run(&yaml("engine")),
+            run_one(&with("engine"), csv).unwrap_err(),
             "d.csv: row 3, column \"n\": \"three\" is not a number"
         );
     }
 
     /// A value of about 1e300 panicked with "capacity overflow" in grouped, stacked and
     /// heatmap charts; any absurd or non-finite value is now an error naming file, row and
-    /// column, for every chart type.
+    /// column, for every chart type, and the largest accepted magnitude still draws.
     #[test]
     fn absurd_values_are_a_clear_error_not_a_capacity_overflow_panic() {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let large = " (at most 1e15 in absolute value; check the data or scale the column, e.g. to \
+                     thousands)";
         for (value, why) in [
             ("1e300", "is too large to draw"),
             ("-1e300", "is too large to draw"),
@@ -806,95 +634,35 @@ stages:
             ("1e400", "is not a finite number"),
             ("NaN", "is not a finite number"),
             ("inf", "is not a finite number"),
+            ("1e15", ""),
         ] {
-            std::fs::write(
-                dir.path().join("d.csv"),
-                format!("engine,symptom,n\nvLLM,Crash,3\nvLLM,Hang,{value}\n"),
-            )
-            .expect("write");
+            let csv = format!("engine,symptom,n\nvLLM,Crash,3\nvLLM,Hang,{value}\n");
             for chart in ["grouped", "stacked", "stacked100", "heatmap"] {
                 let row = if chart == "heatmap" { "y" } else { "series" };
-                let yaml = format!(
-                    "version: 1\nstages:\n  s:\n    kind: plot\n    inputs: [d.csv]\n    outputs: [s.svg, s.png]\n    with: {{ data: d.csv, chart: {chart}, x: engine, {row}: symptom, value: n }}\n"
-                );
-                let p = engine::spec::parse(&yaml, "pipeline.yaml", dir.path(), &registry())
-                    .expect("valid");
-                let out = tempfile::tempdir().expect("tempdir");
-                let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_stage(&p.stages[0], dir.path(), out.path())
-                }));
-                let e = match got {
-                    Ok(Err(e)) => e.to_string(),
-                    Ok(Ok(())) => panic!("{chart} with {value}: drawn"),
-                    Err(_) => panic!("{chart} with {value}: panicked"),
+                let with = format!("chart: {chart}, x: engine, {row}: symptom, value: n");
+                let got = run_one(&with, &csv);
+                let want = match why {
+                    "" => Ok(()),
+                    _ => Err(format!("d.csv: row 3, column \"n\": \"{value}\" {why}")
+                        + if why.contains("large") { large } else { "" }),
                 };
-                assert_eq!(
-                    e,
-                    format!("d.csv: row 3, column \"n\": \"{value}\" {why}")
-                        + if why.contains("large") {
-                            " (at most 1e15 in absolute value; check the data or scale the \
-                             column, e.g. to thousands)"
-                        } else {
-                            ""
-                        },
-                    "{chart}"
-                );
+                assert_eq!(got, want, "{chart} with {value}");
             }
-        }
-        // The largest accepted magnitude still draws, in every chart type.
-        std::fs::write(
-            dir.path().join("d.csv"),
-            "engine,symptom,n\nvLLM,Crash,3\nvLLM,Hang,1e15\n",
-        )
-        .expect("write");
-        for chart in ["grouped", "stacked", "stacked100", "heatmap"] {
-            let row = if chart == "heatmap" { "y" } else { "series" };
-            let yaml = format!(
-                "version: 1\nstages:\n  s:\n    kind: plot\n    inputs: [d.csv]\n    outputs: [s.svg]\n    with: {{ data: d.csv, chart: {chart}, x: engine, {row}: symptom, value: n }}\n"
-            );
-            let p = engine::spec::parse(&yaml, "pipeline.yaml", dir.path(), &registry())
-                .expect("valid");
-            let out = tempfile::tempdir().expect("tempdir");
-            run_stage(&p.stages[0], dir.path(), out.path())
-                .unwrap_or_else(|e| panic!("{chart} with 1e15: {e}"));
         }
     }
 
     #[test]
     fn stacked100_shows_percentages_of_each_category() {
-        let table = Table::parse(b"e,s,n\na,x,1\na,y,3\nb,x,2\n").expect("csv");
-        let p = Params {
-            data: "d.csv".into(),
-            chart: Chart::Stacked100,
-            orientation: None,
-            x: "e".into(),
-            y: None,
-            series: Some("s".into()),
-            value: "n".into(),
-            title: None,
-            x_label: None,
-            y_label: None,
-            legend: None,
-            legend_title: None,
-            value_labels: Some(true),
-            decimals: None,
-            colormap: None,
-            width: None,
-            height: None,
-        };
-        let (labels, _) = render(&p, &table, "d.csv")
-            .and_then(|f| f.record())
-            .expect("render");
+        let with = "chart: stacked100, x: e, series: s, value: n, value_labels: true";
+        let fig = figure(with, "e,s,n\na,x,1\na,y,3\nb,x,2\n").expect("render");
+        let (labels, _) = fig.record().expect("draw");
         let texts: Vec<&str> = labels.iter().map(|t| t.text.as_str()).collect();
         for want in ["0%", "100%", "25%", "75%"] {
             assert!(texts.contains(&want), "{want} missing from {texts:?}");
         }
         // b has only x: one full bar labelled 100 %, the missing (b, y) pair is 0 and unlabelled.
-        assert_eq!(
-            texts.iter().filter(|t| **t == "100%").count(),
-            2,
-            "{texts:?}"
-        );
+        let full = texts.iter().filter(|t| **t == "100%").count();
+        assert_eq!(full, 2, "{texts:?}");
     }
 
     /// The layout rules the pictures rely on: every label inside the canvas, no two labels
@@ -956,27 +724,9 @@ stages:
 
     #[test]
     fn a_given_size_that_is_too_small_is_a_clear_error() {
-        let table = Table::read(&fixtures().join("root_causes.csv")).expect("csv");
-        let p = Params {
-            data: "root_causes.csv".into(),
-            chart: Chart::Grouped,
-            orientation: Some(Orientation::Horizontal),
-            x: "root_cause".into(),
-            y: None,
-            series: None,
-            value: "n".into(),
-            title: None,
-            x_label: None,
-            y_label: None,
-            legend: None,
-            legend_title: None,
-            value_labels: None,
-            decimals: None,
-            colormap: None,
-            width: None,
-            height: Some(200),
-        };
-        let Err(e) = render(&p, &table, "root_causes.csv") else {
+        let csv = std::fs::read_to_string(fixtures().join("root_causes.csv")).expect("csv");
+        let with = "chart: grouped, orientation: horizontal, x: root_cause, value: n, height: 200";
+        let Err(e) = figure(with, &csv) else {
             panic!("a height of 200 px was accepted")
         };
         assert!(

@@ -1,12 +1,9 @@
 //! Bar charts (grouped, stacked, stacked to 100 %), vertical or horizontal, on plotters' chart
-//! API: a `ChartBuilder` whose margins and label areas are measured from the labels, the value
-//! axis from `configure_mesh`, bars as a series of rectangles, the legend from
+//! API: the value axis from `configure_mesh`, bars as a series of rectangles, the legend from
 //! `configure_series_labels` on an area of its own beside or below the plot.
 //!
 //! Categories run along a continuous `0..n` axis, category `c` on `c..c+1`: grouped bars need
 //! fractions of a slot, and plotters' segmented coordinates map a lone category to pixel 0.
-//! In a vertical stack the first series is on top (so the legend, read top to bottom, matches
-//! the stack); in a horizontal stack it is on the left.
 
 use plotters::chart::{ChartBuilder, SeriesLabelPosition};
 use plotters::coord::Shift;
@@ -18,42 +15,12 @@ use plotters::style::{Color, FontTransform};
 
 use super::data::Grid;
 use super::frame::{
-    AXIS, AXIS_SIZE, Axis, Cats, GAP, GRID, LINE, MARGIN, TEXT, TICK_LEN, TICK_SIZE, TICKS, Title,
-    VALUE_SIZE, WHITE, builder, canvas_len, contrasting, em, err, fmt_num, label_decimals,
-    plot_len, series_color, text,
+    AXIS, AXIS_SIZE, Axis, Below, Cats, Frame, GAP, GRID, LINE, MARGIN, TEXT, TICK_LEN, TICK_SIZE,
+    TICKS, VALUE_SIZE, WHITE, contrasting, desc, em, err, has, label, label_decimals, series_color,
+    text,
 };
 use super::text::{max_width, style, width};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Grouped,
-    Stacked,
-    Stacked100,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LegendPos {
-    Right,
-    Bottom,
-    None,
-}
-
-/// Everything a bar chart needs besides the data.
-pub struct BarSpec<'a> {
-    pub mode: Mode,
-    pub horizontal: bool,
-    pub title: Option<&'a str>,
-    /// Title of the category axis (`x_label`).
-    pub cat_label: Option<&'a str>,
-    /// Title of the value axis (`y_label`).
-    pub value_label: Option<&'a str>,
-    pub legend: LegendPos,
-    pub legend_title: Option<&'a str>,
-    pub value_labels: bool,
-    pub decimals: Option<u8>,
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-}
+use super::{Chart, Legend as Place, Orientation, Params};
 
 const SWATCH: i32 = 12;
 const LEGEND_GAP: f64 = 20.0;
@@ -74,22 +41,15 @@ struct Legend {
 
 impl Legend {
     fn title_h(&self) -> f64 {
-        if self.title.is_some() {
-            LEGEND_LINE
-        } else {
-            0.0
-        }
+        f64::from(u8::from(self.title.is_some())) * LEGEND_LINE
     }
     fn cols(&self) -> usize {
         self.names.len().div_ceil(self.rows.max(1))
     }
-    fn width(&self) -> Result<f64, String> {
+    fn width(&self) -> f64 {
         let cols = self.cols() as f64;
-        let title = self
-            .title
-            .as_deref()
-            .map_or(Ok(0.0), |t| width(t, TICK_SIZE, true))?;
-        Ok((cols * self.item_w + (cols - 1.0) * LEGEND_GAP).max(title))
+        let title = (self.title.as_deref()).map_or(0.0, |t| width(t, TICK_SIZE, true));
+        (cols * self.item_w + (cols - 1.0) * LEGEND_GAP).max(title)
     }
     fn height(&self) -> f64 {
         self.title_h() + self.rows as f64 * LEGEND_LINE
@@ -104,45 +64,30 @@ impl Legend {
         y: f64,
     ) -> Result<(), String> {
         if let Some(t) = &self.title {
-            let (tx, h) = if self.bottom {
-                (x + self.width()? / 2.0, HPos::Center)
-            } else {
-                (x, HPos::Left)
+            let (tx, h) = match self.bottom {
+                true => (x + self.width() / 2.0, HPos::Center),
+                false => (x, HPos::Left),
             };
-            text(
-                root,
-                t,
-                (tx, y),
-                &style(TICK_SIZE, true, TEXT).pos(Pos::new(h, VPos::Top)),
-            )?;
+            let st = style(TICK_SIZE, true, TEXT).pos(Pos::new(h, VPos::Top));
+            text(root, t, (tx, y), &st)?;
         }
         for col in 0..self.cols() {
             let x0 = x + col as f64 * (self.item_w + LEGEND_GAP);
             let at = (x0.round() as i32, (y + self.title_h()).round() as i32);
-            let area = root
-                .clone()
-                .shrink(at, (self.item_w as u32 + 1, self.height() as u32));
-            let mut chart = ChartBuilder::on(&area)
-                .build_cartesian_2d(0..1, 0..1)
-                .map_err(err)?;
-            for (i, name) in self
-                .names
-                .iter()
-                .enumerate()
-                .skip(col * self.rows)
-                .take(self.rows)
-            {
-                let c = series_color(i);
-                chart
-                    .draw_series(std::iter::empty::<Rectangle<(i32, i32)>>())
+            let size = (self.item_w as u32 + 1, self.height() as u32);
+            let area = root.clone().shrink(at, size);
+            let mut chart =
+                (ChartBuilder::on(&area).build_cartesian_2d(0..1, 0..1)).map_err(err)?;
+            let items = self.names.iter().enumerate().skip(col * self.rows);
+            for (i, name) in items.take(self.rows) {
+                let c = series_color(i).filled();
+                let swatch = move |(x, y)| {
+                    Rectangle::new([(x, y - SWATCH / 2), (x + SWATCH, y + SWATCH / 2)], c)
+                };
+                (chart.draw_series(std::iter::empty::<Rectangle<(i32, i32)>>()))
                     .map_err(err)?
                     .label(name.as_str())
-                    .legend(move |(x, y)| {
-                        Rectangle::new(
-                            [(x, y - SWATCH / 2), (x + SWATCH, y + SWATCH / 2)],
-                            c.filled(),
-                        )
-                    });
+                    .legend(swatch);
             }
             chart
                 .configure_series_labels()
@@ -161,12 +106,9 @@ impl Legend {
 
 /// A laid-out bar chart.
 pub struct Bars {
-    pub width: u32,
-    pub height: u32,
-    mode: Mode,
+    pub frame: Frame,
+    chart: Chart,
     horizontal: bool,
-    title: Title,
-    cats: Cats,
     /// `vals[c][s]`: the value of series `s` in category `c`, as drawn.
     vals: Vec<Vec<f64>>,
     axis: Axis,
@@ -175,34 +117,26 @@ pub struct Bars {
     legend: Option<Legend>,
     /// Decimals of the value labels, when they are shown.
     value_labels: Option<usize>,
-    /// The plot area `[left, top, width, height]` and the label area under it.
-    plot: [f64; 4],
-    below: f64,
-}
-
-fn has(l: Option<&str>) -> Option<String> {
-    l.filter(|l| !l.trim().is_empty()).map(str::to_string)
 }
 
 /// Lays out a bar chart.
-pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Bars, String> {
+pub fn layout(grid: &Grid, p: &Params) -> Result<Bars, String> {
     let mut vals = grid.cells.clone();
     for (c, row) in vals
         .iter()
         .enumerate()
-        .filter(|_| spec.mode != Mode::Grouped)
+        .filter(|_| p.chart != Chart::Grouped)
     {
         if let Some((s, v)) = row.iter().enumerate().find(|(_, v)| **v < 0.0) {
             let series = grid.rows.get(s).filter(|r| !r.is_empty());
+            let series = series.map(|r| format!(" / {r:?}")).unwrap_or_default();
             return Err(format!(
-                "stacked charts need non-negative values, but {:?}{} is {}",
+                "stacked charts need non-negative values, but {:?}{series} is {v}",
                 grid.cols[c],
-                series.map(|r| format!(" / {r:?}")).unwrap_or_default(),
-                fmt_num(*v, 6).trim_end_matches('0').trim_end_matches('.')
             ));
         }
     }
-    let percent = spec.mode == Mode::Stacked100;
+    let percent = p.chart == Chart::Stacked100;
     for row in vals.iter_mut().filter(|_| percent) {
         let total: f64 = row.iter().sum();
         if total > 0.0 {
@@ -210,62 +144,55 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Bars, String> {
         }
     }
     let all = || vals.iter().flatten().copied();
-    let (dmin, dmax) = match spec.mode {
-        Mode::Grouped => (all().fold(0.0, f64::min), all().fold(0.0, f64::max)),
-        Mode::Stacked => (0.0, vals.iter().map(|r| r.iter().sum()).fold(0.0, f64::max)),
-        Mode::Stacked100 => (0.0, 100.0),
+    let (dmin, dmax) = match p.chart {
+        Chart::Stacked => (0.0, vals.iter().map(|r| r.iter().sum()).fold(0.0, f64::max)),
+        Chart::Stacked100 => (0.0, 100.0),
+        _ => (all().fold(0.0, f64::min), all().fold(0.0, f64::max)),
     };
     let decimals = match percent {
-        true => usize::from(spec.decimals.unwrap_or(0)),
-        false => label_decimals(spec.decimals, all()),
+        true => usize::from(p.decimals.unwrap_or(0)),
+        false => label_decimals(p.decimals, all()),
     };
-    let legend = match spec.legend {
-        LegendPos::None => None,
+    let legend = match p.legend {
+        _ if p.series.is_none() => None,
+        Some(Place::None) => None,
         pos => Some(Legend {
-            title: has(spec.legend_title),
-            item_w: max_width(grid.rows.iter().map(String::as_str), TICK_SIZE, false)?
-                + f64::from(SWATCH + 6),
+            title: has(&p.legend_title),
+            item_w: max_width(&grid.rows, TICK_SIZE, false) + f64::from(SWATCH + 6),
             names: grid.rows.clone(),
             rows: grid.rows.len(),
-            bottom: pos == LegendPos::Bottom,
+            bottom: pos == Some(Place::Bottom),
         }),
     };
+    let value_labels = p.value_labels.unwrap_or(false);
     let mut bars = Bars {
-        width: 0,
-        height: 0,
-        mode: spec.mode,
-        horizontal: spec.horizontal,
-        title: Title::new(None, 0.0)?,
-        cats: Cats::left(&[], None)?,
+        frame: Frame::default(),
+        chart: p.chart,
+        horizontal: p.orientation == Some(Orientation::Horizontal),
         vals,
         axis: Axis::new(dmin, dmax, TICKS),
-        cat_desc: has(spec.cat_label),
-        value_desc: has(spec.value_label),
+        cat_desc: has(&p.x_label),
+        value_desc: has(&p.y_label),
         legend,
-        value_labels: spec.value_labels.then_some(decimals),
-        plot: [0.0; 4],
-        below: 0.0,
+        value_labels: value_labels.then_some(decimals),
     };
-    bars.geometry(grid, spec)?;
+    bars.geometry(grid, p)?;
     // Grouped bars carry their value labels beyond the bar's end: widen the value range so
     // that the longest label fits on each side that has bars.
-    if spec.value_labels && spec.mode == Mode::Grouped {
-        let lw = bars.value_label_width()?;
-        let len = bars.plot[if spec.horizontal { 2 } else { 3 }];
-        let ext = if spec.horizontal || bars.rotated_values()? {
-            lw
-        } else {
-            em(VALUE_SIZE)
+    if value_labels && p.chart == Chart::Grouped {
+        let lw = bars.value_label_width();
+        let len = bars.frame.plot[if bars.horizontal { 2 } else { 3 }];
+        let ext = match bars.horizontal || bars.rotated_values() {
+            true => lw,
+            false => em(VALUE_SIZE),
         } + 6.0;
         if len > 3.0 * ext {
             let e = ext / len;
-            let (up, down) = (
-                f64::from(u8::from(dmax > 0.0)),
-                f64::from(u8::from(dmin < 0.0)),
-            );
+            let up = f64::from(u8::from(dmax > 0.0));
+            let down = f64::from(u8::from(dmin < 0.0));
             let range = (dmax - dmin) / (1.0 - (up + down) * e);
             bars.axis = Axis::new(dmin - down * e * range, dmax + up * e * range, TICKS);
-            bars.geometry(grid, spec)?;
+            bars.geometry(grid, p)?;
         }
     }
     Ok(bars)
@@ -273,129 +200,100 @@ pub fn layout(grid: &Grid, spec: &BarSpec<'_>) -> Result<Bars, String> {
 
 impl Bars {
     fn label(&self, v: f64) -> String {
-        let pct = if self.mode == Mode::Stacked100 {
-            "%"
-        } else {
-            ""
-        };
-        fmt_num(v, self.value_labels.unwrap_or(0)) + pct
+        label(
+            v,
+            self.value_labels.unwrap_or(0),
+            self.chart == Chart::Stacked100,
+        )
     }
 
-    fn value_label_width(&self) -> Result<f64, String> {
-        let labels: Vec<String> = self.vals.iter().flatten().map(|v| self.label(*v)).collect();
-        max_width(labels.iter().map(String::as_str), VALUE_SIZE, false)
+    fn value_label_width(&self) -> f64 {
+        max_width(
+            self.vals.iter().flatten().map(|v| self.label(*v)),
+            VALUE_SIZE,
+            false,
+        )
     }
 
     /// A category slot in pixels.
     fn slot(&self) -> f64 {
-        self.plot[if self.horizontal { 3 } else { 2 }] / self.vals.len() as f64
+        self.frame.plot[if self.horizontal { 3 } else { 2 }] / self.vals.len() as f64
     }
 
     /// Width of one grouped bar, or of a stack, as a fraction of a category slot.
     fn bar_frac(&self) -> f64 {
         let n_ser = self.vals.first().map_or(1, Vec::len).max(1) as f64;
-        match self.mode {
-            Mode::Grouped => 0.8f64.min(MAX_BAR * n_ser / self.slot()) / n_ser,
+        match self.chart {
+            Chart::Grouped => 0.8f64.min(MAX_BAR * n_ser / self.slot()) / n_ser,
             _ => 0.62f64.min(MAX_STACK / self.slot()),
         }
     }
 
     /// Grouped value labels over vertical bars turn vertical when wider than a bar.
-    fn rotated_values(&self) -> Result<bool, String> {
-        Ok(!self.horizontal && self.value_label_width()? > self.bar_frac() * self.slot() + 1.0)
+    fn rotated_values(&self) -> bool {
+        !self.horizontal && self.value_label_width() > self.bar_frac() * self.slot() + 1.0
     }
 
     /// Measures margins, label areas and the canvas.
-    fn geometry(&mut self, grid: &Grid, spec: &BarSpec<'_>) -> Result<(), String> {
+    fn geometry(&mut self, grid: &Grid, p: &Params) -> Result<(), String> {
         let n_cat = grid.cols.len() as f64;
         let n_ser = grid.rows.len().max(1) as f64;
-        let tick_w = self.axis.label_width(self.mode == Mode::Stacked100)?;
-        let desc = |d: &Option<String>| {
-            if d.is_some() {
-                em(AXIS_SIZE) * 1.1 + GAP
-            } else {
-                0.0
-            }
-        };
+        let grouped = self.chart == Chart::Grouped;
+        let tick_w = self.axis.label_width(self.chart == Chart::Stacked100);
         let (cat_desc, value_desc) = (desc(&self.cat_desc), desc(&self.value_desc));
-        let legend_w = match &self.legend {
-            Some(l) if !l.bottom => LEGEND_GAP + l.width()?,
-            _ => 0.0,
+        let (legend_w, legend_h) = match &self.legend {
+            Some(l) if !l.bottom => (LEGEND_GAP + l.width(), l.height()),
+            _ => (0.0, 0.0),
         };
         // Value tick labels sit 2 tick lengths from the axis (plotters' rule).
         let ticks = 2.0 * TICK_LEN;
-        let (left, right, auto_w, min_w, mut auto_h, min_h);
-        if self.horizontal {
-            right = MARGIN + legend_w.max(tick_w / 2.0);
-            self.cats = Cats::left(&grid.cols, None)?;
-            let room = spec
-                .width
-                .map_or(0.0, |w| f64::from(w) - MARGIN - cat_desc - right - 160.0);
-            if spec.width.is_some() && self.cats.depth()? > room && room >= 60.0 {
-                self.cats = Cats::left(&grid.cols, Some(room))?;
+        let legend = &mut self.legend;
+        let bottom = |w: u32| match legend {
+            Some(l) if l.bottom => {
+                let room = f64::from(w) - 2.0 * MARGIN + LEGEND_GAP;
+                let per_row = (room / (l.item_w + LEGEND_GAP)).floor().max(1.0) as usize;
+                l.rows = l.names.len().div_ceil(per_row);
+                GAP + l.height()
             }
-            left = MARGIN + cat_desc + self.cats.depth()?;
-            (auto_w, min_w) = (520.0, 160.0);
-            let lines = self.cats.most_lines() as f64 * em(TICK_SIZE) * LINE;
-            let slot = if self.mode == Mode::Grouped {
+            _ => 0.0,
+        };
+        self.frame = if self.horizontal {
+            let right = MARGIN + legend_w.max(tick_w / 2.0);
+            let cats = Cats::left(&grid.cols, p.width, MARGIN + cat_desc + right + 160.0);
+            let left = MARGIN + cat_desc + cats.depth();
+            let lines = cats.most_lines() as f64 * em(TICK_SIZE) * LINE;
+            let slot = if grouped {
                 (n_ser * 14.0 + 8.0).max(24.0)
             } else {
                 30.0
             };
-            (auto_h, min_h) = (n_cat * slot.max(lines + 6.0), n_cat * lines);
-            self.below = ticks + em(TICK_SIZE) + value_desc;
+            let (auto_h, min_h) = (n_cat * slot.max(lines + 6.0), n_cat * lines);
+            let below = Below::Fixed(ticks + em(TICK_SIZE) + value_desc);
+            let (auto, min) = ((520.0, auto_h.max(legend_h)), (160.0, min_h));
+            Frame::new(p, (left, right), Some(cats), auto, min, below, bottom)?
         } else {
-            left = MARGIN + value_desc + tick_w + ticks;
-            right = MARGIN + legend_w;
-            let cat_w = max_width(grid.cols.iter().map(String::as_str), TICK_SIZE, false)?;
-            let (slot, min_slot) = match self.mode {
-                Mode::Grouped => (
+            let left = MARGIN + value_desc + tick_w + ticks;
+            let cat_w = max_width(&grid.cols, TICK_SIZE, false);
+            let (slot, min_slot) = match grouped {
+                true => (
                     (n_ser * 18.0 + 20.0).max(64.0),
                     (n_ser * 10.0 + 8.0).max(24.0),
                 ),
-                _ => (64.0, 24.0),
+                false => (64.0, 24.0),
             };
             // Wide slots let labels sit horizontally, but not at any price: past
             // MAX_AUTO_PLOT the slots shrink (to a minimum per bar) and long labels turn.
             let slot = slot.max((cat_w + 12.0).min(140.0));
-            auto_w = (n_cat * slot)
+            let auto_w = (n_cat * slot)
                 .min((n_cat * min_slot).max(MAX_AUTO_PLOT))
                 .max(360.0);
-            min_w = (n_cat * 6.0).max(80.0);
-            (auto_h, min_h) = (320.0, 80.0);
-        }
-        let mut plot_w = plot_len("width", spec.width, left + right, auto_w, min_w)?;
-        let need_title = Title::need(spec.title)?;
-        if spec.width.is_none() && need_title > left + plot_w + right {
-            plot_w = need_title - left - right;
-        }
-        if !self.horizontal {
-            self.cats = Cats::below(&grid.cols, plot_w / n_cat)?;
-            self.below = self.cats.depth()? + cat_desc;
-        }
-        self.width = canvas_len(spec.width, left + plot_w + right);
-        self.title = Title::new(spec.title, f64::from(self.width) - 2.0 * MARGIN)?;
-        let top = MARGIN + self.title.height().max(em(TICK_SIZE) / 2.0);
-        let mut bottom = MARGIN;
-        match &mut self.legend {
-            Some(l) if l.bottom => {
-                let room = f64::from(self.width) - 2.0 * MARGIN + LEGEND_GAP;
-                let per_row = (room / (l.item_w + LEGEND_GAP)).floor().max(1.0) as usize;
-                l.rows = l.names.len().div_ceil(per_row);
-                bottom += GAP + l.height();
-            }
-            Some(l) => auto_h = auto_h.max(l.height()),
-            None => {}
-        }
-        let plot_h = plot_len(
-            "height",
-            spec.height,
-            top + self.below + bottom,
-            auto_h,
-            min_h,
-        )?;
-        self.height = canvas_len(spec.height, top + plot_h + self.below + bottom);
-        self.plot = [left, top, plot_w, plot_h];
+            let (auto, min) = (
+                (auto_w, 320f64.max(legend_h)),
+                ((n_cat * 6.0).max(80.0), 80.0),
+            );
+            let (sides, below) = ((left, MARGIN + legend_w), Below::Cats(&grid.cols, cat_desc));
+            Frame::new(p, sides, None, auto, min, below, bottom)?
+        };
         Ok(())
     }
 
@@ -415,27 +313,23 @@ impl Bars {
     }
 
     /// The segments `(series, from, to)` of a stack: the first series ends on top of a
-    /// vertical stack and on the left of a horizontal one.
+    /// vertical stack (so the legend, read top to bottom, matches it) and on the left of a
+    /// horizontal one.
     fn stack(&self, row: &[f64]) -> Vec<(usize, f64, f64)> {
         let mut order: Vec<usize> = (0..row.len()).filter(|s| row[*s] > 0.0).collect();
         if !self.horizontal {
             order.reverse();
         }
         let mut acc = 0.0;
-        order
-            .into_iter()
-            .map(|s| {
-                (s, acc, {
-                    acc += row[s];
-                    acc
-                })
-            })
-            .collect()
+        let mut seg = |s: usize| {
+            let from = acc;
+            acc += row[s];
+            (s, from, acc)
+        };
+        order.into_iter().map(&mut seg).collect()
     }
 
     pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        root.fill(&WHITE).map_err(err)?;
-        self.title.draw(root)?;
         let n = self.vals.len() as f64;
         let (lo, hi) = (self.axis.lo, self.axis.hi);
         let (xr, yr) = if self.horizontal {
@@ -443,10 +337,8 @@ impl Bars {
         } else {
             (0.0..n, lo..hi)
         };
-        let mut chart = builder(root, self.plot, self.below)
-            .build_cartesian_2d(xr, yr)
-            .map_err(err)?;
-        let fmt = |v: &f64| self.axis.label(*v, self.mode == Mode::Stacked100);
+        let mut chart = (self.frame.chart(root)?.build_cartesian_2d(xr, yr)).map_err(err)?;
+        let fmt = |v: &f64| label(*v, self.axis.decimals, self.chart == Chart::Stacked100);
         let mut mesh = chart.configure_mesh();
         mesh.bold_line_style(GRID)
             .max_light_lines(0)
@@ -479,7 +371,7 @@ impl Bars {
         let frac = self.bar_frac();
         let (mut rects, mut seps) = (Vec::new(), Vec::new());
         for (c, row) in self.vals.iter().enumerate() {
-            if self.mode == Mode::Grouped {
+            if self.chart == Chart::Grouped {
                 let g0 = (1.0 - frac * row.len() as f64) / 2.0;
                 let gap = if frac * self.slot() >= 6.0 {
                     1.0 / self.slot()
@@ -494,26 +386,25 @@ impl Bars {
                         s,
                     ));
                 }
-            } else {
-                let (a0, a1) = (
-                    self.cat(c, (1.0 - frac) / 2.0),
-                    self.cat(c, (1.0 + frac) / 2.0),
-                );
-                let segs = self.stack(row);
-                for (i, &(s, v0, v1)) in segs.iter().enumerate() {
-                    rects.push((self.pt(a0, v0), self.pt(a1, v1), s));
-                    if i + 1 < segs.len() {
-                        seps.push(PathElement::new(
-                            vec![self.pt(a0, v1), self.pt(a1, v1)],
-                            WHITE,
-                        ));
-                    }
+                continue;
+            }
+            let (a0, a1) = (
+                self.cat(c, (1.0 - frac) / 2.0),
+                self.cat(c, (1.0 + frac) / 2.0),
+            );
+            let segs = self.stack(row);
+            for (i, &(s, v0, v1)) in segs.iter().enumerate() {
+                rects.push((self.pt(a0, v0), self.pt(a1, v1), s));
+                if i + 1 < segs.len() {
+                    seps.push(PathElement::new(
+                        vec![self.pt(a0, v1), self.pt(a1, v1)],
+                        WHITE,
+                    ));
                 }
             }
         }
-        let rects = rects
-            .into_iter()
-            .map(|(p, q, s)| Rectangle::new([p, q], series_color(s).filled()));
+        let rects =
+            (rects.into_iter()).map(|(p, q, s)| Rectangle::new([p, q], series_color(s).filled()));
         chart.draw_series(rects).map_err(err)?;
         chart.draw_series(seps).map_err(err)?;
         if lo < 0.0 {
@@ -530,15 +421,15 @@ impl Bars {
             .map(|(x, y)| if self.horizontal { y } else { x })
             .collect();
         let (xs, ys) = chart.plotting_area().get_pixel_range();
-        let axis = if self.horizontal { xs.start } else { ys.end };
-        self.cats.draw(root, f64::from(axis), &centres)?;
+        self.frame
+            .draw_cats(root, (xs.clone(), ys.clone()), &centres, &centres)?;
         if self.value_labels.is_some() {
             self.draw_values(root, px, frac)?;
         }
         match &self.legend {
             Some(l) if l.bottom => {
-                let y = f64::from(ys.end) + self.below + GAP;
-                l.draw(root, (f64::from(self.width) - l.width()?) / 2.0, y)
+                let y = f64::from(ys.end) + self.frame.below + GAP;
+                l.draw(root, (f64::from(self.frame.width) - l.width()) / 2.0, y)
             }
             Some(l) => l.draw(root, f64::from(xs.end) + LEGEND_GAP, f64::from(ys.start)),
             None => Ok(()),
@@ -554,16 +445,15 @@ impl Bars {
         frac: f64,
     ) -> Result<(), String> {
         let base = style(VALUE_SIZE, false, TEXT);
-        let rotated = self.rotated_values()?;
+        let rotated = self.rotated_values();
         for (c, row) in self.vals.iter().enumerate() {
-            if self.mode == Mode::Grouped {
+            if self.chart == Chart::Grouped {
                 let g0 = (1.0 - frac * row.len() as f64) / 2.0;
                 for (s, &v) in row.iter().enumerate() {
                     let (x, y) = px(self.pt(self.cat(c, g0 + (s as f64 + 0.5) * frac), v));
-                    let (d, end) = if v >= 0.0 {
-                        (4.0, HPos::Left)
-                    } else {
-                        (-4.0, HPos::Right)
+                    let (d, end, v_pos) = match v >= 0.0 {
+                        true => (4.0, HPos::Left, VPos::Bottom),
+                        false => (-4.0, HPos::Right, VPos::Top),
                     };
                     let (at, st) = if self.horizontal {
                         ((x + d, y), base.pos(Pos::new(end, VPos::Center)))
@@ -571,7 +461,6 @@ impl Bars {
                         let st = base.pos(Pos::new(end, VPos::Center));
                         ((x, y - d), st.transform(FontTransform::Rotate270))
                     } else {
-                        let v_pos = if v >= 0.0 { VPos::Bottom } else { VPos::Top };
                         ((x, y - d), base.pos(Pos::new(HPos::Center, v_pos)))
                     };
                     text(root, &self.label(v), at, &st)?;
@@ -580,23 +469,18 @@ impl Bars {
             }
             for (s, v0, v1) in self.stack(row) {
                 let label = self.label(v1 - v0);
-                let (p, q) = (
-                    px(self.pt(self.cat(c, 0.5), v0)),
-                    px(self.pt(self.cat(c, 0.5), v1)),
-                );
-                let (len, w) = (
-                    (q.0 - p.0).abs() + (q.1 - p.1).abs(),
-                    width(&label, VALUE_SIZE, false)?,
-                );
-                let (along, across) = (em(VALUE_SIZE) + 2.0, w + 6.0);
-                let (along, across) = if self.horizontal {
-                    (across, along)
-                } else {
-                    (along, across)
+                let p = px(self.pt(self.cat(c, 0.5), v0));
+                let q = px(self.pt(self.cat(c, 0.5), v1));
+                let len = (q.0 - p.0).abs() + (q.1 - p.1).abs();
+                let (along, across) =
+                    (em(VALUE_SIZE) + 2.0, width(&label, VALUE_SIZE, false) + 6.0);
+                let (along, across) = match self.horizontal {
+                    true => (across, along),
+                    false => (along, across),
                 };
                 if len >= along && frac * self.slot() >= across {
-                    let fg = contrasting(series_color(s));
                     let st = base.pos(Pos::new(HPos::Center, VPos::Center));
+                    let fg = contrasting(series_color(s));
                     text(
                         root,
                         &label,

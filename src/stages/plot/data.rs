@@ -24,74 +24,48 @@ pub struct Columns<'a> {
 /// Builds the grid. `file` names the CSV in messages; `cols.row` is `(column, param key)`.
 pub fn grid(table: &Table, file: &str, cols: &Columns<'_>) -> Result<Grid, String> {
     let find = |name: &str, key: &str| {
-        table
-            .col(name)
-            .map_err(|e| format!("{file}: {e}; `{key}` names it"))
+        (table.col(name)).map_err(|e| format!("{file}: {e}; `{key}` names it"))
     };
     let xi = find(cols.x, "x")?;
-    let ri = match cols.row {
-        Some((name, key)) => Some(find(name, key)?),
-        None => None,
-    };
+    let ri = cols.row.map(|(name, key)| find(name, key)).transpose()?;
     let vi = find(cols.value, "value")?;
     if table.rows.is_empty() {
         return Err(format!("{file}: the table has a header but no data rows"));
     }
-
-    let mut col_index: HashMap<&str, usize> = HashMap::new();
-    let mut row_index: HashMap<&str, usize> = HashMap::new();
-    let mut out = Grid {
+    // The index of `name` among `names`, appended when new: order of first appearance.
+    let index = |names: &mut Vec<String>, name: &str| match names.iter().position(|n| n == name) {
+        Some(i) => i,
+        None => (names.push(name.to_string()), names.len() - 1).1,
+    };
+    let mut g = Grid {
         cols: Vec::new(),
         rows: Vec::new(),
         cells: Vec::new(),
     };
-    // (col, row) -> CSV row number that set it, to report duplicates.
-    let mut seen: HashMap<(usize, usize), usize> = HashMap::new();
-    let mut points = Vec::with_capacity(table.rows.len());
+    // (col, row) -> the CSV row that set it and its value.
+    let mut seen: HashMap<(usize, usize), (usize, f64)> = HashMap::new();
     for (i, rec) in table.rows.iter().enumerate() {
         let line = i + 2; // the header is row 1
-        let cell = |j: usize| rec.get(j).map(String::as_str).unwrap_or("");
-        let xv = cell(xi);
-        let c = *col_index.entry(xv).or_insert_with(|| {
-            out.cols.push(xv.to_string());
-            out.cols.len() - 1
-        });
-        let r = match ri {
-            Some(j) => {
-                let rv = cell(j);
-                *row_index.entry(rv).or_insert_with(|| {
-                    out.rows.push(rv.to_string());
-                    out.rows.len() - 1
-                })
-            }
-            None => {
-                if out.rows.is_empty() {
-                    out.rows.push(String::new());
-                }
-                0
-            }
-        };
-        let raw = cell(vi);
-        let v = parse_number(raw)
+        let cell = |j: usize| rec.get(j).map_or("", String::as_str);
+        let c = index(&mut g.cols, cell(xi));
+        let r = index(&mut g.rows, ri.map_or("", cell));
+        let v = parse_number(cell(vi))
             .map_err(|why| format!("{file}: row {line}, column {:?}: {why}", cols.value))?;
-        if let Some(first) = seen.insert((c, r), line) {
+        if let Some((first, _)) = seen.insert((c, r), (line, v)) {
             let what = match cols.row {
-                Some((name, _)) => {
-                    format!("{}={:?}, {name}={:?}", cols.x, out.cols[c], out.rows[r])
-                }
-                None => format!("{}={:?}", cols.x, out.cols[c]),
+                Some((name, _)) => format!("{}={:?}, {name}={:?}", cols.x, g.cols[c], g.rows[r]),
+                None => format!("{}={:?}", cols.x, g.cols[c]),
             };
             return Err(format!(
                 "{file}: rows {first} and {line} both give a value for {what} (aggregate the data first)"
             ));
         }
-        points.push((c, r, v));
     }
-    out.cells = vec![vec![0.0; out.rows.len()]; out.cols.len()];
-    for (c, r, v) in points {
-        out.cells[c][r] = v;
+    g.cells = vec![vec![0.0; g.rows.len()]; g.cols.len()];
+    for ((c, r), (_, v)) in seen {
+        g.cells[c][r] = v;
     }
-    Ok(out)
+    Ok(g)
 }
 
 /// Largest magnitude a chart draws. Beyond it an axis cannot be laid out (its ticks and
@@ -119,19 +93,16 @@ fn parse_number(raw: &str) -> Result<f64, String> {
 mod tests {
     use super::*;
 
-    fn table(text: &str) -> Table {
-        Table::parse(text.as_bytes()).expect("valid CSV")
+    /// The grid of `csv` with `x` as categories, `row` (if any) as series, `n` as values.
+    fn grid_of(csv: &str, x: &str, row: Option<&str>) -> Result<Grid, String> {
+        let t = Table::parse(csv.as_bytes()).expect("valid CSV");
+        let row = row.map(|r| (r, "series"));
+        grid(&t, "f.csv", &Columns { x, row, value: "n" })
     }
 
     #[test]
     fn first_appearance_order_and_missing_pairs_are_zero() {
-        let t = table("e,s,n\nb,y,1\nb,x,2\na,x,3\n");
-        let cols = Columns {
-            x: "e",
-            row: Some(("s", "series")),
-            value: "n",
-        };
-        let g = grid(&t, "f.csv", &cols).expect("grid");
+        let g = grid_of("e,s,n\nb,y,1\nb,x,2\na,x,3\n", "e", Some("s")).expect("grid");
         assert_eq!(g.cols, vec!["b", "a"]);
         assert_eq!(g.rows, vec!["y", "x"]);
         assert_eq!(g.cells, vec![vec![1.0, 2.0], vec![0.0, 3.0]]);
@@ -139,37 +110,20 @@ mod tests {
 
     #[test]
     fn errors_name_the_row_and_the_columns() {
-        let t = table("e,s,n\nb,y,1\nb,x,lots\n");
-        let cols = Columns {
-            x: "e",
-            row: Some(("s", "series")),
-            value: "n",
-        };
-        let e = grid(&t, "f.csv", &cols).unwrap_err();
+        let csv = "e,s,n\nb,y,1\nb,x,lots\n";
+        let e = grid_of(csv, "e", Some("s")).unwrap_err();
         assert_eq!(e, "f.csv: row 3, column \"n\": \"lots\" is not a number");
-
-        let cols = Columns {
-            x: "engine",
-            row: None,
-            value: "n",
-        };
-        let e = grid(&t, "f.csv", &cols).unwrap_err();
+        let e = grid_of(csv, "engine", None).unwrap_err();
         assert!(e.contains("no column \"engine\" (columns: e, s, n)"), "{e}");
-
-        let t = table("e,n\na,1\na,2\n");
-        let cols = Columns {
-            x: "e",
-            row: None,
-            value: "n",
-        };
-        let e = grid(&t, "f.csv", &cols).unwrap_err();
+        let e = grid_of(csv, "e", Some("kind")).unwrap_err();
         assert!(
-            e.contains("rows 2 and 3 both give a value for e=\"a\""),
+            e.contains("no column \"kind\" (columns: e, s, n); `series`"),
             "{e}"
         );
-
-        let t = table("e,n\na,\n");
-        let e = grid(&t, "f.csv", &cols).unwrap_err();
+        let e = grid_of("e,n\na,1\na,2\n", "e", None).unwrap_err();
+        let want = "f.csv: rows 2 and 3 both give a value for e=\"a\" (aggregate the data first)";
+        assert_eq!(e, want);
+        let e = grid_of("e,n\na,\n", "e", None).unwrap_err();
         assert!(e.contains("row 2, column \"n\": empty value"), "{e}");
     }
 }

@@ -1,7 +1,7 @@
-//! What bar charts and heatmaps share: sizes and colours, number formatting, the value axis'
-//! range, the title, the check that a given `width`/`height` leaves room for the plot, and the
-//! one category-axis layout (under vertical bars and heatmap columns, left of horizontal bars
-//! and heatmap rows).
+//! What bar charts and heatmaps share: sizes, colours, the value axis, the title, the category
+//! labels ([`Cats`]) and the one layout of the frame around the plot ([`Frame`]): categories
+//! left of the plot and under it, axis titles, margins, and a canvas sized from them or checked
+//! against a given `width`/`height`.
 
 use plotters::chart::ChartBuilder;
 use plotters::coord::Shift;
@@ -10,11 +10,12 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::drawing::{DrawingArea, DrawingAreaErrorKind};
 use plotters::element::Text;
 use plotters::prelude::DrawingBackend;
-use plotters::style::colors::colormaps::{ColorMap as _, ViridisRGB};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontTransform, RGBColor, TextStyle};
 
 use super::text::{max_width, style, width, wrap};
+use super::{Chart, Params};
+use crate::stages::numfmt;
 
 /// Font sizes in plotters' units (the em is size / 1.24: 15 gives a 12 px em).
 pub const TITLE_SIZE: f64 = 21.0;
@@ -26,8 +27,12 @@ pub const LINE: f64 = 1.3;
 pub const MARGIN: f64 = 16.0;
 pub const GAP: f64 = 10.0;
 pub const TICK_LEN: f64 = 5.0;
+/// Room between an axis and its labels.
+const LABEL_GAP: f64 = 6.0;
 /// Widest canvas made when `width` is not given (longer titles wrap).
-pub const MAX_AUTO_WIDTH: f64 = 1800.0;
+const MAX_AUTO_WIDTH: f64 = 1800.0;
+/// Most ticks on a value axis.
+pub const TICKS: usize = 7;
 
 pub const TEXT: RGBColor = RGBColor(0x22, 0x22, 0x22);
 pub const AXIS: RGBColor = RGBColor(0x44, 0x44, 0x44);
@@ -46,7 +51,7 @@ const PALETTE: [u32; 17] = [
     0x88CCEE, 0x44AA99, 0x117733, 0x999933, 0xDDCC77, 0xCC6677, 0x882255, 0xAA4499,
 ];
 
-fn hex(v: u32) -> RGBColor {
+pub fn hex(v: u32) -> RGBColor {
     RGBColor((v >> 16) as u8, (v >> 8) as u8, v as u8)
 }
 
@@ -73,62 +78,9 @@ pub fn contrasting(c: RGBColor) -> RGBColor {
     }
 }
 
-/// cividis, 10 evenly spaced samples (R's `cividis(10)`); plotters ships viridis but not cividis.
-const CIVIDIS: [u32; 10] = [
-    0x00204D, 0x00336F, 0x39486B, 0x575C6D, 0x707173, 0x8A8779, 0xA69D75, 0xC4B56C, 0xE4CF5B,
-    0xFFEA46,
-];
-
-/// A sequential colour map: plotters' viridis, or cividis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ColorMap {
-    cividis: bool,
-    reversed: bool,
-}
-
-impl ColorMap {
-    pub const VIRIDIS: ColorMap = ColorMap {
-        cividis: false,
-        reversed: false,
-    };
-    pub const CIVIDIS: ColorMap = ColorMap {
-        cividis: true,
-        reversed: false,
-    };
-
-    pub fn reversed(self) -> ColorMap {
-        ColorMap {
-            reversed: !self.reversed,
-            ..self
-        }
-    }
-
-    /// Colour at `t` in 0..=1 (clamped).
-    pub fn at(self, t: f64) -> RGBColor {
-        let t = if t.is_finite() {
-            t.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let t = if self.reversed { 1.0 - t } else { t };
-        if !self.cividis {
-            return ViridisRGB.get_color_normalized(t, 0.0, 1.0);
-        }
-        let pos = t * 9.0;
-        let i = (pos.floor() as usize).min(8);
-        let (a, b, f) = (hex(CIVIDIS[i]), hex(CIVIDIS[i + 1]), pos - i as f64);
-        let mix = |x: u8, y: u8| (f64::from(x) + (f64::from(y) - f64::from(x)) * f).round() as u8;
-        RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
-    }
-}
-
-/// Every number a chart prints: exactly `decimals` decimals, never `-0`.
-pub fn fmt_num(v: f64, decimals: usize) -> String {
-    let s = format!("{v:.decimals$}");
-    match s.strip_prefix('-') {
-        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
-        _ => s,
-    }
+/// Every number a chart prints, through the formatter of tables and claims.
+pub fn label(v: f64, decimals: usize, percent: bool) -> String {
+    numfmt::fixed(v, decimals) + if percent { "%" } else { "" }
 }
 
 /// Decimals for value labels: as asked, else 0 when every value is whole and 1 otherwise.
@@ -147,9 +99,6 @@ pub struct Axis {
     /// Decimals that print every tick exactly.
     pub decimals: usize,
 }
-
-/// Most ticks on a value axis.
-pub const TICKS: usize = 7;
 
 impl Axis {
     pub fn new(lo: f64, hi: f64, max_ticks: usize) -> Axis {
@@ -186,40 +135,10 @@ impl Axis {
         }
     }
 
-    pub fn label(&self, v: f64, percent: bool) -> String {
-        fmt_num(v, self.decimals) + if percent { "%" } else { "" }
+    pub fn label_width(&self, percent: bool) -> f64 {
+        let labels = self.ticks.iter().map(|t| label(*t, self.decimals, percent));
+        max_width(labels, TICK_SIZE, false)
     }
-
-    pub fn label_width(&self, percent: bool) -> Result<f64, String> {
-        let labels: Vec<String> = self.ticks.iter().map(|t| self.label(*t, percent)).collect();
-        max_width(labels.iter().map(String::as_str), TICK_SIZE, false)
-    }
-}
-
-/// The plot-area length along one side: what `given` leaves after `fixed` pixels of margins and
-/// labels, or `auto` when nothing is given. Errors when less than `min` would remain.
-pub fn plot_len(
-    key: &str,
-    given: Option<u32>,
-    fixed: f64,
-    auto: f64,
-    min: f64,
-) -> Result<f64, String> {
-    match given {
-        None => Ok(auto.max(min)),
-        Some(g) if f64::from(g) - fixed >= min => Ok(f64::from(g) - fixed),
-        Some(g) => Err(format!(
-            "`{key}: {g}` is too small for this chart: labels, legend and margins take {fixed:.0} \
-             px and the plot area needs at least {min:.0} px; use `{key}: {}` or more, or omit \
-             `{key}` to size the chart from the data",
-            (fixed + min).ceil()
-        )),
-    }
-}
-
-/// Final canvas length: the given one, or the content rounded up to a whole pixel.
-pub fn canvas_len(given: Option<u32>, content: f64) -> u32 {
-    given.unwrap_or_else(|| content.ceil().max(1.0) as u32)
 }
 
 /// Draws a line of text at a point given in fractional pixels.
@@ -233,125 +152,70 @@ pub fn text<DB: DrawingBackend>(
     root.draw(&Text::new(s, at, st.clone())).map_err(err)
 }
 
-/// A chart whose plot area is `[left, top, width, height]` on `root`, with `below` pixels of
-/// label area under it: the axis titles go at the outer edges of the label areas.
-pub fn builder<'a, 'b, DB: DrawingBackend>(
-    root: &'a DrawingArea<DB, Shift>,
-    [left, top, w, h]: [f64; 4],
-    below: f64,
-) -> ChartBuilder<'a, 'b, DB> {
-    let r = |v: f64| v.round() as u32;
-    let (cw, ch) = root.dim_in_pixel();
-    let mut b = ChartBuilder::on(root);
-    b.margin_left(r(MARGIN))
-        .margin_top(r(top))
-        .margin_right(cw.saturating_sub(r(left + w)))
-        .margin_bottom(ch.saturating_sub(r(top + h + below)))
-        .y_label_area_size(r(left - MARGIN))
-        .x_label_area_size(r(below));
-    b
-}
-
 /// A drawing error as a message.
 pub fn err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> String {
     format!("cannot draw the chart: {e}")
 }
 
-/// The title, wrapped to the canvas width.
-pub struct Title(Vec<String>);
+/// A trimmed, non-blank label.
+pub fn has(l: &Option<String>) -> Option<String> {
+    l.as_deref()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+}
 
-impl Title {
-    pub fn new(title: Option<&str>, max: f64) -> Result<Title, String> {
-        Ok(Title(match title {
-            Some(t) if !t.trim().is_empty() => wrap(t, max, TITLE_SIZE, true)?,
-            _ => Vec::new(),
-        }))
-    }
-
-    /// Width of the unwrapped title plus margins (what an automatic canvas width must reach).
-    pub fn need(title: Option<&str>) -> Result<f64, String> {
-        match title {
-            Some(t) if !t.trim().is_empty() => {
-                Ok((width(t.trim(), TITLE_SIZE, true)? + 2.0 * MARGIN).min(MAX_AUTO_WIDTH))
-            }
-            _ => Ok(0.0),
-        }
-    }
-
-    /// Height of the title block, including the gap below it.
-    pub fn height(&self) -> f64 {
-        match self.0.len() {
-            0 => 0.0,
-            n => (n as f64 - 1.0) * em(TITLE_SIZE) * LINE + em(TITLE_SIZE) + GAP,
-        }
-    }
-
-    pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let cx = f64::from(root.dim_in_pixel().0 / 2);
-        let s = style(TITLE_SIZE, true, TEXT).pos(Pos::new(HPos::Center, VPos::Top));
-        for (i, line) in self.0.iter().enumerate() {
-            text(
-                root,
-                line,
-                (cx, MARGIN + i as f64 * em(TITLE_SIZE) * LINE),
-                &s,
-            )?;
-        }
-        Ok(())
+/// Height of an axis title, gap included, when there is one.
+pub fn desc(d: &Option<String>) -> f64 {
+    if d.is_some() {
+        em(AXIS_SIZE) * 1.1 + GAP
+    } else {
+        0.0
     }
 }
 
 /// A category axis' labels: under the axis (each wrapped to its slot, or all turned vertical
 /// when a single word does not fit) or left of it (each in full, or wrapped to a given width).
+#[derive(Default)]
 pub struct Cats {
     lines: Vec<Vec<String>>,
     rotated: bool,
     left: bool,
 }
 
-/// Room between an axis and its labels.
-pub const LABEL_GAP: f64 = 6.0;
-
 impl Cats {
-    pub fn below(names: &[String], slot: f64) -> Result<Cats, String> {
+    fn below(names: &[String], slot: f64) -> Cats {
         let mut lines = Vec::with_capacity(names.len());
         let mut rotated = false;
         for n in names {
-            let l = wrap(n, slot - 8.0, TICK_SIZE, false)?;
-            rotated |= max_width(l.iter().map(String::as_str), TICK_SIZE, false)? > slot - 4.0;
+            let l = wrap(n, slot - 8.0, TICK_SIZE, false);
+            rotated |= max_width(&l, TICK_SIZE, false) > slot - 4.0;
             lines.push(l);
         }
         if rotated {
             lines = names.iter().map(|n| vec![n.clone()]).collect();
         }
-        Ok(Cats {
+        Cats {
             lines,
             rotated,
             left: false,
-        })
+        }
     }
 
-    pub fn left(names: &[String], max: Option<f64>) -> Result<Cats, String> {
-        let lines = names
-            .iter()
-            .map(|n| match max {
-                Some(m) => wrap(n, m, TICK_SIZE, false),
-                None => Ok(vec![n.clone()]),
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Cats {
-            lines,
+    /// Labels left of the axis, in full, or wrapped when a given canvas `width` leaves less
+    /// than their width after `other` pixels (at least 60 px stay for the labels).
+    pub fn left(names: &[String], width: Option<u32>, other: f64) -> Cats {
+        let wrapped = |max: Option<f64>| Cats {
+            lines: (names.iter())
+                .map(|n| max.map_or(vec![n.clone()], |m| wrap(n, m, TICK_SIZE, false)))
+                .collect(),
             rotated: false,
             left: true,
-        })
-    }
-
-    fn widest(&self) -> Result<f64, String> {
-        max_width(
-            self.lines.iter().flatten().map(String::as_str),
-            TICK_SIZE,
-            false,
-        )
+        };
+        let room = width.map_or(0.0, |w| f64::from(w) - other);
+        match wrapped(None) {
+            c if width.is_some() && c.depth() > room && room >= 60.0 => wrapped(Some(room)),
+            c => c,
+        }
     }
 
     pub fn most_lines(&self) -> usize {
@@ -364,13 +228,12 @@ impl Cats {
     }
 
     /// How far the labels reach from the axis, gap included.
-    pub fn depth(&self) -> Result<f64, String> {
-        Ok(LABEL_GAP
-            + if self.left || self.rotated {
-                self.widest()?
-            } else {
-                Cats::block(self.most_lines())
-            })
+    pub fn depth(&self) -> f64 {
+        LABEL_GAP
+            + match self.left || self.rotated {
+                true => max_width(self.lines.iter().flatten(), TICK_SIZE, false),
+                false => Cats::block(self.most_lines()),
+            }
     }
 
     /// Draws label `i` centred on `centres[i]` (pixels along the axis), the axis at `axis`.
@@ -402,6 +265,146 @@ impl Cats {
     }
 }
 
+/// What lies under the plot: category labels (one per slot) and the axis title's height, or
+/// a label area of a fixed height.
+pub enum Below<'a> {
+    Cats(&'a [String], f64),
+    Fixed(f64),
+}
+
+/// The plot area, the label areas and the title on a canvas: the one layout of both charts.
+#[derive(Default)]
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    title: Vec<String>,
+    /// The plot area `[left, top, width, height]` and the label area under it.
+    pub plot: [f64; 4],
+    pub below: f64,
+    cats_left: Option<Cats>,
+    cats_below: Option<Cats>,
+}
+
+impl Frame {
+    /// Lays out a plot with `left`/`right` pixels beside it, of automatic width and height
+    /// `auto` (at least `min`), unless `p` gives the canvas size. A long title widens the plot
+    /// of a bar chart, and the margins of a heatmap (its grid centred, the cells unstretched).
+    /// `bottom` gives the room under the label area for a canvas width (a legend below).
+    pub fn new(
+        p: &Params,
+        (mut left, mut right): (f64, f64),
+        cats_left: Option<Cats>,
+        auto: (f64, f64),
+        min: (f64, f64),
+        below: Below<'_>,
+        bottom: impl FnOnce(u32) -> f64,
+    ) -> Result<Frame, String> {
+        let title = p.title.as_deref().filter(|t| !t.trim().is_empty());
+        let size = (p.width, p.height);
+        let mut plot_w = plot_len("width", size.0, left + right, auto.0, min.0)?;
+        let need = match title {
+            Some(t) => (width(t.trim(), TITLE_SIZE, true) + 2.0 * MARGIN).min(MAX_AUTO_WIDTH),
+            None => 0.0,
+        };
+        if size.0.is_none() && need > left + plot_w + right {
+            if p.chart == Chart::Heatmap {
+                let extra = need - (left + plot_w + right);
+                left += extra / 2.0;
+                right += extra / 2.0;
+            } else {
+                plot_w = need - left - right;
+            }
+        }
+        let (below, cats_below) = match below {
+            Below::Cats(names, desc) => {
+                let cats = Cats::below(names, plot_w / names.len() as f64);
+                (cats.depth() + desc, Some(cats))
+            }
+            Below::Fixed(h) => (h, None),
+        };
+        let width = size
+            .0
+            .unwrap_or_else(|| (left + plot_w + right).ceil().max(1.0) as u32);
+        let max = f64::from(width) - 2.0 * MARGIN;
+        let title = title.map_or(Vec::new(), |t| wrap(t, max, TITLE_SIZE, true));
+        let title_h = match title.len() {
+            0 => 0.0,
+            n => (n as f64 - 1.0) * em(TITLE_SIZE) * LINE + em(TITLE_SIZE) + GAP,
+        };
+        let top = MARGIN + title_h.max(em(TICK_SIZE) / 2.0);
+        let bottom = MARGIN + bottom(width);
+        let plot_h = plot_len("height", size.1, top + below + bottom, auto.1, min.1)?;
+        let content = top + plot_h + below + bottom;
+        Ok(Frame {
+            width,
+            height: size.1.unwrap_or_else(|| content.ceil().max(1.0) as u32),
+            title,
+            plot: [left, top, plot_w, plot_h],
+            below,
+            cats_left,
+            cats_below,
+        })
+    }
+
+    /// Fills the canvas, draws the title and returns a chart on the plot area.
+    pub fn chart<'a, 'b, DB: DrawingBackend>(
+        &self,
+        root: &'a DrawingArea<DB, Shift>,
+    ) -> Result<ChartBuilder<'a, 'b, DB>, String> {
+        root.fill(&WHITE).map_err(err)?;
+        let cx = f64::from(root.dim_in_pixel().0 / 2);
+        let s = style(TITLE_SIZE, true, TEXT).pos(Pos::new(HPos::Center, VPos::Top));
+        for (i, line) in self.title.iter().enumerate() {
+            let y = MARGIN + i as f64 * em(TITLE_SIZE) * LINE;
+            text(root, line, (cx, y), &s)?;
+        }
+        let r = |v: f64| v.round() as u32;
+        let [left, top, w, h] = self.plot;
+        let (cw, ch) = root.dim_in_pixel();
+        let mut b = ChartBuilder::on(root);
+        b.margin_left(r(MARGIN))
+            .margin_top(r(top))
+            .margin_right(cw.saturating_sub(r(left + w)))
+            .margin_bottom(ch.saturating_sub(r(top + h + self.below)))
+            .y_label_area_size(r(left - MARGIN))
+            .x_label_area_size(r(self.below));
+        Ok(b)
+    }
+
+    /// Draws the category labels, centred on `left[i]` (pixels down) left of the plot area
+    /// `(xs, ys)` and on `below[i]` (pixels across) under it.
+    pub fn draw_cats<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        (xs, ys): (std::ops::Range<i32>, std::ops::Range<i32>),
+        left: &[f64],
+        below: &[f64],
+    ) -> Result<(), String> {
+        if let Some(c) = &self.cats_below {
+            c.draw(root, f64::from(ys.end), below)?;
+        }
+        match &self.cats_left {
+            Some(c) => c.draw(root, f64::from(xs.start), left),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The plot-area length along one side: what `given` leaves after `fixed` pixels of margins and
+/// labels, or `auto` when nothing is given. Errors when less than `min` would remain.
+fn plot_len(key: &str, given: Option<u32>, fixed: f64, auto: f64, min: f64) -> Result<f64, String> {
+    match given {
+        None => Ok(auto.max(min)),
+        Some(g) if f64::from(g) - fixed >= min => Ok(f64::from(g) - fixed),
+        Some(g) => Err(format!(
+            "`{key}: {g}` is too small for this chart: labels, legend and margins take {fixed:.0} \
+             px and the plot area needs at least {min:.0} px; use `{key}: {}` or more, or omit \
+             `{key}` to size the chart from the data",
+            (fixed + min).ceil()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,7 +416,7 @@ mod tests {
         assert_eq!(a.ticks, [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]);
         let a = Axis::new(0.0, 0.7, TICKS);
         assert_eq!((a.hi, a.decimals), (0.7, 1));
-        assert_eq!(a.label(0.30000000000000004, true), "0.3%");
+        assert_eq!(label(0.30000000000000004, a.decimals, true), "0.3%");
         let a = Axis::new(-12.0, 30.0, TICKS);
         assert_eq!((a.lo, a.hi), (-20.0, 30.0));
         // Widening to -30..40 makes plotters step by 20: the axis widens again, to ticks.
@@ -422,20 +425,16 @@ mod tests {
         assert_eq!(a.ticks, [-40.0, -20.0, 0.0, 20.0, 40.0]);
         let a = Axis::new(0.0, 0.0, TICKS);
         assert_eq!((a.lo, a.hi), (0.0, 1.0));
-        assert_eq!(fmt_num(-0.0, 0), "0");
-        assert_eq!(fmt_num(-0.04, 1), "0.0");
-        assert_eq!(fmt_num(12.345, 1), "12.3");
+        assert_eq!(label(-0.0, 0, false), "0");
+        assert_eq!(label(-0.04, 1, false), "0.0");
+        assert_eq!(label(12.345, 1, false), "12.3");
         assert_eq!(label_decimals(None, [1.0, 2.0]), 0);
         assert_eq!(label_decimals(None, [1.5, 2.0]), 1);
         assert_eq!(label_decimals(Some(2), [1.0]), 2);
     }
 
     #[test]
-    fn colour_maps_end_on_their_stops() {
-        assert_eq!(ColorMap::VIRIDIS.at(0.0), RGBColor(68, 1, 84));
-        assert_eq!(ColorMap::VIRIDIS.at(1.0), RGBColor(254, 232, 37));
-        assert_eq!(ColorMap::VIRIDIS.reversed().at(0.0), RGBColor(254, 232, 37));
-        assert_eq!(ColorMap::CIVIDIS.at(2.0), hex(0xFFEA46));
+    fn contrast_picks_the_more_legible_of_black_and_white() {
         assert_eq!(contrasting(RGBColor(68, 1, 84)), WHITE);
         assert_eq!(contrasting(RGBColor(254, 232, 37)), RGBColor(0, 0, 0));
     }

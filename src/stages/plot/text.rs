@@ -10,13 +10,15 @@
 
 use std::sync::OnceLock;
 
-use ab_glyph::{Font, FontRef, PxScale, point};
+use ab_glyph::{Font, FontRef, GlyphId, PxScale, point};
 use plotters::backend::{BitMapBackend, DrawingBackend};
 use plotters::style::text_anchor::{HPos, VPos};
 use plotters::style::{FontStyle, FontTransform, IntoFont, RGBColor, TextStyle, register_font};
 use plotters_backend::{
     BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
 };
+
+use super::frame::em;
 
 /// DejaVu Sans (see `assets/fonts/LICENSE-DejaVu.txt`), embedded so that the PNG never depends
 /// on the fonts of the machine that renders it.
@@ -34,28 +36,21 @@ const DESCENT: f64 = 0.24;
 /// DejaVu Sans' x-height in ems (what the browser takes for `1ex`).
 const EX: f64 = 1120.0 / 2048.0;
 
-fn faces() -> Result<&'static (FontRef<'static>, FontRef<'static>), String> {
-    static FACES: OnceLock<Result<(FontRef<'static>, FontRef<'static>), String>> = OnceLock::new();
-    FACES
-        .get_or_init(|| {
-            let bad = |_| "the embedded DejaVu Sans font is invalid".to_string();
-            let bad_font = |_| "the embedded DejaVu Sans font is invalid".to_string();
-            register_font(FAMILY, FontStyle::Normal, REGULAR).map_err(bad)?;
-            register_font(FAMILY, FontStyle::Bold, BOLD).map_err(bad)?;
-            let parse = |b| FontRef::try_from_slice(b).map_err(bad_font);
-            Ok((parse(REGULAR)?, parse(BOLD)?))
-        })
-        .as_ref()
-        .map_err(Clone::clone)
-}
-
-fn face(bold: bool) -> Result<&'static FontRef<'static>, String> {
-    faces().map(|(r, b)| if bold { b } else { r })
-}
-
-/// The em of a plotters font size: plotters' SVG backend writes `font-size` = size / 1.24.
-fn em(size: f64) -> f64 {
-    size / 1.24
+/// The two faces, registered with plotters for the SVG backend's measurements. The fonts are
+/// compiled in, so a failure is a build defect (the tests parse them), not a user error.
+fn face(bold: bool) -> &'static FontRef<'static> {
+    static FACES: OnceLock<[FontRef<'static>; 2]> = OnceLock::new();
+    let faces = FACES.get_or_init(|| {
+        let bad = "the embedded DejaVu Sans font is invalid";
+        register_font(FAMILY, FontStyle::Normal, REGULAR)
+            .map_err(|_| bad)
+            .expect(bad);
+        register_font(FAMILY, FontStyle::Bold, BOLD)
+            .map_err(|_| bad)
+            .expect(bad);
+        [REGULAR, BOLD].map(|b| FontRef::try_from_slice(b).expect(bad))
+    });
+    &faces[usize::from(bold)]
 }
 
 /// A text style of the embedded family.
@@ -68,40 +63,41 @@ pub fn style(size: f64, bold: bool, color: RGBColor) -> TextStyle<'static> {
     (FAMILY, size, s).into_font().color(&color)
 }
 
-/// Advance width in pixels of `text` at plotters font size `size`, kerning included.
-pub fn width(text: &str, size: f64, bold: bool) -> Result<f64, String> {
-    let f = face(bold)?;
+/// The glyphs of a line of `text` at plotters font size `size`, each with its pen position in
+/// pixels from the line's start, and the line's advance width (kerning included).
+fn set(text: &str, size: f64, bold: bool) -> (Vec<(GlyphId, f64)>, f64) {
+    let f = face(bold);
     let k = em(size) / f64::from(f.units_per_em().unwrap_or(2048.0));
-    let (mut w, mut prev) = (0.0, None);
+    let (mut pen, mut prev, mut glyphs) = (0.0, None, Vec::new());
     for c in text.chars() {
         let id = f.glyph_id(c);
         if let Some(p) = prev {
-            w += f64::from(f.kern_unscaled(p, id));
+            pen += f64::from(f.kern_unscaled(p, id));
         }
-        w += f64::from(f.h_advance_unscaled(id));
+        glyphs.push((id, pen * k));
+        pen += f64::from(f.h_advance_unscaled(id));
         prev = Some(id);
     }
-    Ok(w * k)
+    (glyphs, pen * k)
+}
+
+/// Advance width in pixels of `text` at plotters font size `size`, kerning included.
+pub fn width(text: &str, size: f64, bold: bool) -> f64 {
+    set(text, size, bold).1
 }
 
 /// Widest of `texts`.
-pub fn max_width<'a>(
-    texts: impl IntoIterator<Item = &'a str>,
-    size: f64,
-    bold: bool,
-) -> Result<f64, String> {
-    texts
-        .into_iter()
-        .try_fold(0.0, |m: f64, t| Ok(m.max(width(t, size, bold)?)))
+pub fn max_width<T: AsRef<str>>(texts: impl IntoIterator<Item = T>, size: f64, bold: bool) -> f64 {
+    (texts.into_iter()).fold(0.0, |m: f64, t| m.max(width(t.as_ref(), size, bold)))
 }
 
 /// Greedy word wrap into lines no wider than `max` pixels (a word wider than `max` keeps a line
 /// of its own). Hand-written: plotters' `MultiLineText` breaks inside words.
-pub fn wrap(text: &str, max: f64, size: f64, bold: bool) -> Result<Vec<String>, String> {
+pub fn wrap(text: &str, max: f64, size: f64, bold: bool) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for word in text.split_whitespace() {
         match lines.last_mut() {
-            Some(l) if width(&format!("{l} {word}"), size, bold)? <= max => {
+            Some(l) if width(&format!("{l} {word}"), size, bold) <= max => {
                 l.push(' ');
                 l.push_str(word);
             }
@@ -111,14 +107,13 @@ pub fn wrap(text: &str, max: f64, size: f64, bold: bool) -> Result<Vec<String>, 
     if lines.is_empty() {
         lines.push(String::new());
     }
-    Ok(lines)
+    lines
 }
 
 /// Pen start along the line and baseline across it, relative to the anchor point, in the
 /// line's own frame (x along the text, y down), plus the text width.
-fn origin<S: BackendTextStyle>(text: &str, s: &S) -> Result<(f64, f64, f64), String> {
-    let bold = matches!(s.style(), FontStyle::Bold);
-    let w = width(text, s.size(), bold)?;
+fn origin<S: BackendTextStyle>(text: &str, s: &S) -> (f64, f64, f64) {
+    let w = width(text, s.size(), matches!(s.style(), FontStyle::Bold));
     let e = em(s.size());
     let u = match s.anchor().h_pos {
         HPos::Left => 0.0,
@@ -130,7 +125,7 @@ fn origin<S: BackendTextStyle>(text: &str, s: &S) -> Result<(f64, f64, f64), Str
         VPos::Center => 0.5 * EX * e,
         VPos::Bottom => -0.5 * EX * e,
     };
-    Ok((u, v, w))
+    (u, v, w)
 }
 
 /// A point of a line's own frame on the canvas (SVG's `rotate(a, x, y)` about the anchor).
@@ -145,21 +140,13 @@ fn place(t: &FontTransform, (x, y): BackendCoord, u: f64, v: f64) -> (f64, f64) 
 }
 
 /// The box `(x0, y0, x1, y1)` a line of text covers on the canvas.
-pub fn bbox<S: BackendTextStyle>(
-    text: &str,
-    s: &S,
-    pos: BackendCoord,
-) -> Result<(f64, f64, f64, f64), String> {
-    let (u, v, w) = origin(text, s)?;
+pub fn bbox<S: BackendTextStyle>(text: &str, s: &S, pos: BackendCoord) -> (f64, f64, f64, f64) {
+    let (u, v, w) = origin(text, s);
     let e = em(s.size());
     let t = s.transform();
     let (ax, ay) = place(&t, pos, u, v - ASCENT * e);
     let (bx, by) = place(&t, pos, u + w, v + DESCENT * e);
-    Ok((ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)))
-}
-
-fn font_error<E: std::error::Error + Send + Sync>(e: String) -> DrawingErrorKind<E> {
-    DrawingErrorKind::FontError(e.into())
+    (ax.min(bx), ay.min(by), ax.max(bx), ay.max(by))
 }
 
 /// A line of text as drawn: its content, box and colour.
@@ -221,8 +208,7 @@ impl DrawingBackend for &mut Png<'_> {
         self.bitmap.draw_rect(a, b, s, fill)
     }
     fn estimate_text_size<S: BackendTextStyle>(&self, text: &str, s: &S) -> Res<(u32, u32)> {
-        let bold = matches!(s.style(), FontStyle::Bold);
-        let w = width(text, s.size(), bold).map_err(font_error)?;
+        let w = width(text, s.size(), matches!(s.style(), FontStyle::Bold));
         Ok((w.round() as u32, em(s.size()).round() as u32))
     }
     fn draw_text<S: BackendTextStyle>(&mut self, text: &str, s: &S, pos: BackendCoord) -> Res<()> {
@@ -232,22 +218,15 @@ impl DrawingBackend for &mut Png<'_> {
         }
         self.labels.push(Label {
             text: text.to_string(),
-            bbox: bbox(text, s, pos).map_err(font_error)?,
+            bbox: bbox(text, s, pos),
             rgb: color.rgb,
         });
-        let f = face(matches!(s.style(), FontStyle::Bold)).map_err(font_error)?;
-        let (mut u, v, _) = origin(text, s).map_err(font_error)?;
+        let bold = matches!(s.style(), FontStyle::Bold);
+        let (f, (u, v, _)) = (face(bold), origin(text, s));
         let k = em(s.size()) / f64::from(f.units_per_em().unwrap_or(2048.0));
         let scale = PxScale::from((k * f64::from(f.height_unscaled())) as f32);
-        let mut prev = None;
-        for c in text.chars() {
-            let id = f.glyph_id(c);
-            if let Some(p) = prev {
-                u += k * f64::from(f.kern_unscaled(p, id));
-            }
-            prev = Some(id);
-            let glyph = id.with_scale_and_position(scale, point(u as f32, v as f32));
-            u += k * f64::from(f.h_advance_unscaled(id));
+        for (id, x) in set(text, s.size(), bold).0 {
+            let glyph = id.with_scale_and_position(scale, point((u + x) as f32, v as f32));
             let Some(outline) = f.outline_glyph(glyph) else {
                 continue;
             };
@@ -275,23 +254,23 @@ mod tests {
 
     #[test]
     fn widths_kern_and_wrap_by_words() {
-        let one = width("AV", 15.0, false).expect("width");
-        let apart = width("A", 15.0, false).expect("A") + width("V", 15.0, false).expect("V");
+        let one = width("AV", 15.0, false);
+        let apart = width("A", 15.0, false) + width("V", 15.0, false);
         assert!(one < apart, "kerning: {one} vs {apart}");
-        assert!(width("Bold", 15.0, true).expect("b") > width("Bold", 15.0, false).expect("r"));
-        let lines = wrap("Incorrect Job Context Management", 120.0, 15.0, false).expect("wrap");
+        assert!(width("Bold", 15.0, true) > width("Bold", 15.0, false));
+        let lines = wrap("Incorrect Job Context Management", 120.0, 15.0, false);
         assert_eq!(lines, ["Incorrect Job", "Context", "Management"]);
         for l in &lines {
-            assert!(width(l, 15.0, false).expect("w") <= 120.0 || !l.contains(' '));
+            assert!(width(l, 15.0, false) <= 120.0 || !l.contains(' '));
         }
-        assert_eq!(wrap("", 10.0, 15.0, false).expect("wrap"), [""]);
+        assert_eq!(wrap("", 10.0, 15.0, false), [""]);
     }
 
     /// plotters' own ab_glyph path inks every glyph from the pen position; the PNG backend
     /// keeps each glyph's left side bearing, as a browser does.
     #[test]
     fn png_glyphs_keep_their_side_bearing() {
-        let f = face(false).expect("font");
+        let f = face(false);
         let k = em(24.8) / f64::from(f.units_per_em().expect("units per em"));
         for c in ['n', 'o', 'l'] {
             let bearing = k * f64::from(f.h_side_bearing_unscaled(f.glyph_id(c)));
@@ -319,19 +298,19 @@ mod tests {
     #[test]
     fn boxes_follow_anchor_and_rotation() {
         let s = style(12.4, false, RGBColor(0, 0, 0));
-        let w = width("Engine", 12.4, false).expect("w");
+        let w = width("Engine", 12.4, false);
         let top = s.pos(plotters::style::text_anchor::Pos::new(
             HPos::Center,
             VPos::Top,
         ));
-        let (x0, y0, x1, y1) = bbox("Engine", &top, (100, 50)).expect("bbox");
+        let (x0, y0, x1, y1) = bbox("Engine", &top, (100, 50));
         assert!((x0 - (100.0 - w / 2.0)).abs() < 1e-9 && (x1 - x0 - w).abs() < 1e-9);
         assert!(
             (y0 - 50.0).abs() < 1e-9 && (y1 - 60.0).abs() < 1e-9,
             "{y0} {y1}"
         );
         let up = top.transform(FontTransform::Rotate270);
-        let (x0, y0, x1, y1) = bbox("Engine", &up, (100, 50)).expect("bbox");
+        let (x0, y0, x1, y1) = bbox("Engine", &up, (100, 50));
         assert!((x0 - 100.0).abs() < 1e-9 && (x1 - 110.0).abs() < 1e-9);
         assert!((y1 - y0 - w).abs() < 1e-9 && (y0 + y1 - 100.0).abs() < 1e-9);
     }
