@@ -29,8 +29,7 @@ pub struct ClaimsMapArgs {
 fn describe(q: &Query) -> String {
     let mut s = format!("`{}`", q.file.as_deref().unwrap_or("(same file)"));
     if !q.filter.is_empty() {
-        let f: Vec<String> = q.filter.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-        let _ = write!(s, " where {}", f.join(", "));
+        let _ = write!(s, " where {}", crate::stages::claims::describe(&q.filter));
     }
     let agg = format!("{:?}", q.agg).to_lowercase();
     match (&q.column, agg.as_str()) {
@@ -66,6 +65,12 @@ pub fn render(p: &Project) -> anyhow::Result<String> {
                         (crate::stages::claims::Rule::Exact, _) => "exact".to_string(),
                         (crate::stages::claims::Rule::Rounded, _) => {
                             "rounded to printed precision".to_string()
+                        }
+                        (crate::stages::claims::Rule::Truncated, _) => {
+                            "truncated to printed precision".to_string()
+                        }
+                        (crate::stages::claims::Rule::Tolerance, _) => {
+                            format!("within {}", c.tolerance.unwrap_or(0.0))
                         }
                     };
                     (describe(q), rule)

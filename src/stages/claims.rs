@@ -4,12 +4,15 @@
 //! Each claim has an `id`, where it is printed (`source`), the value `printed` as in the paper
 //! (`"929"`, `"1,053"`, `"65%"`, `"0.927"`), and either a `result` (how to compute it from a
 //! CSV) or `needs` (the input the public data lacks). The comparison `rule` is `exact` (the
-//! printed number equals the computed one) or `rounded` (the computed number rounded to the
-//! printed precision equals it; the default). A claim may carry `expect: mismatch` with a
-//! `reason`, so a known paper-vs-data discrepancy stays visible without failing.
+//! printed number equals the computed one), `rounded` (the computed number rounded to the
+//! printed precision equals it; the default), `truncated` (cut, not rounded, to the printed
+//! precision: 41.26 printed as 41.2) or `tolerance` (within `tolerance:` of the printed value).
+//! A claim may carry `expect: mismatch` with a `reason`, so a known paper-vs-data discrepancy
+//! stays visible without failing.
 //!
-//! `result` keys: `file` (a declared input CSV), `where` (column -> value filters, all must
-//! match), `column`, and `agg`: `value` (exactly one matching row; default), `sum`, `count`
+//! `result` keys: `file` (a declared input CSV), `where` (column -> condition, all must hold: a
+//! value the cell equals, or one operator `{ne: v}`, `{in: [a, b]}`, `{not_in: [...]}`,
+//! `{gt|ge|lt|le: number}`), `column`, and `agg`: `value` (exactly one matching row; default), `sum`, `count`
 //! (matching rows), `distinct` (distinct values of `column` among matching rows), `min`, `max`;
 //! and `percent_of` (another query, same keys, `file` defaulting to this one's): the result is
 //! then 100 x this / that, computed from unrounded counts (rounding an already-rounded
@@ -76,6 +79,9 @@ pub struct Claim {
     pub result: Option<Query>,
     #[serde(default)]
     pub rule: Rule,
+    /// With `rule: tolerance`: the largest accepted distance from the printed value.
+    #[serde(default)]
+    pub tolerance: Option<f64>,
     #[serde(default)]
     pub expect: Expect,
     #[serde(default)]
@@ -99,7 +105,7 @@ pub struct Query {
     #[serde(default)]
     pub file: Option<String>,
     #[serde(default, rename = "where")]
-    pub filter: BTreeMap<String, String>,
+    pub filter: BTreeMap<String, Cond>,
     #[serde(default)]
     pub column: Option<String>,
     #[serde(default)]
@@ -128,6 +134,137 @@ pub enum Rule {
     Exact,
     #[default]
     Rounded,
+    /// Cut toward zero at the printed precision (some papers truncate: 92/223 = 41.26 %
+    /// printed as 41.2 %).
+    Truncated,
+    /// Within the claim's `tolerance` (absolute, in the printed unit) of the printed value.
+    Tolerance,
+}
+
+/// One `where` condition on a column: a plain value (the cell equals it, as text or as a
+/// number), or a map with one operator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    Eq(String),
+    Ne(String),
+    In(Vec<String>),
+    NotIn(Vec<String>),
+    /// `gt`, `ge`, `lt`, `le` against a number.
+    Cmp(&'static str, f64),
+}
+
+const OPERATORS: &str = "ne, in, not_in, gt, ge, lt, le";
+
+/// A scalar YAML value as the text a CSV cell would hold.
+fn scalar_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+impl Cond {
+    fn from_value(v: &serde_json::Value) -> Result<Cond, String> {
+        if let Some(t) = scalar_text(v) {
+            return Ok(Cond::Eq(t));
+        }
+        let expected = format!("a value, or a map with one operator ({OPERATORS})");
+        let serde_json::Value::Object(m) = v else {
+            return Err(format!("expected {expected}"));
+        };
+        let mut it = m.iter();
+        let (Some((op, arg)), None) = (it.next(), it.next()) else {
+            return Err(format!("expected {expected}, found {} keys", m.len()));
+        };
+        let list = || -> Result<Vec<String>, String> {
+            arg.as_array()
+                .and_then(|a| a.iter().map(scalar_text).collect::<Option<Vec<_>>>())
+                .ok_or_else(|| format!("`{op}` takes a list of values"))
+        };
+        let number = |name: &'static str| -> Result<Cond, String> {
+            arg.as_f64()
+                .map(|x| Cond::Cmp(name, x))
+                .ok_or_else(|| format!("`{op}` takes a number"))
+        };
+        match op.as_str() {
+            "ne" => scalar_text(arg)
+                .map(Cond::Ne)
+                .ok_or_else(|| "`ne` takes a value".to_string()),
+            "in" => list().map(Cond::In),
+            "not_in" => list().map(Cond::NotIn),
+            "gt" => number("gt"),
+            "ge" => number("ge"),
+            "lt" => number("lt"),
+            "le" => number("le"),
+            other => Err(format!(
+                "unknown operator `{other}` (expected one of {OPERATORS})"
+            )),
+        }
+    }
+
+    /// Whether `cell` satisfies the condition; `Err` when a comparison meets a cell that is not
+    /// a number.
+    fn holds(&self, cell: &str) -> Result<bool, String> {
+        let same = |v: &str| {
+            cell == v
+                || matches!((cell.trim().parse::<f64>(), v.trim().parse::<f64>()), (Ok(a), Ok(b)) if a == b)
+        };
+        Ok(match self {
+            Cond::Eq(v) => same(v),
+            Cond::Ne(v) => !same(v),
+            Cond::In(vs) => vs.iter().any(|v| same(v)),
+            Cond::NotIn(vs) => !vs.iter().any(|v| same(v)),
+            Cond::Cmp(op, x) => {
+                let c: f64 = cell.trim().parse().map_err(|_| {
+                    format!("value {cell:?} is not a number, so `{op}` cannot compare it")
+                })?;
+                match *op {
+                    "gt" => c > *x,
+                    "ge" => c >= *x,
+                    "lt" => c < *x,
+                    _ => c <= *x,
+                }
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for Cond {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cond::Eq(v) => write!(f, "= {v}"),
+            Cond::Ne(v) => write!(f, "!= {v}"),
+            Cond::In(vs) => write!(f, "in [{}]", vs.join(", ")),
+            Cond::NotIn(vs) => write!(f, "not in [{}]", vs.join(", ")),
+            Cond::Cmp(op, x) => {
+                let sym = match *op {
+                    "gt" => ">",
+                    "ge" => ">=",
+                    "lt" => "<",
+                    _ => "<=",
+                };
+                write!(f, "{sym} {x}")
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Cond {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Cond, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Cond::from_value(&v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `where` as text for messages and the claims map: `engine = vLLM, bugs > 5`.
+pub fn describe(filter: &BTreeMap<String, Cond>) -> String {
+    filter
+        .iter()
+        .map(|(c, cond)| format!("{c} {cond}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -318,14 +455,48 @@ fn lookup_one(
     let q_file = file;
     let t = &tables[file];
     let mut filters = Vec::new();
-    for (c, v) in &q.filter {
-        filters.push((t.col(c).with_context(|| q_file.to_string())?, v));
+    for (c, cond) in &q.filter {
+        filters.push((t.col(c).with_context(|| q_file.to_string())?, c, cond));
     }
-    let rows: Vec<&Vec<String>> = t
-        .rows
-        .iter()
-        .filter(|r| filters.iter().all(|(i, v)| &r[*i] == *v))
-        .collect();
+    let mut rows: Vec<&Vec<String>> = Vec::new();
+    for r in &t.rows {
+        let mut all = true;
+        for (i, c, cond) in &filters {
+            if !cond
+                .holds(&r[*i])
+                .map_err(|e| anyhow!("{q_file}: column {c:?}: {e}"))?
+            {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            rows.push(r);
+        }
+    }
+    // When nothing matches, say which equality matched no row at all, and what the column has.
+    let unmatched = || -> String {
+        let mut hints = Vec::new();
+        for (i, c, cond) in &filters {
+            if let Cond::Eq(v) = cond
+                && !t.rows.iter().any(|r| cond.holds(&r[*i]).unwrap_or(false))
+            {
+                let mut seen: Vec<&str> = Vec::new();
+                for r in &t.rows {
+                    if !seen.contains(&r[*i].as_str()) {
+                        seen.push(&r[*i]);
+                    }
+                }
+                let more = if seen.len() > 12 { ", ..." } else { "" };
+                seen.truncate(12);
+                hints.push(format!(
+                    "; no row has {c} = {v} (values: {}{more})",
+                    seen.join(", ")
+                ));
+            }
+        }
+        hints.concat()
+    };
     let col = match (&q.column, q.agg) {
         (None, Agg::Count) => None,
         (None, _) => bail!("`column` is required unless agg is count"),
@@ -352,10 +523,11 @@ fn lookup_one(
         Agg::Value => {
             if rows.len() != 1 {
                 bail!(
-                    "{}: {} rows match {:?} (expected exactly one)",
+                    "{}: {} rows match `where` {} (expected exactly one){}",
                     q_file,
                     rows.len(),
-                    q.filter
+                    describe(&q.filter),
+                    unmatched()
                 );
             }
             num(rows[0], col.expect("checked"))?
@@ -367,7 +539,12 @@ fn lookup_one(
                 .map(|r| num(r, i))
                 .collect::<anyhow::Result<Vec<f64>>>()?;
             if vals.is_empty() {
-                bail!("{}: no rows match {:?}", q_file, q.filter);
+                bail!(
+                    "{}: no rows match `where` {}{}",
+                    q_file,
+                    describe(&q.filter),
+                    unmatched()
+                );
             }
             match q.agg {
                 Agg::Sum => vals.iter().sum(),
@@ -406,11 +583,17 @@ pub fn evaluate(file: &ClaimsFile, ctx: &StageCtx<'_>) -> anyhow::Result<Vec<Out
         };
         if let Some(q) = &c.result {
             let v = lookup(q, None, &mut tables, ctx).with_context(|| format!("claim {}", c.id))?;
+            let shown = |x: f64| format_like(x, &printed, false);
             let ok = match c.rule {
                 Rule::Exact => (v - printed.value).abs() < 1e-9,
-                Rule::Rounded => {
-                    format_like(v, &printed, false) == format_like(printed.value, &printed, false)
+                Rule::Rounded => shown(v) == shown(printed.value),
+                Rule::Truncated => {
+                    // Cut at the printed precision; the epsilon keeps 0.29999999 (a float's
+                    // 0.3) from being cut to 0.2.
+                    let scale = 10f64.powi(printed.decimals as i32);
+                    shown((v * scale + v.signum() * 1e-9).trunc() / scale) == shown(printed.value)
                 }
+                Rule::Tolerance => (v - printed.value).abs() <= c.tolerance.unwrap_or(0.0) + 1e-9,
             };
             o.computed = Some(v);
             o.status = if ok {
@@ -578,6 +761,21 @@ pub fn read_claims(path: &std::path::Path) -> anyhow::Result<ClaimsFile> {
             )),
             _ => {}
         }
+        match (c.rule, c.tolerance) {
+            (Rule::Tolerance, None) => problems.push(format!(
+                "claim {}: `rule: tolerance` needs a `tolerance` (the largest accepted distance)",
+                c.id
+            )),
+            (Rule::Tolerance, Some(t)) if !(t >= 0.0 && t.is_finite()) => problems.push(format!(
+                "claim {}: tolerance {t} must be a number at least 0",
+                c.id
+            )),
+            (r, Some(_)) if r != Rule::Tolerance => problems.push(format!(
+                "claim {}: `tolerance` applies only with `rule: tolerance`",
+                c.id
+            )),
+            _ => {}
+        }
         if c.expect == Expect::Mismatch && c.reason.is_none() {
             problems.push(format!(
                 "claim {}: `expect: mismatch` needs a `reason`",
@@ -726,6 +924,175 @@ mod tests {
         assert_eq!(
             e,
             "claim bugs_total: r.csv: no column \"bugz\" (columns: engine, bugs)"
+        );
+    }
+
+    /// Runs one claims stage over `csv` (as r.csv) with `claims` (the YAML list's items).
+    fn check(csv: &str, claims: &str) -> Result<String, String> {
+        use std::sync::atomic::AtomicBool;
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("r.csv"), csv).expect("write");
+        std::fs::write(
+            dir.path().join("claims.yaml"),
+            format!("version: 1\nclaims:\n{claims}"),
+        )
+        .expect("write");
+        let loc = engine::diag::Loc::new(1, 1);
+        let path = |p: &str| engine::spec::PathSpec {
+            path: p.to_string(),
+            loc,
+        };
+        let stage = StageSpec {
+            name: "claims".into(),
+            loc,
+            kind: "claims".into(),
+            description: None,
+            inputs: vec![path("claims.yaml"), path("r.csv")],
+            outputs: vec![path("out/claims.csv"), path("out/values.tex")],
+            with: Node::parse("claims: claims.yaml\n").expect("yaml"),
+            params: None,
+        };
+        let env = engine::kind::RunEnv::default();
+        let cancel = AtomicBool::new(false);
+        let ctx = StageCtx {
+            stage: &stage,
+            root: dir.path(),
+            out_root: dir.path(),
+            env: &env,
+            key_digest: "0123456789abcdef",
+            cancel: &cancel,
+        };
+        engine::kind::DynKind::run(&ClaimsKind, &ctx).map_err(|e| e.to_string())?;
+        Ok(std::fs::read_to_string(dir.path().join("out/claims.csv")).expect("verdicts"))
+    }
+
+    const SHARE: &str = "part,whole\n92,223\n";
+
+    #[test]
+    fn truncated_and_tolerance_rules() {
+        // 92/223 = 41.256...: rounded 41.3, truncated 41.2.
+        let claim = |printed: &str, rule: &str| {
+            format!(
+                "  - {{id: c, source: s, printed: \"{printed}\", {rule}result: {{file: r.csv, column: part, agg: sum, percent_of: {{column: whole, agg: sum}}}}}}\n"
+            )
+        };
+        let status = |printed: &str, rule: &str| {
+            let out = check(SHARE, &claim(printed, rule)).expect("runs");
+            out.lines()
+                .nth(1)
+                .expect("row")
+                .split(',')
+                .nth(5)
+                .expect("status")
+                .to_string()
+        };
+        assert_eq!(status("41.2%", ""), "MISMATCH");
+        assert_eq!(status("41.3%", ""), "PASS");
+        assert_eq!(status("41.2%", "rule: truncated, "), "PASS");
+        assert_eq!(status("41.3%", "rule: truncated, "), "MISMATCH");
+        assert_eq!(status("41%", "rule: tolerance, tolerance: 0.3, "), "PASS");
+        assert_eq!(
+            status("41%", "rule: tolerance, tolerance: 0.2, "),
+            "MISMATCH"
+        );
+        // Truncation cuts floats that are a hair under the printed value the right way.
+        let csv = "part,whole\n3,10\n";
+        let out = check(csv, &claim("30%", "rule: truncated, ")).expect("runs");
+        assert!(out.contains(",PASS,"), "{out}");
+    }
+
+    #[test]
+    fn tolerance_is_required_with_its_rule_and_only_there() {
+        let base =
+            "id: c, source: s, printed: \"1\", result: {file: r.csv, column: part, agg: sum}";
+        let e =
+            check(SHARE, &format!("  - {{{base}, rule: tolerance}}\n")).expect_err("no tolerance");
+        assert!(
+            e.contains("claim c: `rule: tolerance` needs a `tolerance`"),
+            "{e}"
+        );
+        assert!(e.contains("claims.yaml"), "the file is named: {e}");
+        let e = check(SHARE, &format!("  - {{{base}, tolerance: 1}}\n")).expect_err("stray");
+        assert!(
+            e.contains("`tolerance` applies only with `rule: tolerance`"),
+            "{e}"
+        );
+        let e = check(
+            SHARE,
+            &format!("  - {{{base}, rule: tolerance, tolerance: -1}}\n"),
+        )
+        .expect_err("negative");
+        assert!(
+            e.contains("tolerance -1 must be a number at least 0"),
+            "{e}"
+        );
+    }
+
+    const ENGINES: &str = "engine,bugs\nvLLM,290\nSGLang,120\nMLC-LLM,80\n";
+
+    fn value(claims_where: &str, agg: &str) -> Result<String, String> {
+        let out = check(
+            ENGINES,
+            &format!(
+                "  - {{id: c, source: s, printed: \"1\", result: {{file: r.csv, column: bugs, agg: {agg}, where: {claims_where}}}}}\n"
+            ),
+        )?;
+        Ok(out
+            .lines()
+            .nth(1)
+            .expect("row")
+            .split(',')
+            .nth(3)
+            .expect("computed")
+            .to_string())
+    }
+
+    #[test]
+    fn where_conditions_beyond_equality() {
+        assert_eq!(value("{engine: vLLM}", "sum").unwrap(), "290");
+        assert_eq!(value("{engine: {ne: vLLM}}", "sum").unwrap(), "200");
+        assert_eq!(
+            value("{engine: {in: [vLLM, SGLang]}}", "sum").unwrap(),
+            "410"
+        );
+        assert_eq!(value("{engine: {not_in: [vLLM]}}", "count").unwrap(), "2");
+        assert_eq!(value("{bugs: {gt: 100}}", "count").unwrap(), "2");
+        assert_eq!(
+            value("{bugs: {le: 120}, engine: {ne: SGLang}}", "sum").unwrap(),
+            "80"
+        );
+        // A number in YAML matches the cell's text as a number.
+        assert_eq!(value("{bugs: 120}", "count").unwrap(), "1");
+        assert_eq!(value("{bugs: 120.0}", "count").unwrap(), "1");
+    }
+
+    #[test]
+    fn where_errors_name_the_operator_column_and_values() {
+        let e = value("{engine: {gtt: 1}}", "sum").unwrap_err();
+        assert!(
+            e.contains("unknown operator `gtt` (expected one of ne, in, not_in"),
+            "{e}"
+        );
+        assert!(
+            e.contains("claims.yaml:"),
+            "located in the claims file: {e}"
+        );
+        let e = value("{engine: {gt: 1}}", "sum").unwrap_err();
+        assert!(
+            e.contains("column \"engine\": value \"vLLM\" is not a number"),
+            "{e}"
+        );
+        let e = value("{engine: {in: vLLM}}", "sum").unwrap_err();
+        assert!(e.contains("`in` takes a list of values"), "{e}");
+        let e = value("{engine: vllm}", "value").unwrap_err();
+        assert_eq!(
+            e,
+            "claim c: r.csv: 0 rows match `where` engine = vllm (expected exactly one); no row has engine = vllm (values: vLLM, SGLang, MLC-LLM)"
+        );
+        let e = value("{engine: vllm}", "sum").unwrap_err();
+        assert!(
+            e.contains("no rows match `where` engine = vllm; no row has"),
+            "{e}"
         );
     }
 
