@@ -175,7 +175,18 @@ impl Kind for TableKind {
             tables.push((name.value.clone(), path.as_str().to_string(), table));
         }
         let context = build_context(&tables, &p.vars)?;
-        let text = render(tpl_rel, &source, &context)?;
+        let text = render(tpl_rel, &source, &context).map_err(|mut e| {
+            // A misspelt column piped into a filter reaches it undefined; name what exists.
+            if e.contains("is not defined") {
+                for (name, rel, table) in &tables {
+                    e.push_str(&format!(
+                        "\ncolumns of `{name}` ({rel}): {}",
+                        table.header.join(", ")
+                    ));
+                }
+            }
+            e
+        })?;
         let dest = ctx.output(&out.path)?;
         std::fs::write(&dest, text).map_err(|e| format!("cannot write {}: {e}", out.path))?;
         Ok(())
@@ -729,6 +740,16 @@ stages:
         );
         assert!(e.contains(r#"`int`: "abc" is not a number"#), "{e}");
         assert!(e.contains("tpl/t.tex:3:"), "{e}");
+        // A misspelt column piped into a filter: said so, with the columns that exist.
+        let e = run_error(
+            "{% for r in d %}{{ r.bb | fixed(digits=1) }}{% endfor %}\n",
+            "a,b\n1,2\n",
+        );
+        assert!(
+            e.contains("`fixed`: its input is not defined: the column or variable before `| fixed` does not exist"),
+            "{e}"
+        );
+        assert!(e.contains("columns of `d` (d.csv): a, b"), "{e}");
         let e = run_error(
             "{% set p = d | pivot(row=\"a\", col=\"zz\") %}",
             "a,b\n1,2\n",

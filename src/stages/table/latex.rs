@@ -156,6 +156,11 @@ pub fn to_num(v: &Value, who: &str) -> TeraResult<Num> {
         return parse_num_str(s)
             .ok_or_else(|| Error::message(format!("`{who}`: {} is not a number", show(v))));
     }
+    if v.name() == "undefined" {
+        return Err(Error::message(format!(
+            "`{who}`: its input is not defined: the column or variable before `| {who}` does not exist"
+        )));
+    }
     Err(Error::message(format!(
         "`{who}`: expected a number or a numeric string, got {}",
         show(v)
