@@ -81,6 +81,22 @@ fn home() -> tempfile::TempDir {
     tempfile::tempdir().expect("home")
 }
 
+/// A fresh nginx, and the small pipeline run once with writes on, so the server holds both
+/// stages' results. Returns the server, its URL and the (empty) home the run used.
+fn small_run_and_pushed() -> (Nginx, String, tempfile::TempDir) {
+    let nginx = Nginx::start();
+    let url = nginx.url();
+    let h = home();
+    art(
+        &small(),
+        h.path(),
+        true,
+        &["run", "--remote", &url, "--remote-write"],
+    )
+    .code(0);
+    (nginx, url, h)
+}
+
 #[test]
 fn a_second_clone_of_the_paper_executes_no_stage() {
     let nginx = Nginx::start();
@@ -178,17 +194,7 @@ fn a_second_clone_of_the_paper_executes_no_stage() {
 
 #[test]
 fn a_tampered_blob_is_detected_and_the_stage_reruns() {
-    let nginx = Nginx::start();
-    let url = nginx.url();
-    let h = home();
-    let a = small();
-    art(
-        &a,
-        h.path(),
-        true,
-        &["run", "--remote", &url, "--remote-write"],
-    )
-    .code(0);
+    let (nginx, url, h) = small_run_and_pushed();
     // The server keeps whatever bytes it is given under a name: overwrite upper's blob.
     let digest = sha256(b"HELLO REMOTE\n");
     let blob = nginx.store().join("cas").join(&digest);
@@ -371,17 +377,7 @@ fn concurrent_writers_to_the_same_key_leave_a_valid_result() {
 
 #[test]
 fn a_truncated_upload_publishes_nothing() {
-    let nginx = Nginx::start();
-    let url = nginx.url();
-    let h = home();
-    let a = small();
-    art(
-        &a,
-        h.path(),
-        true,
-        &["run", "--remote", &url, "--remote-write"],
-    )
-    .code(0);
+    let (nginx, url, h) = small_run_and_pushed();
     // Take upper's manifest off the server, then send it again cut short: announced whole,
     // connection closed half-way.
     let acs = nginx.objects("ac");
