@@ -406,7 +406,7 @@ fn params_errors_are_located() {
     assert_eq!(
         errors(yaml, &[]),
         [
-            "pipeline.yaml:6:19: error: `${params.a}` names a parameter, but the pipeline declares no params file (add `params: params.yaml` at the top)"
+            "pipeline.yaml:6:18: error: `${params.a}` names a parameter, but the pipeline declares no params file (add `params: params.yaml` at the top)"
         ]
     );
 }
