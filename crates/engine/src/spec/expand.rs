@@ -40,6 +40,8 @@ pub(crate) struct Vars<'a> {
     pub params: Option<&'a ParamsDoc>,
     /// `(axis, value)` of the copy being built; `None` outside a matrix stage.
     pub matrix: Option<&'a [(String, &'a Node)]>,
+    /// Substituting the `matrix:` itself (which may use params, not itself).
+    pub in_matrix: bool,
 }
 
 /// One piece of a string with references.
@@ -127,6 +129,11 @@ fn resolve<'a>(path: &[String], vars: Vars<'a>) -> Result<(&'a Node, Origin), St
         }
         "matrix" => {
             let Some(m) = vars.matrix else {
+                if vars.in_matrix {
+                    return Err(format!(
+                        "`{r}` in a `matrix:` value: a matrix cannot refer to itself (values may use `${{params.<key>}}`)"
+                    ));
+                }
                 return Err(format!(
                     "`{r}` is used in a stage without `matrix:` (add `matrix: {{<axis>: [values]}}` to the stage)"
                 ));

@@ -427,6 +427,7 @@ impl Validator<'_> {
             let mut s = Subst::new(Vars {
                 params,
                 matrix: None,
+                in_matrix: false,
             });
             let out = s.node(node);
             let ok = s.errors.is_empty();
@@ -436,6 +437,7 @@ impl Validator<'_> {
         let mut ps = Subst::new(Vars {
             params,
             matrix: None,
+            in_matrix: true,
         });
         let m = ps.node(matrix);
         if !ps.errors.is_empty() {
@@ -478,6 +480,7 @@ impl Validator<'_> {
             let mut s = Subst::new(Vars {
                 params,
                 matrix: Some(&vals),
+                in_matrix: false,
             });
             let stage = s.node(&body);
             let copy = if name.contains("${") {

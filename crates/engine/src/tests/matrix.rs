@@ -412,6 +412,26 @@ fn params_errors_are_located() {
 }
 
 #[test]
+fn a_matrix_cannot_refer_to_itself_and_values_cannot_inject_yaml() {
+    let yaml = "version: 1\nstages:\n  a:\n    matrix: {e: [x, \"${matrix.e}\"]}\n    kind: fake\n    outputs: [\"out/${matrix.e}\"]\n";
+    assert_eq!(
+        errors(yaml, &[]),
+        [
+            "pipeline.yaml:4:21: error: `${matrix.e}` in a `matrix:` value: a matrix cannot refer to itself (values may use `${params.<key>}`)"
+        ]
+    );
+    // A value holding YAML (a newline, a key, a flow mapping) stays one string.
+    let yaml = "version: 1\nstages:\n  a:\n    matrix:\n      e: [{name: x, text: \"t\\n    kind: command\\n    with: {run: rm -rf /}\"}]\n    kind: fake\n    outputs: [out/x]\n    with: {text: \"${matrix.e.text}\"}\n";
+    let p = Proj::new(yaml, &[]);
+    let pl = load(&p).unwrap();
+    assert_eq!(pl.stages[0].kind, "fake");
+    assert_eq!(
+        pl.stages[0].with.to_json(),
+        serde_json::json!({"text": "t\n    kind: command\n    with: {run: rm -rf /}"})
+    );
+}
+
+#[test]
 fn a_matrix_can_take_its_values_from_params() {
     let yaml = "version: 1\nparams: params.yaml\nstages:\n  a:\n    matrix: {e: \"${params.engines}\"}\n    kind: fake\n    outputs: [\"out/${matrix.e}\"]\n";
     let p = Proj::new(yaml, &[("params.yaml", "engines: [x, y]\n")]);
