@@ -296,6 +296,10 @@ struct Validator<'a> {
     seen_msgs: std::collections::BTreeSet<(Loc, String)>,
 }
 
+/// One stage as validated: its name, its tree after substitution, and notes on values that came
+/// from the params file.
+type StageCopy = (String, Node, BTreeMap<Loc, String>);
+
 const STAGE_KEYS: &[&str] = &[
     "kind",
     "matrix",
@@ -405,7 +409,7 @@ impl Validator<'_> {
         node: &Node,
         params: Option<&expand::ParamsDoc>,
         total: &mut usize,
-    ) -> Vec<Option<(String, Node, BTreeMap<Loc, String>)>> {
+    ) -> Vec<Option<StageCopy>> {
         use expand::{Subst, Vars};
         let matrix = node
             .as_map()
@@ -742,9 +746,7 @@ impl Validator<'_> {
                 o
             }
         };
-        let Some((kind, kind_loc)) = kind else {
-            return None;
-        };
+        let (kind, kind_loc) = kind?;
         if let Some((p, ploc)) = placement {
             if kind != "command" {
                 self.err(
