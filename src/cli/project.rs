@@ -80,13 +80,15 @@ impl Project {
         })
     }
 
-    /// Indices of the named stages; an unknown name is a plan error listing close names.
+    /// Indices of the named stages (a matrix stage's name stands for all its copies); an
+    /// unknown name is a plan error listing close names.
     pub fn resolve(&self, names: &[String]) -> anyhow::Result<Vec<usize>> {
         let mut v = Vec::new();
         for n in names {
-            match self.pipeline.stages.iter().position(|s| &s.name == n) {
-                Some(i) => v.push(i),
-                None => {
+            // A stage's name, or a matrix stage's (every copy, `fig` -> `fig@engine=a`, ...).
+            match self.pipeline.select(n) {
+                found if !found.is_empty() => v.extend(found),
+                _ => {
                     let close: Vec<&str> = self
                         .pipeline
                         .stages

@@ -1,6 +1,6 @@
 //! `artifact watch [STAGES]`: runs like `artifact run`, then reruns whenever a source file
-//! changes: `pipeline.yaml` or any declared input that no stage produces (datasets, templates,
-//! claims and parameter files). Saves are debounced (a burst of writes gives one run). Each
+//! changes: `pipeline.yaml`, its params file or any declared input that no stage produces
+//! (datasets, templates, claims and parameter files). Saves are debounced (a burst of writes gives one run). Each
 //! round prints what changed and the run's usual summary. Ctrl-C ends it cleanly (exit 0); a
 //! Ctrl-C during a run first stops that run as in `artifact run`.
 //!
@@ -30,8 +30,8 @@ pub struct WatchArgs {
 
 const POLL: Duration = Duration::from_millis(200);
 
-/// The files whose edits trigger a rerun: the pipeline file and the sources it declares (an
-/// invalid pipeline is watched alone, so fixing it triggers the next run).
+/// The files whose edits trigger a rerun: the pipeline file, its params file and the sources
+/// it declares (an invalid pipeline is watched alone, so fixing it triggers the next run).
 fn watched(g: &Global) -> Vec<PathBuf> {
     let mut v = vec![g.file.clone()];
     if let Ok(p) = Project::load(&Global {
@@ -52,6 +52,9 @@ fn watched(g: &Global) -> Vec<PathBuf> {
             .filter(|i| !produced.contains(i))
             .collect();
         v.extend(sources.into_iter().map(|s| p.pipeline.root.join(s)));
+        if let Some(f) = &p.pipeline.params {
+            v.push(p.pipeline.root.join(&f.path));
+        }
     }
     v
 }

@@ -19,7 +19,23 @@ pub struct WhyArgs {
 
 pub fn run(g: &Global, a: &WhyArgs) -> anyhow::Result<i32> {
     let p = Project::load(g)?;
-    let i = p.resolve(std::slice::from_ref(&a.stage))?[0];
+    let found = p.resolve(std::slice::from_ref(&a.stage))?;
+    if found.len() > 1 {
+        let names: Vec<&str> = found
+            .iter()
+            .map(|&i| p.pipeline.stages[i].name.as_str())
+            .collect();
+        return Err(fail(
+            exit::PLAN,
+            format!(
+                "error: {:?} is a matrix stage of {} copies; name one: {}",
+                a.stage,
+                names.len(),
+                names.join(", ")
+            ),
+        ));
+    }
+    let i = found[0];
     let engine = p.engine(RunEnv::default());
     // Upstream outputs as a run would see them (from the records of up-to-date stages); when
     // an upstream stage must run first, its outputs as they are on disk now.

@@ -6,8 +6,10 @@
 //! knowledge of any study: the queries live in `pipeline.yaml`.
 //!
 //! # `with:` keys
-//! - `tables` (required): a mapping of SQL table names (`[A-Za-z_][A-Za-z0-9_]*`) to CSV paths;
-//!   every path must also be one of the stage's `inputs`.
+//! - `tables` (optional when the stage names its inputs): a mapping of SQL table names
+//!   (`[A-Za-z_][A-Za-z0-9_]*`) to CSV paths (or input names); every path must also be one of
+//!   the stage's `inputs`. Left out, each named input (`inputs: {bugs: data/bugs.csv}`) is a
+//!   table of its name.
 //! - `query` (required): one `SELECT` statement (CTEs allowed). It must end with a top-level
 //!   `ORDER BY` (outside any parentheses), because row order must not depend on hashing; the
 //!   `ORDER BY` keys must identify rows uniquely (ties would be written in arbitrary order).
@@ -30,13 +32,32 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    pub tables: Located<BTreeMap<String, InputPath>>,
+    #[serde(default)]
+    pub tables: Option<Located<BTreeMap<String, InputPath>>>,
     pub query: Located<String>,
     #[serde(default)]
     pub float_decimals: Option<Located<usize>>,
 }
 
 impl Params {
+    /// The SQL tables `(name, project-relative path, where the name is written)`: `tables`, or
+    /// else the stage's named inputs (`None` when it has neither).
+    pub fn tables(&self, stage: &StageSpec) -> Option<Vec<(String, String, engine::diag::Loc)>> {
+        match &self.tables {
+            Some(t) => Some(
+                t.iter()
+                    .map(|(n, p)| (n.clone(), p.as_str().to_string(), p.loc()))
+                    .collect(),
+            ),
+            None => stage
+                .inputs
+                .iter()
+                .map(|i| Some((i.name.clone()?, i.path.clone(), i.loc)))
+                .collect::<Option<Vec<_>>>()
+                .filter(|v| !v.is_empty()),
+        }
+    }
+
     /// Decimals of float columns in the CSV (default 1).
     pub fn float_decimals(&self) -> usize {
         self.float_decimals.as_ref().map_or(1, |d| d.value)
@@ -295,18 +316,31 @@ impl Kind for AggregateKind {
     fn about(&self) -> &'static str {
         "run one SQL query (polars SQL) over named CSV tables and write the result as CSV"
     }
+    fn validate_stage(&self, stage: &StageSpec) -> Vec<Problem> {
+        let named = !stage.inputs.is_empty() && stage.inputs.iter().all(|i| i.name.is_some());
+        if named || stage.with_loc(&["tables"]).is_some() {
+            return Vec::new();
+        }
+        vec![Problem::new(
+            None,
+            "missing required key \"tables\": name the stage's inputs (`inputs: {bugs: data/bugs.csv}`, each a table of that name) or list `tables: {name: path}`",
+        )]
+    }
     fn validate(&self, p: &Params, stage: &StageSpec) -> Vec<Problem> {
         let mut v = Vec::new();
-        if p.tables.is_empty() {
-            v.push(Problem::at(
-                p.tables.loc,
+        let tables = p.tables(stage).unwrap_or_default();
+        match &p.tables {
+            Some(t) if t.is_empty() => v.push(Problem::at(
+                t.loc,
                 "`tables` is empty (name at least one CSV)",
-            ));
+            )),
+            // `validate_stage` reports a missing `tables`.
+            _ => {}
         }
-        for (name, path) in p.tables.iter() {
+        for (name, _, loc) in &tables {
             if !valid_table_name(name) {
                 v.push(Problem::at(
-                    path.loc(),
+                    *loc,
                     format!(
                         "table name {name:?} is not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*)"
                     ),
@@ -314,7 +348,7 @@ impl Kind for AggregateKind {
             }
             if FILE_FUNCTIONS.contains(&name.to_ascii_lowercase().as_str()) {
                 v.push(Problem::at(
-                    path.loc(),
+                    *loc,
                     format!(
                         "table name {name:?} is the name of a polars SQL function that reads \
                          files: choose another name"
@@ -323,7 +357,7 @@ impl Kind for AggregateKind {
             }
         }
         let query_loc = p.query.loc;
-        let declared = |n: &str| p.tables.contains_key(n);
+        let declared = |n: &str| tables.iter().any(|(t, _, _)| t == n);
         if p.query.trim().is_empty() {
             v.push(Problem::at(query_loc, "`query` is empty"));
         } else {
@@ -361,9 +395,10 @@ impl Kind for AggregateKind {
     }
     fn run(&self, p: &Params, ctx: &StageCtx<'_>) -> Result<(), StageError> {
         let tables: Vec<(String, PathBuf)> = p
-            .tables
-            .iter()
-            .map(|(name, path)| (name.clone(), ctx.input(path)))
+            .tables(ctx.stage)
+            .ok_or("an aggregate stage needs `tables` or named inputs")?
+            .into_iter()
+            .map(|(name, path, _)| (name, ctx.input(path)))
             .collect();
         let mut df = run_query(&tables, &p.query)?;
         let out = ctx

@@ -897,6 +897,7 @@ mod tests {
         let path = |p: &str| engine::spec::PathSpec {
             path: p.to_string(),
             loc,
+            name: None,
         };
         let stage = StageSpec {
             name: "claims".into(),

@@ -18,8 +18,10 @@
 //! # `with:` keys
 //! - `template` (string, required): project-relative path of the tera template; it must be one
 //!   of the stage's `inputs`.
-//! - `data` (mapping name -> CSV path, optional): each CSV (with a header row) must be one of
-//!   the stage's `inputs`. Names must be identifiers (`[A-Za-z_][A-Za-z0-9_]*`).
+//! - `data` (mapping name -> CSV path or input name, optional): each CSV (with a header row)
+//!   must be one of the stage's `inputs`. Names must be identifiers (`[A-Za-z_][A-Za-z0-9_]*`).
+//!   Left out when the stage names its inputs (`inputs: {template: t.tex, rows: r.csv}`), every
+//!   named input but the template is a data table of its name.
 //! - `vars` (mapping name -> any YAML value, optional): constants for the template (caption,
 //!   label, ...). Names must be identifiers and must not clash with the data names.
 //!
@@ -118,6 +120,26 @@ pub struct Params {
     vars: BTreeMap<Located<String>, serde_json::Value>,
 }
 
+impl Params {
+    /// The data tables `(name, project-relative path)`: `data`, or else every named input of
+    /// the stage but the template.
+    fn tables(&self, stage: &StageSpec) -> Vec<(Located<String>, String)> {
+        if !self.data.is_empty() {
+            return self
+                .data
+                .iter()
+                .map(|(n, p)| (n.clone(), p.as_str().to_string()))
+                .collect();
+        }
+        stage
+            .inputs
+            .iter()
+            .filter(|i| i.path != self.template.as_str())
+            .filter_map(|i| Some((Located::new(i.name.clone()?, i.loc), i.path.clone())))
+            .collect()
+    }
+}
+
 /// Names a template cannot use as variables (tera keywords and loop state).
 const RESERVED: &[&str] = &[
     "loop",
@@ -168,11 +190,12 @@ impl Kind for TableKind {
         let source = String::from_utf8(bytes)
             .map_err(|e| format!("template {tpl_rel} is not valid UTF-8: {e}"))?;
 
-        let mut tables = Vec::with_capacity(p.data.len());
-        for (name, path) in &p.data {
-            let table =
-                Table::read(&ctx.input(path)).map_err(|e| format!("data {:?}: {e}", name.value))?;
-            tables.push((name.value.clone(), path.as_str().to_string(), table));
+        let data = p.tables(ctx.stage);
+        let mut tables = Vec::with_capacity(data.len());
+        for (name, path) in data {
+            let table = Table::read(&ctx.input(&path))
+                .map_err(|e| format!("data {:?}: {e}", name.value))?;
+            tables.push((name.value, path, table));
         }
         let context = build_context(&tables, &p.vars)?;
         let text = render(tpl_rel, &source, &context).map_err(|mut e| {
@@ -406,11 +429,11 @@ fn check_params(stage: &StageSpec, p: &Params) -> Vec<Problem> {
             }
         }
     };
-    for name in p.data.keys() {
+    for (name, _) in p.tables(stage) {
         names(
             &mut v,
             "data",
-            name,
+            &name,
             Some(format!("{}_columns", name.value)),
         );
     }
@@ -772,6 +795,7 @@ stages:
                 .map(|p| engine::spec::PathSpec {
                     path: p.to_string(),
                     loc,
+                    name: None,
                 })
                 .collect(),
             outputs: outputs
@@ -779,6 +803,7 @@ stages:
                 .map(|p| engine::spec::PathSpec {
                     path: p.to_string(),
                     loc,
+                    name: None,
                 })
                 .collect(),
             with: node,

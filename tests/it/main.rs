@@ -4,6 +4,7 @@
 
 mod cli;
 mod fetch;
+mod matrix;
 mod noop;
 mod paper;
 mod remote;

@@ -4,8 +4,8 @@
 //! After a run of the whole pipeline in which every stage ended fresh, ran or was restored, the
 //! engine records the stat stamps (size, mtime, ctime, inode) of everything a stage's key or
 //! freshness depends on:
-//! - the pipeline file (stamped *before* it was read) and the running binary (tool and kind
-//!   versions, kind validation);
+//! - the pipeline file and its params file, if it declares one (both stamped *before* they
+//!   were read), and the running binary (tool and kind versions, kind validation);
 //! - every input and output of every stage, with the stamps under which their digests were
 //!   taken (from the stat cache, so a file that changed after it was hashed cannot be stamped
 //!   as if it had not);
@@ -31,7 +31,7 @@ use crate::kind::Registry;
 use crate::spec::{CACHE_DIR, Node, StageSpec};
 
 /// Bump when the snapshot's layout or meaning changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 /// The snapshot's file name inside `.artifact/`.
 pub const FILE: &str = "noop.json";
 
@@ -57,6 +57,8 @@ pub struct Snapshot {
     tool: String,
     exe: Stamp,
     pipeline: Stamp,
+    /// The params file (project-relative path) and its stamp, if the pipeline declares one.
+    params: Option<(String, Stamp)>,
     lock: Option<Stamp>,
     index: Option<Stamp>,
     /// `last-run.json`: a damaged one must reach the full path, which rewrites it.
@@ -109,6 +111,11 @@ pub fn check(
     if exe_stamp()? != snap.exe || stamp_file(pipeline_file)? != snap.pipeline {
         return None;
     }
+    if let Some((rel, st)) = &snap.params
+        && stamp_file(&root.join(rel)).as_ref() != Some(st)
+    {
+        return None;
+    }
     if stamp_file(lock_file) != snap.lock
         || stamp_file(&root.join(CACHE_DIR).join("stages.json")) != snap.index
         || stamp_file(&root.join(CACHE_DIR).join("last-run.json")) != snap.last_run
@@ -157,6 +164,13 @@ pub fn write(
     if results.len() != p.stages.len() {
         return Ok(false);
     }
+    let params = match &p.params {
+        None => None,
+        Some(f) => match f.stamp {
+            Some(st) => Some((f.path.clone(), st)),
+            None => return Ok(false),
+        },
+    };
     let by_name: BTreeMap<&str, &StageResult> =
         results.iter().map(|r| (r.stage.as_str(), r)).collect();
     let mut stages = Vec::with_capacity(p.stages.len());
@@ -201,6 +215,7 @@ pub fn write(
         tool: crate::TOOL_VERSION.to_string(),
         exe,
         pipeline,
+        params,
         lock: stamp_file(lock_file),
         index: stamp_file(&root.join(CACHE_DIR).join("stages.json")),
         last_run: stamp_file(&root.join(CACHE_DIR).join("last-run.json")),

@@ -456,6 +456,7 @@ mod tests {
                 params: serde_json::json!({}),
                 extra: BTreeMap::new(),
                 inputs: BTreeMap::new(),
+                names: BTreeMap::new(),
                 outputs: outputs.iter().map(|(p, _)| p.to_string()).collect(),
             },
             outputs: outputs

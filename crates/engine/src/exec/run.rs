@@ -267,6 +267,11 @@ impl<'a> Engine<'a> {
             params: s.with.to_json(),
             extra: kind.extra_key(s),
             inputs,
+            names: s
+                .inputs
+                .iter()
+                .filter_map(|p| Some((p.name.clone()?, p.path.clone())))
+                .collect(),
             outputs: s.outputs.iter().map(|o| o.path.clone()).collect(),
         }
     }

@@ -22,6 +22,10 @@ pub struct CacheKey {
     pub extra: BTreeMap<String, String>,
     /// Input path -> content digest.
     pub inputs: BTreeMap<String, String>,
+    /// Input name -> path, for inputs declared by name (`inputs: {bugs: data/bugs.csv}`):
+    /// kinds read inputs by these names, so renaming one is a change.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub names: BTreeMap<String, String>,
     /// Declared outputs, in declaration order.
     pub outputs: Vec<String>,
 }
@@ -143,6 +147,20 @@ impl CacheKey {
                 v.push(KeyChange::InputRemoved(p.clone()));
             }
         }
+        if old.names != self.names {
+            let names: std::collections::BTreeSet<&String> =
+                old.names.keys().chain(self.names.keys()).collect();
+            for n in names {
+                let show = |m: &BTreeMap<String, String>| match m.get(n) {
+                    Some(p) => format!("inputs.{n} = {p}"),
+                    None => "(absent)".to_string(),
+                };
+                let (a, b) = (show(&old.names), show(&self.names));
+                if a != b {
+                    v.push(KeyChange::Params(a, b));
+                }
+            }
+        }
         if old.outputs != self.outputs {
             v.push(KeyChange::Outputs(
                 old.outputs.clone(),
@@ -195,6 +213,7 @@ mod tests {
             params: serde_json::json!({"run": "cat a > b"}),
             extra: BTreeMap::new(),
             inputs: [("a".to_string(), "00".to_string())].into(),
+            names: BTreeMap::new(),
             outputs: vec!["b".into()],
         }
     }

@@ -180,6 +180,7 @@ mod tests {
                 .map(|p| PathSpec {
                     path: p.to_string(),
                     loc: Loc::default(),
+                    name: None,
                 })
                 .collect()
         };
@@ -204,6 +205,7 @@ mod tests {
             aliases: Default::default(),
             placement: Default::default(),
             report: None,
+            params: None,
         }
     }
 

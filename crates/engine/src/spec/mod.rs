@@ -3,8 +3,10 @@
 //! Two phases: the YAML is read into a located [`node::Node`] tree, then validated into domain
 //! types. Every problem is collected (unknown keys at any level, unknown kinds, bad paths,
 //! outputs claimed twice, dangling inputs, kind parameters) and reported together, sorted, each
-//! with file:line:column and the offending value.
+//! with file:line:column and the offending value. Before a stage is validated, `${...}`
+//! references are substituted and stage matrices expanded ([`expand`]).
 
+pub mod expand;
 pub mod node;
 pub mod typed;
 
@@ -29,6 +31,18 @@ pub const CACHE_DIR: &str = ".artifact";
 pub struct PathSpec {
     pub path: String,
     pub loc: Loc,
+    /// The input's name when `inputs:` is a mapping (`{bugs: data/bugs.csv}`): kinds may use
+    /// it in place of the path, and `aggregate` names its SQL table after it.
+    pub name: Option<String>,
+}
+
+/// The params file a pipeline declares (`params: params.yaml`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamsFile {
+    /// Project-relative path.
+    pub path: String,
+    /// Its stat stamp taken just before it was read (for the no-op snapshot).
+    pub stamp: Option<crate::hash::Stamp>,
 }
 
 /// One validated stage.
@@ -109,6 +123,8 @@ pub struct Pipeline {
     /// The optional top-level `report:` section, kept as written: the engine never reads it
     /// (no stage key depends on it); the front end that writes a report validates it.
     pub report: Option<Node>,
+    /// The params file, if the pipeline declares one.
+    pub params: Option<ParamsFile>,
 }
 
 impl Pipeline {
@@ -134,6 +150,21 @@ impl Pipeline {
             }
         }
         m
+    }
+
+    /// The stages a name given on the command line stands for: the stage of that name, or
+    /// every copy of the matrix stage of that name (`fig` -> `fig@engine=a`, `fig@engine=b`).
+    pub fn select(&self, name: &str) -> Vec<usize> {
+        if let Some(i) = self.stages.iter().position(|s| s.name == name) {
+            return vec![i];
+        }
+        let prefix = format!("{name}@");
+        self.stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.name.starts_with(&prefix))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// The declared output (as written) that is the same file as `path`, if any.
@@ -219,6 +250,11 @@ pub fn parse(
         placement: BTreeMap::new(),
         diags: Vec::new(),
         report: None,
+        params_file: None,
+        refs: text.contains("${"),
+        notes: BTreeMap::new(),
+        copy_of: None,
+        seen_msgs: std::collections::BTreeSet::new(),
     };
     let stages = v.document(&doc, registry);
     if v.diags.is_empty() {
@@ -229,6 +265,7 @@ pub fn parse(
             aliases: v.aliases,
             placement: v.placement,
             report: v.report,
+            params: v.params_file,
         })
     } else {
         Err(Diagnostics::sorted(v.diags))
@@ -248,10 +285,24 @@ struct Validator<'a> {
     placement: BTreeMap<String, crate::exec::slurm::Placement>,
     diags: Vec<Diagnostic>,
     report: Option<Node>,
+    params_file: Option<ParamsFile>,
+    /// Whether the pipeline text holds any `${` (if not, nothing is substituted).
+    refs: bool,
+    /// Notes on values that came from the params file, by location (of the stage at hand).
+    notes: BTreeMap<Loc, String>,
+    /// `(copy, matrix stage)` names while a copy of a matrix stage is validated: a problem of
+    /// the stage as written is reported once, for its first copy.
+    copy_of: Option<(String, String)>,
+    seen_msgs: std::collections::BTreeSet<(Loc, String)>,
 }
+
+/// One stage as validated: its name, its tree after substitution, and notes on values that came
+/// from the params file.
+type StageCopy = (String, Node, BTreeMap<Loc, String>);
 
 const STAGE_KEYS: &[&str] = &[
     "kind",
+    "matrix",
     "description",
     "inputs",
     "outputs",
@@ -262,7 +313,205 @@ const STAGE_KEYS: &[&str] = &[
 
 impl Validator<'_> {
     fn err(&mut self, loc: Loc, msg: impl Into<String>) {
+        let mut msg = msg.into();
+        if let Some(note) = self.notes.get(&loc) {
+            msg = format!("{msg} ({note})");
+        }
+        if let Some((copy, stage)) = &self.copy_of {
+            let general = msg.replace(&format!("{copy:?}"), &format!("{stage:?}"));
+            if !self.seen_msgs.insert((loc, general)) {
+                return;
+            }
+        }
         self.diags.push(Diagnostic::new(self.file, loc, msg));
+    }
+
+    fn subst_errors(&mut self, errors: Vec<(Loc, String)>) {
+        for (l, m) in errors {
+            if !m.is_empty() {
+                self.err(l, m);
+            }
+        }
+    }
+
+    /// Reads the params file named by the top-level `params:` key.
+    fn params(&mut self, n: &Node) -> Option<expand::ParamsDoc> {
+        let Some(raw) = n.as_str() else {
+            self.err(
+                n.loc,
+                format!(
+                    "`params` must be the path of a YAML file (e.g. `params: params.yaml`), found {}",
+                    n.type_name()
+                ),
+            );
+            return None;
+        };
+        let path = match self.normalize(raw, false) {
+            Ok(p) => p,
+            Err(why) => {
+                self.err(n.loc, format!("the params file {raw:?} {why}"));
+                return None;
+            }
+        };
+        let full = self.root.join(&path);
+        let resolved = self.resolver.resolve(&self.root_canon.join(&path));
+        self.own_files.push((resolved, "the params file"));
+        // Stamped before it is read: an edit after this point cannot be taken for this content.
+        let stamp = crate::noop::stamp_file(&full);
+        let broken = expand::ParamsDoc {
+            file: path.clone(),
+            root: Node::empty_map(n.loc),
+            broken: true,
+        };
+        let text = match std::fs::read_to_string(&full) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err(n.loc, format!("cannot read the params file {path:?}: {e}"));
+                return Some(broken);
+            }
+        };
+        self.params_file = Some(ParamsFile {
+            path: path.clone(),
+            stamp,
+        });
+        let root = match Node::parse(&text) {
+            Ok(r) => r,
+            Err((loc, msg)) => {
+                self.diags.push(Diagnostic::new(&path, loc, msg));
+                return Some(broken);
+            }
+        };
+        if root.as_map().is_none() {
+            self.diags.push(Diagnostic::new(
+                &path,
+                root.loc,
+                format!(
+                    "a params file must be a mapping of names to values, found {}",
+                    root.type_name()
+                ),
+            ));
+            return Some(broken);
+        }
+        Some(expand::ParamsDoc {
+            file: path,
+            root,
+            broken: false,
+        })
+    }
+
+    /// The stage `node` (named `name`, at `key`) with references substituted, or its copies if
+    /// it has a `matrix:`: `(name, stage, notes)` each; `None` in place of a copy whose
+    /// substitution failed (its problems are reported).
+    fn copies(
+        &mut self,
+        name: &str,
+        key: &Node,
+        node: &Node,
+        params: Option<&expand::ParamsDoc>,
+        total: &mut usize,
+    ) -> Vec<Option<StageCopy>> {
+        use expand::{Subst, Vars};
+        let matrix = node
+            .as_map()
+            .and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some("matrix")));
+        let Some((_, matrix)) = matrix else {
+            *total += 1;
+            if name.contains("${") {
+                self.err(
+                    key.loc,
+                    format!(
+                        "stage name {name:?} holds a reference, but the stage has no `matrix:` to fill it"
+                    ),
+                );
+                return vec![None];
+            }
+            if !self.refs {
+                return vec![Some((name.to_string(), node.clone(), BTreeMap::new()))];
+            }
+            let mut s = Subst::new(Vars {
+                params,
+                matrix: None,
+                in_matrix: false,
+            });
+            let out = s.node(node);
+            let ok = s.errors.is_empty();
+            self.subst_errors(s.errors);
+            return vec![ok.then(|| (name.to_string(), out, s.notes))];
+        };
+        let mut ps = Subst::new(Vars {
+            params,
+            matrix: None,
+            in_matrix: true,
+        });
+        let m = ps.node(matrix);
+        if !ps.errors.is_empty() {
+            self.subst_errors(ps.errors);
+            return vec![None];
+        }
+        let axes = match expand::axes(name, &m) {
+            Ok(a) => a,
+            Err(es) => {
+                for (l, msg) in es {
+                    self.err(l, msg);
+                }
+                return vec![None];
+            }
+        };
+        let n = match expand::product(&axes, expand::MAX_EXPANDED.saturating_sub(*total)) {
+            Ok(n) => n,
+            Err(msg) => {
+                self.err(matrix.loc, format!("in stage {name:?}: {msg}"));
+                return vec![None];
+            }
+        };
+        *total += n;
+        let body = Node {
+            loc: node.loc,
+            value: Value::Map(
+                node.as_map()
+                    .unwrap_or(&[])
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != Some("matrix"))
+                    .cloned()
+                    .collect(),
+            ),
+        };
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let combo = expand::combination(&axes, i);
+            let vals: Vec<(String, &Node)> =
+                combo.iter().map(|(a, _, v)| (a.clone(), *v)).collect();
+            let mut s = Subst::new(Vars {
+                params,
+                matrix: Some(&vals),
+                in_matrix: false,
+            });
+            let stage = s.node(&body);
+            let copy = if name.contains("${") {
+                let k = s.node(key);
+                match k.as_str() {
+                    Some(t) if valid_name(t) => Some(t.to_string()),
+                    _ if !s.errors.is_empty() => None,
+                    _ => {
+                        self.err(
+                            key.loc,
+                            format!(
+                                "stage name {name:?} becomes {}, which is not a valid stage name (expected letters, digits, `_`, `-` or `.`)",
+                                k.show()
+                            ),
+                        );
+                        None
+                    }
+                }
+            } else {
+                let parts: Vec<String> = combo.iter().map(|(a, l, _)| format!("{a}={l}")).collect();
+                Some(format!("{name}@{}", parts.join(",")))
+            };
+            let ok = s.errors.is_empty();
+            self.subst_errors(s.errors);
+            out.push(copy.filter(|_| ok).map(|c| (c, stage, s.notes)));
+        }
+        out
     }
 
     fn document(&mut self, doc: &Node, registry: &Registry) -> Vec<StageSpec> {
@@ -278,15 +527,17 @@ impl Validator<'_> {
         };
         let mut version = None;
         let mut stages_node = None;
+        let mut params_node = None;
         for (k, val) in top {
             match k.as_str() {
                 Some("version") => version = Some(val),
                 Some("stages") => stages_node = Some(val),
                 Some("report") => self.report = Some(val.clone()),
+                Some("params") => params_node = Some(val),
                 _ => self.err(
                     k.loc,
                     format!(
-                        "unknown top-level key {} (expected one of: version, stages, report)",
+                        "unknown top-level key {} (expected one of: version, params, stages, report)",
                         k.show()
                     ),
                 ),
@@ -316,6 +567,7 @@ impl Validator<'_> {
                 ),
             ),
         }
+        let params = params_node.and_then(|n| self.params(n));
         let Some(stages_node) = stages_node else {
             self.err(doc.loc, "missing required key `stages`");
             return Vec::new();
@@ -332,6 +584,7 @@ impl Validator<'_> {
         };
         let mut stages: Vec<StageSpec> = Vec::new();
         let mut seen: BTreeMap<String, Loc> = BTreeMap::new();
+        let mut total = 0usize;
         for (k, val) in entries {
             let Some(name) = k.as_str() else {
                 self.err(
@@ -340,18 +593,7 @@ impl Validator<'_> {
                 );
                 continue;
             };
-            if let Some(first) = seen.get(name) {
-                self.err(
-                    k.loc,
-                    format!(
-                        "duplicate stage name {name:?} (first defined at line {})",
-                        first.line
-                    ),
-                );
-                continue;
-            }
-            seen.insert(name.to_string(), k.loc);
-            if !valid_name(name) {
+            if !name.contains("${") && !valid_name(name) {
                 self.err(
                     k.loc,
                     format!(
@@ -359,8 +601,35 @@ impl Validator<'_> {
                     ),
                 );
             }
-            if let Some(s) = self.stage(name, k.loc, val, registry) {
-                stages.push(s);
+            let copies = self.copies(name, k, val, params.as_ref(), &mut total);
+            let matrix = copies.len() > 1
+                || copies
+                    .first()
+                    .is_some_and(|c| c.as_ref().is_some_and(|c| c.0 != name));
+            for (copy, node, notes) in copies.into_iter().flatten() {
+                if let Some(first) = seen.get(&copy) {
+                    let msg = if matrix {
+                        format!(
+                            "stage {name:?} expands to the stage name {copy:?} a second time (also defined at line {}): give each copy its own name",
+                            first.line
+                        )
+                    } else {
+                        format!(
+                            "duplicate stage name {copy:?} (first defined at line {})",
+                            first.line
+                        )
+                    };
+                    self.err(k.loc, msg);
+                    continue;
+                }
+                seen.insert(copy.clone(), k.loc);
+                self.notes = notes;
+                self.copy_of = matrix.then(|| (copy.clone(), name.to_string()));
+                if let Some(s) = self.stage(&copy, k.loc, &node, registry) {
+                    stages.push(s);
+                }
+                self.copy_of = None;
+                self.notes.clear();
             }
         }
         stages.sort_by(|a, b| a.name.cmp(&b.name));
@@ -414,6 +683,8 @@ impl Validator<'_> {
                     outputs = Some((self.paths(name, "outputs", val), val.loc, empty));
                 }
                 Some("with") => with = Some(val.clone()),
+                // Expanded before the stage is read (see `copies`).
+                Some("matrix") => {}
                 Some(key @ ("executor" | "resources")) => {
                     self.placement_key(name, key, k.loc, val, &mut placement);
                 }
@@ -427,24 +698,6 @@ impl Validator<'_> {
                 ),
             }
         }
-        let outputs = match outputs {
-            None => {
-                self.err(
-                    loc,
-                    format!("stage {name:?} has no outputs (add `outputs: [path, ...]`)"),
-                );
-                Vec::new()
-            }
-            Some((o, oloc, empty)) => {
-                if empty {
-                    self.err(
-                        oloc,
-                        format!("stage {name:?} has no outputs (the list is empty)"),
-                    );
-                }
-                o
-            }
-        };
         let with = match with {
             Some(w) if matches!(w.value, Value::Null) => Node::empty_map(w.loc),
             Some(w) => w,
@@ -459,16 +712,41 @@ impl Validator<'_> {
                 ),
             );
         }
-        let Some((kind, kind_loc)) = kind else {
-            self.err(
+        // Every missing required key in one message.
+        match (&kind, &outputs) {
+            (None, None) => self.err(
+                loc,
+                format!(
+                    "stage {name:?} is missing the required keys `kind` (one of: {}) and `outputs` (`outputs: [path, ...]`)",
+                    registry.names().join(", ")
+                ),
+            ),
+            (Some(_), None) => self.err(
+                loc,
+                format!("stage {name:?} has no outputs (add `outputs: [path, ...]`)"),
+            ),
+            (None, Some(_)) => self.err(
                 loc,
                 format!(
                     "stage {name:?} has no `kind` (expected one of: {})",
                     registry.names().join(", ")
                 ),
-            );
-            return None;
+            ),
+            (Some(_), Some(_)) => {}
+        }
+        let outputs = match outputs {
+            None => Vec::new(),
+            Some((o, oloc, empty)) => {
+                if empty {
+                    self.err(
+                        oloc,
+                        format!("stage {name:?} has no outputs (the list is empty)"),
+                    );
+                }
+                o
+            }
         };
+        let (kind, kind_loc) = kind?;
         if let Some((p, ploc)) = placement {
             if kind != "command" {
                 self.err(
@@ -546,23 +824,54 @@ impl Validator<'_> {
     }
 
     fn paths(&mut self, stage: &str, key: &str, node: &Node) -> Vec<PathSpec> {
-        let items: Vec<&Node> = match &node.value {
-            Value::Seq(s) => s.iter().collect(),
-            Value::Str(_) => vec![node],
+        let items: Vec<(Option<&Node>, &Node)> = match &node.value {
+            Value::Seq(s) => s.iter().map(|n| (None, n)).collect(),
+            Value::Str(_) => vec![(None, node)],
             Value::Null => Vec::new(),
+            Value::Map(m) if key == "inputs" => m.iter().map(|(k, v)| (Some(k), v)).collect(),
             _ => {
+                let what = if key == "inputs" {
+                    "a list of paths or a mapping of names to paths"
+                } else {
+                    "a list of paths"
+                };
                 self.err(
                     node.loc,
                     format!(
-                        "`{key}` of stage {stage:?} must be a list of paths, found {}",
+                        "`{key}` of stage {stage:?} must be {what}, found {}",
                         node.type_name()
                     ),
                 );
                 return Vec::new();
             }
         };
-        let mut out = Vec::new();
-        for it in items {
+        let mut out: Vec<PathSpec> = Vec::new();
+        for (name, it) in items {
+            let name = match name {
+                None => None,
+                Some(k) => match k.as_str() {
+                    Some(n) if expand::is_identifier(n) => {
+                        if out.iter().any(|p| p.name.as_deref() == Some(n)) {
+                            self.err(
+                                k.loc,
+                                format!("input name {n:?} appears twice in stage {stage:?}"),
+                            );
+                            continue;
+                        }
+                        Some(n.to_string())
+                    }
+                    _ => {
+                        self.err(
+                            k.loc,
+                            format!(
+                                "input name {} of stage {stage:?} must be a name of letters, digits and `_`, not starting with a digit (kinds use it as a table or variable name)",
+                                k.show()
+                            ),
+                        );
+                        continue;
+                    }
+                },
+            };
             let Some(raw) = it.as_str() else {
                 self.err(
                     it.loc,
@@ -571,7 +880,11 @@ impl Validator<'_> {
                 continue;
             };
             match self.normalize(raw, key == "outputs") {
-                Ok(path) => out.push(PathSpec { path, loc: it.loc }),
+                Ok(path) => out.push(PathSpec {
+                    path,
+                    loc: it.loc,
+                    name,
+                }),
                 Err(why) => self.err(
                     it.loc,
                     format!("path {raw:?} in `{key}` of stage {stage:?} {why}"),

@@ -188,7 +188,21 @@ pub(crate) fn yaml_error_message(e: &serde_saphyr::Error, text: &str) -> String 
             // saphyr's Display may append its own location and a snippet; keep the first line.
             let msg = e.to_string();
             let first = msg.lines().next().unwrap_or("").trim();
-            format!("malformed YAML: {}", if first.is_empty() { "unreadable" } else { first })
+            let mut msg = format!(
+                "malformed YAML: {}",
+                if first.is_empty() { "unreadable" } else { first }
+            );
+            // `{` and `}` end a plain value inside `[...]` and `{...}`: a reference there must
+            // be quoted.
+            let line = e
+                .location()
+                .and_then(|l| text.lines().nth((l.line() as usize).saturating_sub(1)));
+            if line.is_some_and(|l| l.contains("${")) {
+                msg.push_str(
+                    " (inside `[...]` or `{...}`, quote a value holding a `${...}` reference: `[\"out/${matrix.x}.csv\"]`)",
+                );
+            }
+            msg
         }
     }
 }
@@ -294,6 +308,8 @@ pub struct NodeError {
     pub message: String,
     /// Set for `deny_unknown_fields` errors: the rejected key.
     pub unknown_field: Option<String>,
+    /// Set for a missing required key: its name.
+    pub missing_field: Option<String>,
 }
 
 impl fmt::Display for NodeError {
@@ -309,6 +325,7 @@ impl de::Error for NodeError {
             loc: None,
             message: msg.to_string(),
             unknown_field: None,
+            missing_field: None,
         }
     }
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
@@ -319,10 +336,14 @@ impl de::Error for NodeError {
                 expected.join(", ")
             ),
             unknown_field: Some(field.to_string()),
+            missing_field: None,
         }
     }
     fn missing_field(field: &'static str) -> Self {
-        NodeError::custom(format!("missing required key {field:?}"))
+        NodeError {
+            missing_field: Some(field.to_string()),
+            ..NodeError::custom(format!("missing required key {field:?}"))
+        }
     }
 }
 
@@ -367,7 +388,30 @@ pub fn from_node_all<T: de::DeserializeOwned>(
     let mut node = node.clone();
     let mut errors: Vec<NodeError> = Vec::new();
     let mut dropped: Vec<String> = Vec::new();
-    for _ in 0..64 {
+    // Missing required keys by the location of their mapping: serde reports the first one
+    // only, so a stand-in value is put in its place and the rest found by trying again; they
+    // are reported together, one message per mapping.
+    let mut missing: Vec<(Loc, Vec<String>)> = Vec::new();
+    let finish = |mut errors: Vec<NodeError>, missing: Vec<(Loc, Vec<String>)>| {
+        for (loc, keys) in missing {
+            let quoted: Vec<String> = keys.iter().map(|k| format!("{k:?}")).collect();
+            let message = match quoted.as_slice() {
+                [one] => format!("missing required key {one}"),
+                [init @ .., last] => {
+                    format!("missing required keys {} and {last}", init.join(", "))
+                }
+                [] => continue,
+            };
+            errors.push(NodeError {
+                loc: Some(loc),
+                message,
+                unknown_field: None,
+                missing_field: None,
+            });
+        }
+        errors
+    };
+    for _ in 0..256 {
         let checker = declared.map(|d| Checker {
             declared: d,
             undeclared: RefCell::new(Vec::new()),
@@ -382,14 +426,30 @@ pub fn from_node_all<T: de::DeserializeOwned>(
             .map(|c| c.undeclared.into_inner())
             .unwrap_or_default();
         match result {
-            // A value read with entries dropped is not handed on: checks of it could report
-            // problems that are only the dropped entries' absence.
+            // A value read with entries dropped (or stand-ins added) is not handed on: checks
+            // of it could report problems that are only the dropped entries' absence.
             Ok(v) => {
-                let clean = errors.is_empty();
+                let clean = errors.is_empty() && missing.is_empty();
                 errors.extend(undeclared);
-                return (clean.then_some(v), errors);
+                return (clean.then_some(v), finish(errors, missing));
             }
             Err(e) => {
+                if e.loc == Some(STAND_IN) {
+                    // A stand-in that the type refuses: stop with what is known.
+                    errors.extend(undeclared);
+                    return (None, finish(errors, missing));
+                }
+                if let (Some(field), Some(l)) = (&e.missing_field, e.loc)
+                    && add_stand_in(&mut node, l, field)
+                {
+                    if !dropped.contains(field) {
+                        match missing.iter_mut().find(|(m, _)| *m == l) {
+                            Some((_, keys)) => keys.push(field.clone()),
+                            None => missing.push((l, vec![field.clone()])),
+                        }
+                    }
+                    continue;
+                }
                 let redundant = dropped
                     .iter()
                     .any(|k| e.message == format!("missing required key {k:?}"));
@@ -408,13 +468,41 @@ pub fn from_node_all<T: de::DeserializeOwned>(
                     Some(None) => {}
                     None => {
                         errors.extend(undeclared);
-                        return (None, errors);
+                        return (None, finish(errors, missing));
                     }
                 }
             }
         }
     }
-    (None, errors)
+    (None, finish(errors, missing))
+}
+
+/// The location that marks a stand-in for a missing key (see [`from_node_all`]).
+const STAND_IN: Loc = Loc::new(u32::MAX, u32::MAX);
+
+/// Adds `key` with a stand-in value to the mapping at `loc`; false if there is none.
+fn add_stand_in(node: &mut Node, loc: Loc, key: &str) -> bool {
+    match &mut node.value {
+        Value::Map(m) if node.loc == loc => {
+            if m.iter().any(|(k, _)| k.as_str() == Some(key)) {
+                return false;
+            }
+            m.push((
+                Node {
+                    loc,
+                    value: Value::Str(key.to_string()),
+                },
+                Node {
+                    loc: STAND_IN,
+                    value: Value::Null,
+                },
+            ));
+            true
+        }
+        Value::Map(m) => m.iter_mut().any(|(_, v)| add_stand_in(v, loc, key)),
+        Value::Seq(s) => s.iter_mut().any(|v| add_stand_in(v, loc, key)),
+        _ => false,
+    }
 }
 
 /// Removes the mapping entry whose key is at `loc`.
@@ -496,14 +584,29 @@ impl<'a> NodeDe<'a> {
             loc: Some(self.node.loc),
             message,
             unknown_field: None,
+            missing_field: None,
         }
     }
+}
+
+macro_rules! stand_in_or_any {
+    ($($m:ident)*) => {
+        $(fn $m<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+            if self.node.loc == STAND_IN {
+                return StandIn.$m(v);
+            }
+            self.deserialize_any(v)
+        })*
+    };
 }
 
 impl<'de> Deserializer<'de> for NodeDe<'_> {
     type Error = NodeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        if self.node.loc == STAND_IN {
+            return StandIn.deserialize_any(v);
+        }
         let r = match &self.node.value {
             Value::Null => v.visit_unit(),
             Value::Bool(b) => v.visit_bool(*b),
@@ -524,6 +627,9 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        if self.node.loc == STAND_IN {
+            return StandIn.deserialize_option(v);
+        }
         match self.node.value {
             Value::Null => v.visit_none(),
             _ => v.visit_some(self),
@@ -535,6 +641,9 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
         name: &'static str,
         v: V,
     ) -> Result<V::Value, NodeError> {
+        if self.node.loc == STAND_IN {
+            return StandIn.deserialize_newtype_struct(name, v);
+        }
         let output = match name {
             super::typed::LOCATED => {
                 return v
@@ -551,6 +660,19 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
                 self.node.type_name()
             )));
         };
+        // An input named in `inputs: {name: path}` may be given by its name.
+        if !output
+            && let Some(c) = self.checker
+            && let Some(p) = c
+                .declared
+                .inputs
+                .iter()
+                .find(|p| p.name.as_deref() == Some(raw))
+        {
+            return v
+                .visit_map(LocatedDe::new(self, Some(p.path.clone())))
+                .map_err(at(self.node.loc));
+        }
         let path = super::typed::normalize(raw)
             .map_err(|why| self.error(format!("path {raw:?} {why}")))?;
         if let Some(c) = self.checker
@@ -564,10 +686,13 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
+        name: &'static str,
+        variants: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, NodeError> {
+        if self.node.loc == STAND_IN {
+            return StandIn.deserialize_enum(name, variants, v);
+        }
         match &self.node.value {
             Value::Str(s) => v
                 .visit_enum(s.as_str().into_deserializer())
@@ -579,10 +704,212 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
         }
     }
 
+    // A stand-in answers each type with a value of that type; anything else is read by its
+    // node's own type.
+    stand_in_or_any! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char deserialize_str
+        deserialize_string deserialize_bytes deserialize_byte_buf deserialize_unit
+        deserialize_seq deserialize_map deserialize_identifier deserialize_ignored_any
+    }
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        v: V,
+    ) -> Result<V::Value, NodeError> {
+        if self.node.loc == STAND_IN {
+            return StandIn.deserialize_unit_struct(name, v);
+        }
+        self.deserialize_any(v)
+    }
+    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, v: V) -> Result<V::Value, NodeError> {
+        if self.node.loc == STAND_IN {
+            return StandIn.deserialize_tuple(len, v);
+        }
+        self.deserialize_any(v)
+    }
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        v: V,
+    ) -> Result<V::Value, NodeError> {
+        if self.node.loc == STAND_IN {
+            return StandIn.deserialize_tuple_struct(name, len, v);
+        }
+        self.deserialize_any(v)
+    }
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, NodeError> {
+        if self.node.loc == STAND_IN {
+            return StandIn.deserialize_struct(name, fields, v);
+        }
+        self.deserialize_any(v)
+    }
+}
+
+/// The value put in place of a missing required key so that parsing can go on and find the
+/// next one: the plainest value of whatever type is asked for (never handed to a kind).
+#[derive(Clone, Copy)]
+struct StandIn;
+
+impl<'de> Deserializer<'de> for StandIn {
+    type Error = NodeError;
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        v.visit_unit()
+    }
+    fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        v.visit_bool(false)
+    }
+    fn deserialize_i64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        v.visit_i64(0)
+    }
+    fn deserialize_u64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        v.visit_u64(0)
+    }
+    fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        v.visit_f64(0.0)
+    }
+    fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        v.visit_str("stand-in")
+    }
+    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        v.visit_none()
+    }
+    fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        v.visit_seq(de::value::SeqDeserializer::new(
+            std::iter::empty::<StandIn>(),
+        ))
+    }
+    fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        v.visit_map(de::value::MapDeserializer::new(std::iter::empty::<(
+            StandIn,
+            StandIn,
+        )>()))
+    }
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, NodeError> {
+        v.visit_map(de::value::MapDeserializer::new(
+            fields.iter().map(|f| (*f, StandIn)),
+        ))
+    }
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        variants: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, NodeError> {
+        let first = variants.first().copied().unwrap_or("");
+        v.visit_enum(first.into_deserializer())
+    }
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        v: V,
+    ) -> Result<V::Value, NodeError> {
+        match name {
+            super::typed::LOCATED | super::typed::INPUT_PATH | super::typed::OUTPUT_PATH => {
+                v.visit_map(StandInLocated(0))
+            }
+            _ => v.visit_newtype_struct(self),
+        }
+    }
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple
-        tuple_struct map struct identifier ignored_any
+        unit unit_struct ignored_any
+    }
+    fn deserialize_i8<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        self.deserialize_i64(v)
+    }
+    fn deserialize_i16<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        self.deserialize_i64(v)
+    }
+    fn deserialize_i32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        self.deserialize_i64(v)
+    }
+    fn deserialize_i128<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        self.deserialize_i64(v)
+    }
+    fn deserialize_u8<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        self.deserialize_u64(v)
+    }
+    fn deserialize_u16<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        self.deserialize_u64(v)
+    }
+    fn deserialize_u32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        self.deserialize_u64(v)
+    }
+    fn deserialize_u128<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        self.deserialize_u64(v)
+    }
+    fn deserialize_f32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        self.deserialize_f64(v)
+    }
+    fn deserialize_char<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        v.visit_char('x')
+    }
+    fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        self.deserialize_str(v)
+    }
+    fn deserialize_identifier<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        self.deserialize_str(v)
+    }
+    fn deserialize_bytes<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        v.visit_bytes(b"")
+    }
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, v: V) -> Result<V::Value, NodeError> {
+        v.visit_bytes(b"")
+    }
+    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, v: V) -> Result<V::Value, NodeError> {
+        self.deserialize_seq(v)
+    }
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        v: V,
+    ) -> Result<V::Value, NodeError> {
+        self.deserialize_seq(v)
+    }
+}
+
+impl IntoDeserializer<'_, NodeError> for StandIn {
+    type Deserializer = StandIn;
+    fn into_deserializer(self) -> StandIn {
+        self
+    }
+}
+
+/// A stand-in [`super::Located`] value (or path): line 0, column 0, a stand-in value.
+struct StandInLocated(usize);
+
+impl<'de> MapAccess<'de> for StandInLocated {
+    type Error = NodeError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, NodeError> {
+        let Some(key) = super::typed::LOCATED_KEYS.get(self.0) else {
+            return Ok(None);
+        };
+        seed.deserialize(de::value::StrDeserializer::<NodeError>::new(key))
+            .map(Some)
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, NodeError> {
+        let i = self.0;
+        self.0 += 1;
+        match i {
+            0 | 1 => seed.deserialize(de::value::U32Deserializer::<NodeError>::new(0)),
+            _ => seed.deserialize(StandIn),
+        }
     }
 }
 

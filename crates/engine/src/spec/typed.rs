@@ -269,6 +269,7 @@ mod tests {
         PathSpec {
             path: path.into(),
             loc: Loc::default(),
+            name: None,
         }
     }
 

@@ -40,8 +40,8 @@ stages:
     assert_eq!(
         errors(yaml, &[]),
         [
-            r#"pipeline.yaml:2:1: error: unknown top-level key "verison" (expected one of: version, stages, report)"#,
-            r#"pipeline.yaml:6:5: error: unknown key "inptus" in stage "a" (expected one of: kind, description, inputs, outputs, with, executor, resources)"#,
+            r#"pipeline.yaml:2:1: error: unknown top-level key "verison" (expected one of: version, params, stages, report)"#,
+            r#"pipeline.yaml:6:5: error: unknown key "inptus" in stage "a" (expected one of: kind, matrix, description, inputs, outputs, with, executor, resources)"#,
             r#"pipeline.yaml:8:13: error: in `with` of stage "a" (kind fake): unknown key "txt" (expected one of: text, first_line, fail, sleep_ms, interrupt)"#,
             r#"pipeline.yaml:8:23: error: in `with` of stage "a" (kind fake): unknown key "fial" (expected one of: text, first_line, fail, sleep_ms, interrupt)"#,
         ]
