@@ -885,43 +885,11 @@ mod tests {
     /// reported, with the columns that exist.
     #[test]
     fn a_failing_claim_keeps_its_cause_and_names_the_columns() {
-        use std::sync::atomic::AtomicBool;
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("r.csv"), "engine,bugs\nvLLM,290\n").expect("write");
-        std::fs::write(
-            dir.path().join("claims.yaml"),
-            "version: 1\nclaims:\n  - id: bugs_total\n    source: v1 abstract\n    printed: \"290\"\n    result: {file: r.csv, column: bugz, agg: sum}\n",
+        let e = check(
+            "engine,bugs\nvLLM,290\n",
+            "  - id: bugs_total\n    source: v1 abstract\n    printed: \"290\"\n    result: {file: r.csv, column: bugz, agg: sum}\n",
         )
-        .expect("write");
-        let loc = engine::diag::Loc::new(1, 1);
-        let path = |p: &str| engine::spec::PathSpec {
-            path: p.to_string(),
-            loc,
-            name: None,
-        };
-        let stage = StageSpec {
-            name: "claims".into(),
-            loc,
-            kind: "claims".into(),
-            description: None,
-            inputs: vec![path("claims.yaml"), path("r.csv")],
-            outputs: vec![path("out/claims.csv"), path("out/values.tex")],
-            with: Node::parse("claims: claims.yaml\n").expect("yaml"),
-            params: None,
-        };
-        let env = engine::kind::RunEnv::default();
-        let cancel = AtomicBool::new(false);
-        let ctx = StageCtx {
-            stage: &stage,
-            root: dir.path(),
-            out_root: dir.path(),
-            env: &env,
-            key_digest: "0123456789abcdef",
-            cancel: &cancel,
-        };
-        let e = engine::kind::DynKind::run(&ClaimsKind, &ctx)
-            .expect_err("no column bugz")
-            .to_string();
+        .expect_err("no column bugz");
         assert_eq!(
             e,
             "claim bugs_total: r.csv: no column \"bugz\" (columns: engine, bugs)"
@@ -942,6 +910,7 @@ mod tests {
         let path = |p: &str| engine::spec::PathSpec {
             path: p.to_string(),
             loc,
+            name: None,
         };
         let stage = StageSpec {
             name: "claims".into(),
