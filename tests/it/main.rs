@@ -12,3 +12,4 @@ mod scaffold;
 mod scaleout;
 mod slurm;
 mod util;
+mod validate;
