@@ -30,8 +30,9 @@ struct VocabDef {
     path_separator: Option<String>,
     #[serde(default)]
     aliases: Vec<Located<AliasDef>>,
-    #[serde(default)]
-    source: Option<String>,
+    /// Where the values come from (documentation only, like every `source`).
+    #[serde(default, rename = "source")]
+    _source: Option<String>,
     values: Vec<Located<ValueDef>>,
 }
 
@@ -41,8 +42,8 @@ struct AliasDef {
     from: String,
     /// The canonical value; empty means "no value".
     to: String,
-    #[serde(default)]
-    source: Option<String>,
+    #[serde(default, rename = "source")]
+    _source: Option<String>,
 }
 
 /// A value: `label`, an optional `source`, children under `values`, and attributes (any other
@@ -50,8 +51,8 @@ struct AliasDef {
 #[derive(Debug, Deserialize)]
 struct ValueDef {
     label: String,
-    #[serde(default)]
-    source: Option<String>,
+    #[serde(default, rename = "source")]
+    _source: Option<String>,
     #[serde(default)]
     values: Vec<Located<ValueDef>>,
     #[serde(flatten)]
@@ -149,7 +150,6 @@ pub fn parse(text: &str, shown: &str) -> Result<Vec<Vocab>, String> {
             problems: Vec::new(),
             seen: HashSet::new(),
         };
-        let _ = &v.source;
         if v.values.is_empty() {
             b.problems.push((
                 name.loc,
@@ -194,7 +194,6 @@ pub fn parse(text: &str, shown: &str) -> Result<Vec<Vocab>, String> {
                 b.problems
                     .push((a.loc, format!("alias {:?} is listed twice", a.from)));
             }
-            let _ = &a.source;
         }
         problems.extend(
             b.problems
@@ -275,7 +274,6 @@ impl Builder {
                     )),
                 }
             }
-            let _ = &v.source;
             let rank = self.vocab.nodes.iter().filter(|n| n.depth == depth).count() + 1;
             let i = self.vocab.nodes.len();
             self.vocab.nodes.push(Node {
