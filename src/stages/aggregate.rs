@@ -406,7 +406,7 @@ impl Kind for AggregateKind {
             .outputs
             .first()
             .ok_or("an aggregate stage needs one output")?;
-        super::clean::write_csv(&mut df, &ctx.output(&out.path)?, Some(p.float_decimals()))
+        super::csvtab::write_csv(&mut df, &ctx.output(&out.path)?, Some(p.float_decimals()))
     }
 }
 
@@ -421,7 +421,7 @@ pub mod testkit {
     use engine::kind::{DynKind, Kind, Registry, RunEnv, StageCtx, StageError};
     use engine::spec::{Node, Pipeline, StageSpec};
 
-    use super::super::clean::CleanKind;
+    use super::super::validate::ValidateKind;
     use super::AggregateKind;
 
     /// The project root (where `pipeline.yaml` lives).
@@ -445,9 +445,9 @@ pub mod testkit {
         }
     }
 
-    /// The real `clean` and `aggregate` kinds plus a stub for every other kind `text` names.
+    /// The real `validate` and `aggregate` kinds plus a stub for every other kind `text` names.
     pub fn registry_for(text: &str) -> Registry {
-        let mut r = Registry::new().with(CleanKind).with(AggregateKind);
+        let mut r = Registry::new().with(ValidateKind).with(AggregateKind);
         let Ok(doc) = Node::parse(text) else { return r };
         let stages = doc
             .as_map()
@@ -482,10 +482,10 @@ pub mod testkit {
         parse(&text, &root())
     }
 
-    /// Runs one `clean` or `aggregate` stage with `dir` as both input and output root.
+    /// Runs one `validate` or `aggregate` stage with `dir` as both input and output root.
     pub fn run_stage(stage: &StageSpec, dir: &Path) -> Result<(), StageError> {
         let kind: Box<dyn DynKind> = match stage.kind.as_str() {
-            "clean" => Box::new(CleanKind),
+            "validate" => Box::new(ValidateKind),
             "aggregate" => Box::new(AggregateKind),
             other => panic!(
                 "stage {}: kind {other} is not run by these tests",
@@ -505,14 +505,14 @@ pub mod testkit {
         kind.run(&ctx)
     }
 
-    /// Runs every `clean` and `aggregate` stage of `p` in dependency order in `dir` (whose
+    /// Runs every `validate` and `aggregate` stage of `p` in dependency order in `dir` (whose
     /// other inputs must already be in place); returns the stage names in the order run, each
     /// with its wall time in seconds.
     pub fn run_all(p: &Pipeline, dir: &Path) -> Vec<(String, f64)> {
         let mut pending: Vec<&StageSpec> = p
             .stages
             .iter()
-            .filter(|s| s.kind == "clean" || s.kind == "aggregate")
+            .filter(|s| s.kind == "validate" || s.kind == "aggregate")
             .collect();
         let mut done = Vec::new();
         while !pending.is_empty() {
@@ -794,7 +794,7 @@ stages:
 
     /// The shipped queries of `pipeline.yaml`, run on the fixture dataset and taxonomy, give the
     /// hand-computed tables in `tests/fixtures/aggregate/expected/` (one per aggregate stage),
-    /// and the clean stage gives `tests/fixtures/clean/expected/`; a second run is identical.
+    /// and the validate stage gives `tests/fixtures/validate/expected/`; a second run is identical.
     #[test]
     fn shipped_queries_on_fixture_match_hand_computed() {
         let root = testkit::root();
@@ -803,12 +803,12 @@ stages:
         let run = || {
             let dir = tempfile::tempdir().expect("tempdir");
             place(
-                &fixtures.join("clean/dataset.csv"),
+                &fixtures.join("validate/dataset.csv"),
                 dir.path(),
                 "data/raw/dataset.csv",
             );
             place(
-                &fixtures.join("clean/taxonomy.yaml"),
+                &fixtures.join("validate/taxonomy.yaml"),
                 dir.path(),
                 "data/taxonomy.yaml",
             );
@@ -819,7 +819,7 @@ stages:
         let mut checked = Vec::new();
         for s in &p.stages {
             let expected_dir = match s.kind.as_str() {
-                "clean" => fixtures.join("clean/expected"),
+                "validate" => fixtures.join("validate/expected"),
                 "aggregate" => fixtures.join("aggregate/expected"),
                 _ => continue,
             };
@@ -836,7 +836,7 @@ stages:
             }
         }
         // every hand-computed file is used by some stage
-        for kind in ["clean", "aggregate"] {
+        for kind in ["validate", "aggregate"] {
             for e in std::fs::read_dir(fixtures.join(kind).join("expected")).expect("read_dir") {
                 let name = e.expect("entry").file_name().to_string_lossy().into_owned();
                 assert!(
@@ -849,7 +849,7 @@ stages:
         for s in p
             .stages
             .iter()
-            .filter(|s| s.kind == "clean" || s.kind == "aggregate")
+            .filter(|s| s.kind == "validate" || s.kind == "aggregate")
         {
             for o in &s.outputs {
                 assert_eq!(

@@ -1,7 +1,10 @@
 //! A small in-memory CSV table (header + string cells) for kinds that read small result files
-//! (`plot`, `table`) and for writing deterministic CSV.
+//! (`plot`, `table`) and for writing deterministic CSV (also of polars frames, [`write_csv`]).
 
 use std::path::Path;
+
+use engine::kind::StageError;
+use polars::prelude::*;
 
 /// A CSV file held as strings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -161,6 +164,49 @@ pub fn diagnose(bytes: &[u8]) -> Option<String> {
         }
     }
     None
+}
+
+/// Writes a frame as CSV: header, LF line endings, nulls as empty cells, no BOM. A float that
+/// is not finite (`NaN`, `inf`, e.g. from a division by zero) is written as an empty cell too,
+/// like a null: `docs/data.md` promises an empty percentage when the whole is 0.
+pub fn write_csv(
+    df: &mut DataFrame,
+    path: &Path,
+    float_decimals: Option<usize>,
+) -> Result<(), StageError> {
+    null_non_finite(df)?;
+    let mut f = std::fs::File::create(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    CsvWriter::new(&mut f)
+        .include_header(true)
+        .with_line_terminator("\n".into())
+        .with_float_precision(float_decimals)
+        .finish(df)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// Replaces `NaN` and infinite floats by nulls (only columns holding one are rebuilt).
+fn null_non_finite(df: &mut DataFrame) -> PolarsResult<()> {
+    let mut fixed = Vec::new();
+    for c in df.columns() {
+        let s = c.as_materialized_series();
+        let ca = match s.dtype() {
+            DataType::Float64 => s.f64()?.clone(),
+            DataType::Float32 => s.cast(&DataType::Float64)?.f64()?.clone(),
+            _ => continue,
+        };
+        if ca.iter().flatten().all(f64::is_finite) {
+            continue;
+        }
+        let cleaned: Float64Chunked = ca.iter().map(|v| v.filter(|x| x.is_finite())).collect();
+        let cleaned = cleaned.into_series().cast(s.dtype())?;
+        fixed.push((c.name().clone(), cleaned.with_name(c.name().clone())));
+    }
+    for (name, series) in fixed {
+        df.replace(name.as_str(), Column::from(series))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Property tests: the readers of user files (the taxonomy, the claims file, the raw CSV of
-//! `clean` and the CSV helpers) get random bytes and must return an error or a value, never
+//! Property tests: the readers of user files (vocabularies, the claims file, the raw CSV of
+//! `validate` and the CSV helpers) get random bytes and must return an error or a value, never
 //! panic. Inputs are either arbitrary bytes or a valid file with random edits (so the tests
 //! reach past the first parse error).
 
@@ -7,8 +7,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use super::clean::{self, Taxonomy};
 use super::csvtab;
+use super::validate;
 
 /// Cases per property (each file-based case writes a file and reads it back).
 const CASES: u32 = 512;
@@ -46,14 +46,14 @@ fn bytes_like(base: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
 
-    /// The taxonomy reader (`Taxonomy::parse` / `load`) on random bytes.
+    /// The vocabulary reader (`vocab::parse` / `load`) on random bytes.
     #[test]
-    fn taxonomy_reader_never_panics(b in bytes_like(fixture("tests/fixtures/clean/taxonomy.yaml"))) {
-        let _ = Taxonomy::parse(&String::from_utf8_lossy(&b));
+    fn vocabulary_reader_never_panics(b in bytes_like(fixture("tests/fixtures/validate/taxonomy.yaml"))) {
+        let _ = validate::vocab::parse(&String::from_utf8_lossy(&b), "taxonomy.yaml");
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("taxonomy.yaml");
         std::fs::write(&p, &b).expect("write");
-        let _ = Taxonomy::load(&p);
+        let _ = validate::vocab::load(&p, "taxonomy.yaml");
     }
 
     /// The claims file reader on random bytes.
@@ -65,18 +65,16 @@ proptest! {
         let _ = super::claims::read_claims(&p);
     }
 
-    /// The CSV readers of `clean` (polars, then the row checks and the diagnosis of a broken
-    /// file) and the small CSV reader of `plot` / `table` / `claims`, on random bytes.
+    /// The CSV readers of `validate` (the row checks and the diagnosis of a broken file) and
+    /// the small CSV reader of `plot` / `table` / `claims`, on random bytes.
     #[test]
-    fn csv_readers_never_panic(b in bytes_like(fixture("tests/fixtures/clean/bad.csv"))) {
+    fn csv_readers_never_panic(b in bytes_like(fixture("tests/fixtures/validate/bad.csv"))) {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("raw.csv");
         std::fs::write(&p, &b).expect("write");
-        let tax = Taxonomy::parse(&String::from_utf8_lossy(&fixture("tests/fixtures/clean/taxonomy.yaml")))
-            .expect("fixture taxonomy");
+        let (params, vocabs) = validate::tests::paper_schema();
         let log = dir.path().join("problems.csv");
-        let _ = clean::validate_logged(&p, &tax, &clean::tests::columns(), "@@", false, Some(&log));
-        let _ = clean::validate(&p, &tax, &clean::tests::columns(), "@@", true);
+        let _ = validate::rows::check_file(&p, &params, &vocabs, Some(&log));
         let _ = csvtab::diagnose(&b);
         let _ = csvtab::Table::parse(&b);
         let _ = super::aggregate::read_table(&p);

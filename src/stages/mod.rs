@@ -1,11 +1,10 @@
 //! The built-in stage kinds of the `artifact` binary, one file per kind. The generic `command`
-//! kind lives in the engine crate; the kinds here add pinned downloads (`fetch`), dataframe
-//! cleaning and aggregation with polars (`clean`, `aggregate`), charts with plotters (`plot`)
-//! and LaTeX tables with tera (`table`).
+//! kind lives in the engine crate; the kinds here add pinned downloads (`fetch`), schema-driven
+//! validation into tidy tables (`validate`), aggregation with polars (`aggregate`), charts with
+//! plotters (`plot`) and LaTeX tables with tera (`table`).
 
 pub mod aggregate;
 pub mod claims;
-pub mod clean;
 pub mod csvtab;
 pub mod fetch;
 #[cfg(test)]
@@ -13,6 +12,7 @@ mod fuzz;
 pub mod numfmt;
 pub mod plot;
 pub mod table;
+pub mod validate;
 
 use engine::exec::CommandKind;
 use engine::kind::Registry;
@@ -22,7 +22,7 @@ pub fn registry() -> Registry {
     Registry::new()
         .with(CommandKind)
         .with(fetch::FetchKind)
-        .with(clean::CleanKind)
+        .with(validate::ValidateKind)
         .with(aggregate::AggregateKind)
         .with(plot::PlotKind)
         .with(table::TableKind)

@@ -120,7 +120,7 @@ fn validation_errors_exit_3_sorted_with_locations() {
     r.code(3);
     assert_eq!(
         r.stderr,
-        "pipeline.yaml:4:11: error: unknown kind \"nope\" in stage \"b\" (expected one of: aggregate, claims, clean, command, fetch, plot, table)\n\
+        "pipeline.yaml:4:11: error: unknown kind \"nope\" in stage \"b\" (expected one of: aggregate, claims, command, fetch, plot, table, validate)\n\
          pipeline.yaml:8:14: error: input \"missing.txt\" of stage \"a\" is neither an existing file nor an output of any stage\n\
          pipeline.yaml:10:18: error: in `with` of stage \"a\" (kind command): invalid type: boolean `true`, expected a string\n\
          pipeline.yaml:10:24: error: in `with` of stage \"a\" (kind command): unknown key \"shell\" (expected one of: run, env)\n\

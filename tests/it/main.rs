@@ -13,3 +13,4 @@ mod scaffold;
 mod scaleout;
 mod slurm;
 mod util;
+mod validate;

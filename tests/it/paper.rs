@@ -1,6 +1,6 @@
 //! End to end on the authors' real dataset (read from the mirror folder `ARTIFACT_MIRROR`, by
 //! default `../shared/upstream/bugs-in-LLM-inference-engines` beside the checkout; the test
-//! fails, never skips, when it is missing): runs the `clean` stage and every `aggregate` stage
+//! fails, never skips, when it is missing): runs the `validate` stage and every `aggregate` stage
 //! of the real `pipeline.yaml` and checks the numbers the paper states that the data supports
 //! (see `/work/shared/paper/FACTS.md`), plus the strict validation of the superseded upload.
 //!
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use artifact::stages::aggregate::testkit::{self, place};
-use artifact::stages::clean;
+use artifact::stages::validate;
 use sha2::{Digest, Sha256};
 
 /// sha256 of the pinned `dataset.csv` (commit ef89a16), as in `pipeline.yaml`.
@@ -80,7 +80,7 @@ fn lookup(c: &[(String, i64)], key: &str) -> i64 {
         .1
 }
 
-/// Runs clean and every aggregate on `dataset`; returns the folder and the total seconds, and
+/// Runs validate and every aggregate on `dataset`; returns the folder and the total seconds, and
 /// prints each stage's time.
 fn run_pipeline(dataset: &Path) -> (tempfile::TempDir, f64) {
     let p = testkit::pipeline();
@@ -96,7 +96,7 @@ fn run_pipeline(dataset: &Path) -> (tempfile::TempDir, f64) {
     let secs = t.elapsed().as_secs_f64();
     let times: Vec<String> = ran.iter().map(|(n, s)| format!("{n} {s:.3}")).collect();
     eprintln!("stage times (s): {}", times.join(", "));
-    assert_eq!(ran.first().map(|r| r.0.as_str()), Some("clean"));
+    assert_eq!(ran.first().map(|r| r.0.as_str()), Some("validate"));
     assert!(ran.len() >= 15, "stages run: {times:?}");
     (dir, secs)
 }
@@ -113,7 +113,7 @@ fn real_dataset_reproduces_the_papers_numbers() {
     let (dir, secs) = run_pipeline(&data);
     // Speed is measured by `make bench` (bench/paper.sh), not asserted here: a timed test fails
     // on a loaded machine and passes on a fast one without saying anything about the code.
-    eprintln!("real pipeline (clean + every aggregate): {secs:.3} s");
+    eprintln!("real pipeline (validate + every aggregate): {secs:.3} s");
     let d = dir.path();
     let engines = ["Llama.cpp", "vLLM", "DeepSpeed", "MLC-LLM", "TensorRT-LLM"];
 
@@ -314,17 +314,21 @@ fn real_dataset_reproduces_the_papers_numbers() {
 
 /// The authors' superseded first upload: strict validation lists exactly its 35 problems
 /// (18 `Not-a-token-bug`, 17 `Inconsistent output`, all in `Unexpected Tokens`); with the
-/// taxonomy's aliases it cleans to exactly the tables of `dataset.csv`.
+/// vocabulary's aliases it validates to exactly the tables of `dataset.csv`.
 #[test]
 fn superseded_upload_strict_lists_35_problems_and_aliases_fix_them() {
     let old = mirror_file("issues-for-analysis.csv");
-    let tax = clean::Taxonomy::load(&testkit::root().join("data/taxonomy.yaml")).expect("taxonomy");
     let p = testkit::pipeline();
-    let stage = p.stage("clean").expect("clean stage");
-    let params = <clean::CleanKind as engine::kind::Kind>::params_of(stage).expect("params");
-    let err = match clean::validate(&old, &tax, &params.columns, &params.separator, false) {
+    let stage = p.stage("validate").expect("validate stage");
+    let strict = <validate::ValidateKind as engine::kind::Kind>::params_of(stage)
+        .expect("params")
+        .clone();
+    let vocabs = validate::load_vocabularies(&strict, &testkit::root()).expect("vocabularies");
+    let err = match validate::rows::check_file(&old, &strict, &vocabs, None) {
         Ok(_) => panic!("strict validation must fail"),
-        Err(e) => e.downcast::<clean::CleanError>().expect("a CleanError"),
+        Err(e) => e
+            .downcast::<validate::ValidateError>()
+            .expect("a ValidateError"),
     };
     let (n, i) = ("Not-a-token-bug", "Inconsistent output");
     let want: Vec<(u64, &str)> = vec![
@@ -382,35 +386,34 @@ fn superseded_upload_strict_lists_35_problems_and_aliases_fix_them() {
     );
 
     // With aliases, the old upload gives byte-identical tables to the current dataset.
-    let fixed =
-        clean::validate(&old, &tax, &params.columns, &params.separator, true).expect("aliases");
-    let current = clean::validate(
-        &mirror_file("dataset.csv"),
-        &tax,
-        &params.columns,
-        &params.separator,
-        false,
-    )
-    .expect("dataset.csv is clean");
-    let a = clean::tables(&fixed, &tax, &params.separator).expect("tables");
-    let b = clean::tables(&current, &tax, &params.separator).expect("tables");
+    let mut lenient = strict.clone();
+    for (_, c) in &mut lenient.columns.value.0 {
+        c.aliases = c.vocabulary.is_some();
+    }
+    let fixed = validate::rows::check_file(&old, &lenient, &vocabs, None).expect("aliases");
+    let current = validate::rows::check_file(&mirror_file("dataset.csv"), &strict, &vocabs, None)
+        .expect("dataset.csv is valid");
     let out = tempfile::tempdir().expect("tempdir");
-    for t in clean::TABLES {
-        let (pa, pb) = (
-            out.path().join(format!("a_{t}.csv")),
-            out.path().join(format!("b_{t}.csv")),
-        );
-        clean::write_csv(&mut a[t].clone(), &pa, None).expect("write");
-        clean::write_csv(&mut b[t].clone(), &pb, None).expect("write");
+    let (a, b) = (out.path().join("a"), out.path().join("b"));
+    for (dir, checked) in [(&a, &fixed), (&b, &current)] {
+        validate::tables::write_all(&strict, &vocabs, checked, &|rel| {
+            let p = dir.join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent"))?;
+            Ok(p)
+        })
+        .expect("tables");
+    }
+    for o in &stage.outputs {
         assert_eq!(
-            std::fs::read(&pa).expect("read"),
-            std::fs::read(&pb).expect("read"),
-            "table {t}"
+            std::fs::read(a.join(&o.path)).expect("read"),
+            std::fs::read(b.join(&o.path)).expect("read"),
+            "table {}",
+            o.path
         );
     }
 }
 
-/// Scale: the real rows repeated to 10^6 bugs (unique issue numbers) run through clean and
+/// Scale: the real rows repeated to 10^6 bugs (unique issue numbers) run through validate and
 /// every aggregate within 30 s.
 #[test]
 #[ignore = "writes ~0.5 GB of temporary CSV and takes ~20 s; run with `--ignored`"]
@@ -434,7 +437,7 @@ fn a_million_rows_within_30_seconds() {
     }
     std::fs::write(&big, out).expect("write");
     let (res, secs) = run_pipeline(&big);
-    eprintln!("10^6 synthetic rows (clean + every aggregate): {secs:.2} s");
+    eprintln!("10^6 synthetic rows (validate + every aggregate): {secs:.2} s");
     assert_eq!(
         rows(res.path(), "results/overview.csv")
             .iter()

@@ -343,7 +343,10 @@ fn an_edited_dataset_turns_claims_into_mismatches() {
     assert!(dropped.contains("github.com"));
     let pipeline = std::fs::read_to_string(format!("{repo}/pipeline.yaml")).unwrap();
     let start = pipeline.find("  fetch_dataset:\n").expect("fetch stage");
-    let end = start + pipeline[start..].find("\n  clean:\n").expect("clean stage");
+    let end = start
+        + pipeline[start..]
+            .find("\n  validate:\n")
+            .expect("validate stage");
     let local = "  fetch_dataset:\n    kind: command\n    inputs: [data/edited.csv]\n    outputs: [data/raw/dataset.csv]\n    with: { run: 'mkdir -p data/raw && cp data/edited.csv data/raw/dataset.csv' }\n";
     let p = Project::new(&format!(
         "{}{local}{}",
