@@ -40,9 +40,11 @@ fn run(
     let plan = Plan::new(&pipeline).unwrap();
     let cancel = AtomicBool::new(false);
     let mut engine = Engine::new(&pipeline, &plan, &p.registry, RunEnv::default(), &cancel);
-    let mut rc = RemoteCache::new(Box::new(Shared(fake.clone())), true, write);
-    rc.print = false;
-    engine.remote = Some(rc);
+    engine.remote = Some(RemoteCache::new(
+        Box::new(Shared(fake.clone())),
+        true,
+        write,
+    ));
     let opts = Options { jobs: 1, force };
     let res = engine.run(&[], &opts, &mut |_| {});
     let warnings = engine.remote.as_ref().unwrap().warnings();
@@ -295,9 +297,7 @@ fn push_then_pull_fills_a_clone_without_running() {
         let plan = Plan::new(&pipeline).unwrap();
         let cancel = AtomicBool::new(false);
         let mut engine = Engine::new(&pipeline, &plan, &p.registry, RunEnv::default(), &cancel);
-        let mut rc = RemoteCache::new(Box::new(Shared(fake.clone())), true, true);
-        rc.print = false;
-        engine.remote = Some(rc);
+        engine.remote = Some(RemoteCache::new(Box::new(Shared(fake.clone())), true, true));
         f(&engine)
     };
     let t = with_engine(&a, &|e| e.push());
