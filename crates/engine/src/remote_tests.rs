@@ -40,14 +40,16 @@ fn run(
     let plan = Plan::new(&pipeline).unwrap();
     let cancel = AtomicBool::new(false);
     let mut engine = Engine::new(&pipeline, &plan, &p.registry, RunEnv::default(), &cancel);
-    engine.remote = Some(RemoteCache::new(
-        Box::new(Shared(fake.clone())),
-        true,
-        write,
-    ));
+    let mut rc = RemoteCache::new(Box::new(Shared(fake.clone())), true, write);
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h = heard.clone();
+    rc.on_warning = Some(Box::new(move |m| h.lock().unwrap().push(m.to_string())));
+    engine.remote = Some(rc);
     let opts = Options { jobs: 1, force };
     let res = engine.run(&[], &opts, &mut |_| {});
     let warnings = engine.remote.as_ref().unwrap().warnings();
+    // The engine prints nothing: each warning reaches the caller's hook once, as it happens.
+    assert_eq!(*heard.lock().unwrap(), warnings);
     let mut log = p.fake.log.lock().unwrap().clone();
     log.sort();
     (log, res, warnings)
