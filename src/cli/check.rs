@@ -2,16 +2,17 @@
 //! prints each claim's verdict: PASS, MISMATCH (printed vs computed) or NEEDS INPUT. Exit 6 on
 //! any mismatch not documented with `expect: mismatch`, or a documented one that now passes.
 
-use engine::exec::{Options, RunEnv};
+use engine::exec::{Event, Options, RunEnv};
 use engine::exit;
 use engine::kind::Kind as _;
 
 use super::Global;
-use super::project::{Project, fail};
+use super::error::{Error, Result};
+use super::project::Project;
 use crate::stages::claims::{self, ClaimStatus, ClaimVerdict, ClaimsKind};
 
 /// The verdicts of every claims stage (whose verdict CSVs must be up to date), in stage order.
-pub fn read_verdicts(p: &Project) -> anyhow::Result<Vec<ClaimVerdict>> {
+pub fn read_verdicts(p: &Project) -> Result<Vec<ClaimVerdict>> {
     let mut v = Vec::new();
     for s in p.pipeline.stages.iter().filter(|s| ClaimsKind::matches(s)) {
         v.extend(claims::read_verdicts(
@@ -22,17 +23,18 @@ pub fn read_verdicts(p: &Project) -> anyhow::Result<Vec<ClaimVerdict>> {
 }
 
 /// The claims files of every `claims` stage, parsed.
-pub fn claims_files(p: &Project) -> anyhow::Result<Vec<crate::stages::claims::ClaimsFile>> {
+pub fn claims_files(p: &Project) -> Result<Vec<crate::stages::claims::ClaimsFile>> {
     p.pipeline
         .stages
         .iter()
         .filter_map(ClaimsKind::claims_file)
         .map(|file| crate::stages::claims::read_claims(&p.pipeline.root.join(file)))
-        .collect()
+        .collect::<anyhow::Result<_>>()
+        .map_err(Error::from)
 }
 
 /// Runs the claims stages (and their upstream) quietly; fails if any stage fails.
-pub fn bring_up_to_date(p: &Project, mirrors: Vec<std::path::PathBuf>) -> anyhow::Result<()> {
+pub fn bring_up_to_date(p: &Project, mirrors: Vec<std::path::PathBuf>) -> Result<()> {
     let targets: Vec<usize> = p
         .pipeline
         .stages
@@ -42,10 +44,7 @@ pub fn bring_up_to_date(p: &Project, mirrors: Vec<std::path::PathBuf>) -> anyhow
         .map(|(i, _)| i)
         .collect();
     if targets.is_empty() {
-        return Err(fail(
-            exit::PLAN,
-            "error: the pipeline has no stage of kind `claims`",
-        ));
+        return Err(Error::NoClaimsStage);
     }
     let env = RunEnv {
         mirrors,
@@ -53,46 +52,44 @@ pub fn bring_up_to_date(p: &Project, mirrors: Vec<std::path::PathBuf>) -> anyhow
     };
     super::interrupt::install();
     let engine = p.engine(env);
-    let _lock = engine.cache.lock(true, || {}).map_err(|e| {
-        fail(
-            exit::INTERNAL,
-            format!("error: cannot lock {}: {e}", engine.cache.dir.display()),
-        )
-    })?;
+    let _lock = engine
+        .cache
+        .lock(true, || {})
+        .map_err(|e| Error::internal(format!("cannot lock {}: {e}", engine.cache.dir.display())))?;
     let started = std::time::Instant::now();
     let opts = Options::default();
-    let res = engine.run(&targets, &opts, &mut |_| {});
+    let res = engine.run(&targets, &opts, &mut |e| {
+        if let Event::Warning(w) = e {
+            super::output::warn(w);
+        }
+    });
     // `report` describes the last run that did any work: this one, if it did (on a fresh
     // clone `check` is that run).
     super::run::record_last_run(&engine, &res, started.elapsed(), opts.jobs);
     let lock_path = p.lock_path();
-    engine.update_lock(&lock_path, &res).map_err(|e| {
-        fail(
-            exit::INTERNAL,
-            format!("error: cannot write {}: {e}", lock_path.display()),
-        )
-    })?;
+    let (_, warning) = engine
+        .update_lock(&lock_path, &res)
+        .map_err(|e| Error::internal(format!("cannot write {}: {e}", lock_path.display())))?;
+    if let Some(w) = warning {
+        super::output::warn(w);
+    }
     if super::interrupt::cancelled() {
-        return Err(fail(exit::INTERRUPTED, "interrupted"));
+        return Err(Error::Interrupted);
     }
     if let Some(r) = res.iter().find(|r| !r.status.ok()) {
         let why = match &r.status {
             engine::exec::Status::Failed(m) | engine::exec::Status::Skipped(m) => m.clone(),
             other => other.label().to_string(),
         };
-        return Err(fail(
-            exit::STAGE_FAILED,
-            format!(
-                "error: stage {} did not succeed: {why}
-(`artifact run` shows every stage)",
-                r.stage
-            ),
-        ));
+        return Err(Error::StageFailed {
+            stage: r.stage.clone(),
+            why,
+        });
     }
     Ok(())
 }
 
-pub fn run(g: &Global) -> anyhow::Result<i32> {
+pub fn run(g: &Global) -> Result<i32> {
     let p = Project::load(g)?;
     bring_up_to_date(&p, crate::stages::fetch::mirrors(&[]))?;
     let verdicts = read_verdicts(&p)?;

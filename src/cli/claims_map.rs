@@ -10,7 +10,8 @@ use clap::Args;
 use engine::exit;
 
 use super::Global;
-use super::project::{Project, fail};
+use super::error::{Error, Result};
+use super::project::Project;
 use crate::stages::claims::Query;
 
 const BEGIN: &str = "<!-- claims-map:begin -->";
@@ -50,7 +51,7 @@ fn describe(q: &Query) -> String {
 }
 
 /// The Markdown table.
-pub fn render(p: &Project) -> anyhow::Result<String> {
+pub fn render(p: &Project) -> Result<String> {
     let mut s = String::from(
         "| claim | printed | where printed | checked against | rule |\n|---|---|---|---|---|\n",
     );
@@ -109,7 +110,7 @@ fn splice(text: &str, map: &str) -> Option<String> {
     Some(format!("{}{BEGIN}\n{map}{}", &text[..b], &text[e..]))
 }
 
-pub fn run(g: &Global, a: &ClaimsMapArgs) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: &ClaimsMapArgs) -> Result<i32> {
     let p = Project::load(g)?;
     let map = render(&p)?;
     let target = a.update.as_ref().or(a.check.as_ref());
@@ -119,13 +120,10 @@ pub fn run(g: &Global, a: &ClaimsMapArgs) -> anyhow::Result<i32> {
     };
     let text = std::fs::read_to_string(path)?;
     let new = splice(&text, &map).ok_or_else(|| {
-        fail(
-            exit::INTERNAL,
-            format!(
-                "error: {} has no `{BEGIN}` ... `{END}` section",
-                path.display()
-            ),
-        )
+        Error::internal(format!(
+            "{} has no `{BEGIN}` ... `{END}` section",
+            path.display()
+        ))
     })?;
     if a.update.is_some() {
         engine::fsutil::write_if_changed(path, new.as_bytes())?;

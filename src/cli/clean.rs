@@ -10,7 +10,8 @@ use clap::Args;
 use engine::exit;
 
 use super::Global;
-use super::project::{Project, fail};
+use super::error::{Error, Result};
+use super::project::Project;
 
 #[derive(Args, Debug)]
 pub struct CleanArgs {
@@ -21,17 +22,14 @@ pub struct CleanArgs {
     pub cache: bool,
 }
 
-pub fn run(g: &Global, a: &CleanArgs) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: &CleanArgs) -> Result<i32> {
     let p = Project::load(g)?;
     let targets = p.resolve(&a.stages)?;
     let root = &p.pipeline.root;
     let cache = engine::cache::Cache::new(root);
-    let lock = cache.lock(false, || {}).map_err(|e| {
-        fail(
-            exit::INTERNAL,
-            format!("error: cannot lock the project: {e}"),
-        )
-    })?;
+    let lock = cache
+        .lock(false, || {})
+        .map_err(|e| Error::internal(format!("cannot lock the project: {e}")))?;
     let idx: Vec<usize> = if targets.is_empty() {
         (0..p.pipeline.stages.len()).collect()
     } else {

@@ -6,6 +6,8 @@ use engine::exit;
 use super::Global;
 use super::project::Project;
 
+use super::error::Result;
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Format {
     Dot,
@@ -19,7 +21,7 @@ pub struct DagArgs {
     pub format: Format,
 }
 
-pub fn run(g: &Global, a: &DagArgs) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: &DagArgs) -> Result<i32> {
     let p = Project::load(g)?;
     match a.format {
         Format::Dot => out!("{}", p.plan.dot(&p.pipeline)),

@@ -5,7 +5,8 @@ use clap::Args;
 use engine::exit;
 
 use super::Global;
-use super::project::{Project, fail};
+use super::error::{Error, Result};
+use super::project::Project;
 
 #[derive(Args, Debug)]
 pub struct GcArgs {
@@ -15,15 +16,12 @@ pub struct GcArgs {
     pub keep_runs: bool,
 }
 
-pub fn run(g: &Global, a: &GcArgs) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: &GcArgs) -> Result<i32> {
     let p = Project::load(g)?;
     let cache = engine::cache::Cache::new(&p.pipeline.root);
-    let _lock = cache.lock(false, || {}).map_err(|e| {
-        fail(
-            exit::INTERNAL,
-            format!("error: cannot lock the project: {e}"),
-        )
-    })?;
+    let _lock = cache
+        .lock(false, || {})
+        .map_err(|e| Error::internal(format!("cannot lock the project: {e}")))?;
     let names: std::collections::BTreeSet<&str> =
         p.pipeline.stages.iter().map(|s| s.name.as_str()).collect();
     for s in cache.recorded_stages() {

@@ -13,7 +13,7 @@ use clap::Args;
 use engine::exit;
 
 use super::Global;
-use super::project::fail;
+use super::error::{Error, Result};
 
 #[derive(Args, Debug)]
 pub struct InitArgs {
@@ -57,7 +57,7 @@ fn files() -> Vec<(&'static str, String)> {
     ]
 }
 
-pub fn run(g: &Global, a: &InitArgs) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: &InitArgs) -> Result<i32> {
     let files = files();
     let existing: Vec<String> = files
         .iter()
@@ -66,17 +66,14 @@ pub fn run(g: &Global, a: &InitArgs) -> anyhow::Result<i32> {
         .map(|p| p.display().to_string())
         .collect();
     if !existing.is_empty() {
-        return Err(fail(
-            exit::USAGE,
-            format!(
-                "error: init writes nothing into a folder that already has its files; found: {}",
-                existing.join(", ")
-            ),
-        ));
+        return Err(Error::usage(format!(
+            "init writes nothing into a folder that already has its files; found: {}",
+            existing.join(", ")
+        )));
     }
     for (rel, content) in &files {
         write_new(&a.dir.join(rel), content.as_bytes())
-            .map_err(|e| fail(exit::INTERNAL, format!("error: cannot write {rel}: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot write {rel}: {e}")))?;
     }
     if !g.quiet {
         outln!(

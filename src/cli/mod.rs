@@ -23,6 +23,7 @@ mod check;
 mod claims_map;
 mod clean;
 mod dag;
+mod error;
 mod gc;
 mod init;
 mod interrupt;
@@ -174,12 +175,8 @@ pub fn main() -> i32 {
     match res {
         Ok(code) => code,
         Err(e) => {
-            if let Some(f) = e.downcast_ref::<project::Fail>() {
-                eprintln!("{}", f.message);
-                return f.code;
-            }
-            eprintln!("error: {e:#}");
-            exit::INTERNAL
+            eprintln!("{e}");
+            e.code()
         }
     }
 }

@@ -123,6 +123,9 @@ impl Reporter {
             (Mode::Json, Event::Finished(r)) => {
                 let _ = writeln!(out, "{}", json_result(r));
             }
+            // On stderr in every mode, above the progress bar when there is one.
+            (Mode::Bar(b), Event::Warning(w)) => b.suspend(|| warn(w)),
+            (_, Event::Warning(w)) => warn(w),
             _ => {}
         }
     }
@@ -132,6 +135,17 @@ impl Reporter {
             b.finish_and_clear();
         }
     }
+}
+
+/// Prints a warning of the engine (or of the CLI) on stderr: the one place that says
+/// `warning:`, as the engine itself prints nothing.
+pub fn warn(w: impl std::fmt::Display) {
+    eprintln!("warning: {w}");
+}
+
+/// A hook that prints each warning as it happens (the remote cache's, from worker threads).
+pub fn warning_printer() -> engine::Notify {
+    Box::new(|m| warn(m))
 }
 
 /// Writes one line to stdout, for every command's output (through [`outln!`]). When the reader

@@ -12,7 +12,7 @@ use engine::exit;
 use sha2::Digest;
 
 use super::Global;
-use super::project::fail;
+use super::error::{Error, Result};
 
 #[derive(Args, Debug)]
 pub struct PinArgs {
@@ -30,39 +30,29 @@ pub struct PinArgs {
     pub output: Option<String>,
 }
 
-pub fn run(g: &Global, a: &PinArgs) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: &PinArgs) -> Result<i32> {
     let name = a
         .url
         .rsplit('/')
         .next()
         .filter(|n| !n.is_empty())
         .ok_or_else(|| {
-            fail(
-                exit::USAGE,
-                format!(
-                    "error: {:?} has no file name after its last '/'; pin the address of a file",
-                    a.url
-                ),
-            )
+            Error::usage(format!(
+                "{:?} has no file name after its last '/'; pin the address of a file",
+                a.url
+            ))
         })?;
     if !a.url.starts_with("https://") {
-        return Err(fail(
-            exit::USAGE,
-            format!(
-                "error: {:?} is not an https:// address (fetch stages download over HTTPS only)",
-                a.url
-            ),
-        ));
+        return Err(Error::usage(format!(
+            "{:?} is not an https:// address (fetch stages download over HTTPS only)",
+            a.url
+        )));
     }
     let mirrors = crate::stages::fetch::mirrors(&a.mirror);
     let (digest, from) = match mirrors.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
         Some(p) => {
-            let f = std::fs::File::open(&p).map_err(|e| {
-                fail(
-                    exit::INTERNAL,
-                    format!("error: cannot read {}: {e}", p.display()),
-                )
-            })?;
+            let f = std::fs::File::open(&p)
+                .map_err(|e| Error::internal(format!("cannot read {}: {e}", p.display())))?;
             (sha256_reader(f)?, p.display().to_string())
         }
         None => {
@@ -71,10 +61,7 @@ pub fn run(g: &Global, a: &PinArgs) -> anyhow::Result<i32> {
                 .build()
                 .into();
             let mut resp = agent.get(&a.url).call().map_err(|e| {
-                fail(
-                    exit::INTERNAL,
-                    format!(
-                        "error: cannot download {}: {e} (no mirror folder holds {name}; give one with --mirror)",
+                Error::internal(format!("cannot download {}: {e} (no mirror folder holds {name}; give one with --mirror)",
                         a.url
                     ),
                 )
@@ -101,13 +88,13 @@ pub fn run(g: &Global, a: &PinArgs) -> anyhow::Result<i32> {
     Ok(exit::OK)
 }
 
-fn sha256_reader(mut r: impl Read) -> anyhow::Result<String> {
+fn sha256_reader(mut r: impl Read) -> Result<String> {
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = r
             .read(&mut buf)
-            .map_err(|e| fail(exit::INTERNAL, format!("error: read failed: {e}")))?;
+            .map_err(|e| Error::internal(format!("read failed: {e}")))?;
         if n == 0 {
             break;
         }

@@ -8,13 +8,15 @@ use engine::exit;
 use super::Global;
 use super::project::Project;
 
+use super::error::Result;
+
 #[derive(Args, Debug)]
 pub struct PlanArgs {
     /// Stages to plan (with everything upstream of them); default: all.
     pub stages: Vec<String>,
 }
 
-pub fn run(g: &Global, a: &PlanArgs) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: &PlanArgs) -> Result<i32> {
     let p = Project::load(g)?;
     let targets = p.resolve(&a.stages)?;
     let engine = p.engine(RunEnv::default());
@@ -26,7 +28,7 @@ pub fn run(g: &Global, a: &PlanArgs) -> anyhow::Result<i32> {
             Ok(Decision::Fresh(_)) => ("cached", String::new(), 0),
             Ok(Decision::Restore(_, r)) => ("restore", r.to_string(), 1),
             Ok(Decision::Run(r)) => ("run", r.to_string(), 2),
-            Err(e) => ("blocked", e.clone(), 3),
+            Err(e) => ("blocked", e.to_string(), 3),
         };
         counts[slot] += 1;
         if g.json {

@@ -1,36 +1,15 @@
 //! Loading a project: the pipeline file validated against this binary's kinds, its plan, and
-//! stage-name resolution. Errors come back as [`Fail`] with the right exit code.
+//! stage-name resolution. Errors come back as [`Error`] variants (with their exit codes).
 
 use std::path::PathBuf;
 
 use engine::exec::{Engine, RunEnv};
-use engine::exit;
 use engine::plan::Plan;
 use engine::spec::Pipeline;
 
 use super::Global;
 
-/// An error that already says everything, with its exit code.
-#[derive(Debug)]
-pub struct Fail {
-    pub code: i32,
-    pub message: String,
-}
-
-impl std::fmt::Display for Fail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-impl std::error::Error for Fail {}
-
-pub fn fail(code: i32, message: impl Into<String>) -> anyhow::Error {
-    Fail {
-        code,
-        message: message.into(),
-    }
-    .into()
-}
+use super::error::{Error, Result};
 
 /// A loaded, validated project.
 pub struct Project {
@@ -43,34 +22,25 @@ pub struct Project {
 }
 
 impl Project {
-    pub fn load(g: &Global) -> anyhow::Result<Project> {
+    pub fn load(g: &Global) -> Result<Project> {
         let registry = crate::stages::registry();
         let pipeline = engine::spec::load_as(&g.file, &g.file.display().to_string(), &registry)
-            .map_err(|d| {
-                let n = d.0.len();
-                fail(
-                    exit::INVALID,
-                    format!(
-                        "{d}\n{n} problem{} in {}",
-                        if n == 1 { "" } else { "s" },
-                        g.file.display()
-                    ),
-                )
+            .map_err(|d| Error::Invalid {
+                problems: d.to_string(),
+                count: d.0.len(),
+                file: g.file.clone(),
             })?;
         let report = super::report::ReportConfig::from_pipeline(&pipeline).map_err(|errs| {
-            let n = errs.len();
-            fail(
-                exit::INVALID,
-                format!(
-                    "{}\n{n} problem{} in {}",
-                    errs.join("\n"),
-                    if n == 1 { "" } else { "s" },
-                    g.file.display()
-                ),
-            )
+            Error::Invalid {
+                problems: errs.join("\n"),
+                count: errs.len(),
+                file: g.file.clone(),
+            }
         })?;
-        let plan = Plan::new(&pipeline)
-            .map_err(|e| fail(exit::PLAN, format!("{}: error: {e}", g.file.display())))?;
+        let plan = Plan::new(&pipeline).map_err(|source| Error::Cycle {
+            file: g.file.clone(),
+            source,
+        })?;
         Ok(Project {
             file: g.file.clone(),
             pipeline,
@@ -82,7 +52,7 @@ impl Project {
 
     /// Indices of the named stages (a matrix stage's name stands for all its copies); an
     /// unknown name is a plan error listing close names.
-    pub fn resolve(&self, names: &[String]) -> anyhow::Result<Vec<usize>> {
+    pub fn resolve(&self, names: &[String]) -> Result<Vec<usize>> {
         let mut v = Vec::new();
         for n in names {
             // A stage's name, or a matrix stage's (every copy, `fig` -> `fig@engine=a`, ...).
@@ -102,10 +72,10 @@ impl Project {
                     } else {
                         format!(" (did you mean: {}?)", close.join(", "))
                     };
-                    return Err(fail(
-                        exit::PLAN,
-                        format!("error: no stage named {n:?}{hint}"),
-                    ));
+                    return Err(Error::UnknownStage {
+                        name: n.clone(),
+                        hint,
+                    });
                 }
             }
         }

@@ -7,7 +7,8 @@ use engine::exit;
 use engine::remote::Transfer;
 
 use super::Global;
-use super::project::{Project, fail};
+use super::error::{Error, Result};
+use super::project::Project;
 use super::remote::{RemoteArgs, load_config, remote_cache};
 
 #[derive(Args, Debug)]
@@ -19,17 +20,18 @@ pub struct TransferArgs {
 /// `push` uploads what the local cache holds for the current pipeline (blobs first, each
 /// manifest last); `pull` fills the local cache from the remote, so that the next `run`
 /// restores instead of running.
-pub fn run(g: &Global, a: &TransferArgs, push: bool) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: &TransferArgs, push: bool) -> Result<i32> {
     let cfg = load_config()?;
     let p = Project::load(g)?;
     let mut engine = p.engine(RunEnv::default());
     let Some(mut remote) = remote_cache(&a.remote, &cfg, push)? else {
-        return Err(fail(
-            exit::USAGE,
-            "error: no remote cache configured (use --remote URL, ARTIFACT_REMOTE, or `remote: {url: ...}` in the user config)",
+        return Err(Error::usage(
+            "no remote cache configured (use --remote URL, ARTIFACT_REMOTE, or `remote: {url: ...}` in the user config)",
         ));
     };
-    remote.print = !g.json;
+    if !g.json {
+        remote.on_warning = Some(super::output::warning_printer());
+    }
     let url = remote.describe();
     engine.remote = Some(remote);
     let _lock = engine
@@ -39,12 +41,7 @@ pub fn run(g: &Global, a: &TransferArgs, push: bool) -> anyhow::Result<i32> {
                 eprintln!("waiting for another artifact run on this project to finish...");
             }
         })
-        .map_err(|e| {
-            fail(
-                exit::INTERNAL,
-                format!("error: cannot lock the cache folder: {e}"),
-            )
-        })?;
+        .map_err(|e| Error::internal(format!("cannot lock the cache folder: {e}")))?;
     let t: Transfer = if push { engine.push() } else { engine.pull() };
     let remote = engine.remote.as_ref().expect("set above");
     let verb = if push { "pushed" } else { "pulled" };

@@ -27,11 +27,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use clap::Args;
-use engine::exit;
 use engine::remote::{Remote, RemoteCache, RemoteError};
 use serde::Deserialize;
 
-use super::project::fail;
+use super::error::{Error, Result};
 
 /// The user config file.
 #[derive(Debug, Default, Deserialize)]
@@ -85,7 +84,7 @@ pub fn config_path() -> Option<PathBuf> {
 
 /// Reads the user config (a missing file is an empty config; a broken one is a usage error
 /// naming the file).
-pub fn load_config() -> anyhow::Result<UserConfig> {
+pub fn load_config() -> Result<UserConfig> {
     let Some(path) = config_path() else {
         return Ok(UserConfig::default());
     };
@@ -93,17 +92,19 @@ pub fn load_config() -> anyhow::Result<UserConfig> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UserConfig::default()),
         Err(e) => {
-            return Err(fail(
-                exit::USAGE,
-                format!("error: cannot read the user config {}: {e}", path.display()),
-            ));
+            return Err(Error::usage(format!(
+                "cannot read the user config {}: {e}",
+                path.display()
+            )));
         }
     };
     if text.trim().is_empty() {
         return Ok(UserConfig::default());
     }
-    serde_saphyr::from_str(&text)
-        .map_err(|e| fail(exit::USAGE, format!("{}: error: {e}", path.display())))
+    serde_saphyr::from_str(&text).map_err(|e| Error::Usage {
+        file: Some(path.clone()),
+        message: e.to_string(),
+    })
 }
 
 /// Remote-cache options shared by `run`, `push`, `pull` and `status`.
@@ -131,7 +132,7 @@ pub fn remote_cache(
     a: &RemoteArgs,
     cfg: &UserConfig,
     force_write: bool,
-) -> anyhow::Result<Option<RemoteCache>> {
+) -> Result<Option<RemoteCache>> {
     if a.no_remote {
         return Ok(None);
     }
@@ -167,25 +168,22 @@ pub struct HttpRemote {
 }
 
 impl HttpRemote {
-    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<HttpRemote> {
+    pub fn new(url: &str, timeout: Duration) -> Result<HttpRemote> {
         let base = url.trim_end_matches('/').to_string();
         let Some((scheme, rest)) = base.split_once("://") else {
-            return Err(fail(
-                exit::USAGE,
-                format!("error: remote cache URL {url:?} is not an http:// or https:// URL"),
-            ));
+            return Err(Error::usage(format!(
+                "remote cache URL {url:?} is not an http:// or https:// URL"
+            )));
         };
         let authority = rest.split('/').next().unwrap_or("");
         if !matches!(scheme, "http" | "https") || authority.is_empty() {
-            return Err(fail(
-                exit::USAGE,
-                format!("error: remote cache URL {url:?} is not an http:// or https:// URL"),
-            ));
+            return Err(Error::usage(format!(
+                "remote cache URL {url:?} is not an http:// or https:// URL"
+            )));
         }
         if authority.contains('@') {
-            return Err(fail(
-                exit::USAGE,
-                "error: the remote cache URL must not hold credentials; put them in ~/.netrc or ARTIFACT_REMOTE_TOKEN",
+            return Err(Error::usage(
+                "the remote cache URL must not hold credentials; put them in ~/.netrc or ARTIFACT_REMOTE_TOKEN",
             ));
         }
         let host = authority
@@ -378,7 +376,8 @@ pub fn slurm(
         bin_dir: c.and_then(|c| c.bin_dir.clone()),
         result_wait: secs(c.and_then(|c| c.result_wait_secs), d.result_wait),
     };
-    let s = Slurm::new(settings, cache_dir);
+    let mut s = Slurm::new(settings, cache_dir);
+    s.on_note = Some(Box::new(|m| eprintln!("note: {m}")));
     if !s.available() {
         if wanted {
             eprintln!(

@@ -23,7 +23,8 @@ use tera::{Context, Kwargs, State, Tera};
 
 use super::Global;
 use super::check::read_verdicts;
-use super::project::{Project, fail};
+use super::error::{Error, Result};
+use super::project::Project;
 use super::records::{Audit, LastRun};
 use crate::stages::claims::{ClaimStatus, ClaimVerdict, Query};
 use crate::stages::numfmt;
@@ -367,7 +368,7 @@ fn summary(verdicts: &[ClaimVerdict], stages_ok: bool) -> Summary {
     }
 }
 
-fn gather(p: &Project, cfg: &ReportConfig) -> anyhow::Result<Report> {
+fn gather(p: &Project, cfg: &ReportConfig) -> Result<Report> {
     let root = &p.pipeline.root;
     let cache = engine::cache::Cache::new(root);
     let verdicts = read_verdicts(p)?;
@@ -387,10 +388,7 @@ fn gather(p: &Project, cfg: &ReportConfig) -> anyhow::Result<Report> {
         })
         .collect();
     let last = LastRun::read(&cache.dir).map_err(|e| {
-        fail(
-            exit::INTERNAL,
-            format!(
-                "error: no readable record of the last run ({e}); run `artifact run` or `artifact check` to write it"
+        Error::internal(format!("no readable record of the last run ({e}); run `artifact run` or `artifact check` to write it"
             ),
         )
     })?;
@@ -774,7 +772,7 @@ fn templates() -> tera::TeraResult<Tera> {
 }
 
 /// Renders both reports: (Markdown, HTML).
-fn render(r: &Report) -> anyhow::Result<(String, String)> {
+fn render(r: &Report) -> Result<(String, String)> {
     let ctx = Context::from_serialize(r)
         .map_err(|e| anyhow::anyhow!("report: cannot build the template context: {e}"))?;
     let t = templates().map_err(|e| anyhow::anyhow!("report template: {e}"))?;
@@ -787,7 +785,7 @@ fn render(r: &Report) -> anyhow::Result<(String, String)> {
     Ok((md, html))
 }
 
-pub fn run(g: &Global, a: &ReportArgs) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: &ReportArgs) -> Result<i32> {
     let p = Project::load(g)?;
     let r = gather(&p, &p.report)?;
     let (md, html) = render(&r)?;

@@ -12,8 +12,9 @@ use super::records::{Audit, LastRun};
 use engine::exit;
 
 use super::Global;
+use super::error::{Error, Result};
 use super::output::{Reporter, color_enabled, paint};
-use super::project::{Project, fail};
+use super::project::Project;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -63,7 +64,7 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
 }
 
 /// Takes the project lock (waiting for another run unless `--no-wait`).
-fn take_lock(cache: &Cache, a: &RunArgs, quiet: bool) -> anyhow::Result<std::fs::File> {
+fn take_lock(cache: &Cache, a: &RunArgs, quiet: bool) -> Result<std::fs::File> {
     cache
         .lock(!a.no_wait, || {
             if !quiet {
@@ -72,12 +73,10 @@ fn take_lock(cache: &Cache, a: &RunArgs, quiet: bool) -> anyhow::Result<std::fs:
         })
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::WouldBlock {
-                fail(
-                    exit::INTERNAL,
-                    "error: another artifact run holds the lock on this project (drop --no-wait to wait for it)",
+                Error::internal("another artifact run holds the lock on this project (drop --no-wait to wait for it)",
                 )
             } else {
-                fail(exit::INTERNAL, format!("error: cannot lock the cache folder: {e}"))
+                Error::internal(format!("cannot lock the cache folder: {e}"))
             }
         })
 }
@@ -85,7 +84,7 @@ fn take_lock(cache: &Cache, a: &RunArgs, quiet: bool) -> anyhow::Result<std::fs:
 /// The no-op fast path: when the snapshot of the last complete run still holds (see
 /// `engine::noop`), every stage is fresh, and that is all there is to say. `None`: take the
 /// full path (which validates the pipeline).
-fn fast_noop(g: &Global, a: &RunArgs, started: Instant) -> anyhow::Result<Option<i32>> {
+fn fast_noop(g: &Global, a: &RunArgs, started: Instant) -> Result<Option<i32>> {
     if a.force || a.check || !a.stages.is_empty() {
         return Ok(None);
     }
@@ -141,7 +140,7 @@ fn fast_noop(g: &Global, a: &RunArgs, started: Instant) -> anyhow::Result<Option
     Ok(Some(exit::OK))
 }
 
-pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: &RunArgs) -> Result<i32> {
     let started = Instant::now();
     if let Some(code) = fast_noop(g, a, started)? {
         return Ok(code);
@@ -159,7 +158,7 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
     let mut engine = p.engine(env);
     engine.remote = super::remote::remote_cache(&a.remote, &cfg, false)?;
     if let Some(r) = engine.remote.as_mut() {
-        r.print = true;
+        r.on_warning = Some(super::output::warning_printer());
     }
     let quiet = g.quiet || g.json;
     let _lock = take_lock(&engine.cache, a, quiet)?;
@@ -176,16 +175,16 @@ pub fn run(g: &Global, a: &RunArgs) -> anyhow::Result<i32> {
         && !super::interrupt::cancelled()
     {
         for m in s.cancel_leftovers() {
-            eprintln!("warning: {m}");
+            super::output::warn(m);
         }
     }
     let wall = started.elapsed();
-    engine.update_lock(&p.lock_path(), &results).map_err(|e| {
-        fail(
-            exit::INTERNAL,
-            format!("error: cannot write the lock file: {e}"),
-        )
-    })?;
+    let (_, warning) = engine
+        .update_lock(&p.lock_path(), &results)
+        .map_err(|e| Error::internal(format!("cannot write the lock file: {e}")))?;
+    if let Some(w) = warning {
+        super::output::warn(w);
+    }
     record_last_run(&engine, &results, wall, a.jobs);
     if targets.is_empty() && !super::interrupt::cancelled() {
         // Only a complete, successful run may vouch for the next no-op (`write` checks too).
@@ -268,7 +267,7 @@ fn edited_output_note(path: &str, r: &StageResult) -> String {
     )
 }
 
-fn audit(engine: &Engine<'_>, targets: &[usize], jobs: usize, g: &Global) -> anyhow::Result<i32> {
+fn audit(engine: &Engine<'_>, targets: &[usize], jobs: usize, g: &Global) -> Result<i32> {
     let res = engine.audit(targets, jobs);
     if super::interrupt::cancelled() {
         eprintln!("interrupted");

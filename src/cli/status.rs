@@ -7,7 +7,8 @@ use engine::exec::{Decision, RunEnv};
 use engine::exit;
 
 use super::Global;
-use super::project::{Project, fail};
+use super::error::{Error, Result};
+use super::project::Project;
 use super::remote::{RemoteArgs, load_config, remote_cache};
 
 #[derive(Args, Debug)]
@@ -19,19 +20,18 @@ pub struct StatusArgs {
     pub remote: RemoteArgs,
 }
 
-pub fn run(g: &Global, a: &StatusArgs) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: &StatusArgs) -> Result<i32> {
     let p = Project::load(g)?;
     let mut engine = p.engine(RunEnv::default());
     let ask = a.check_remote || a.remote.remote.is_some();
     if ask {
         let cfg = load_config()?;
         let Some(mut r) = remote_cache(&a.remote, &cfg, false)? else {
-            return Err(fail(
-                exit::USAGE,
-                "error: --check-remote: no remote cache configured (use --remote URL, ARTIFACT_REMOTE, or the user config)",
+            return Err(Error::usage(
+                "--check-remote: no remote cache configured (use --remote URL, ARTIFACT_REMOTE, or the user config)",
             ));
         };
-        r.print = true;
+        r.on_warning = Some(super::output::warning_printer());
         engine.remote = Some(r);
     }
     let remote: std::collections::BTreeMap<usize, Option<bool>> =
@@ -50,7 +50,7 @@ pub fn run(g: &Global, a: &StatusArgs) -> anyhow::Result<i32> {
             ),
             Ok(Decision::Restore(_, r)) => ("restorable", r.to_string()),
             Ok(Decision::Run(r)) => ("stale", r.to_string()),
-            Err(e) => ("blocked", e.clone()),
+            Err(e) => ("blocked", e.to_string()),
         };
         if !matches!(v, Ok(Decision::Fresh(_))) {
             stale += 1;

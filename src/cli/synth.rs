@@ -12,6 +12,8 @@ use serde_json::Value;
 
 use super::Global;
 
+use super::error::Result;
+
 #[derive(Args, Debug)]
 pub struct SynthArgs {
     /// The taxonomy file to draw values from.
@@ -63,7 +65,7 @@ fn quote(s: &str) -> String {
     }
 }
 
-pub fn run(_g: &Global, a: &SynthArgs) -> anyhow::Result<i32> {
+pub fn run(_g: &Global, a: &SynthArgs) -> Result<i32> {
     let text = std::fs::read_to_string(&a.taxonomy)
         .with_context(|| format!("cannot read {}", a.taxonomy.display()))?;
     let tax = engine::spec::Node::parse(&text)
@@ -103,7 +105,8 @@ pub fn run(_g: &Global, a: &SynthArgs) -> anyhow::Result<i32> {
         return Err(anyhow!(
             "{}: missing engines, phases, symptoms, components or root causes",
             a.taxonomy.display()
-        ));
+        )
+        .into());
     }
     let f = std::fs::File::create(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;

@@ -5,26 +5,23 @@ use engine::exit;
 use engine::lockfile::LockFile;
 
 use super::Global;
-use super::project::{Project, fail};
+use super::error::{Error, Result};
+use super::project::Project;
 
-pub fn run(g: &Global) -> anyhow::Result<i32> {
+pub fn run(g: &Global) -> Result<i32> {
     let p = Project::load(g)?;
     let lock_path = p.lock_path();
     let lock = LockFile::read(&lock_path)
         .map_err(|e| {
-            fail(
-                exit::INTERNAL,
-                format!("error: {e}\n(run `artifact run` to regenerate it from the recorded runs)"),
-            )
+            Error::internal(format!(
+                "{e}\n(run `artifact run` to regenerate it from the recorded runs)"
+            ))
         })?
         .ok_or_else(|| {
-            fail(
-                exit::INTERNAL,
-                format!(
-                    "error: no lock file at {} (run `artifact run` first)",
-                    lock_path.display()
-                ),
-            )
+            Error::internal(format!(
+                "no lock file at {} (run `artifact run` first)",
+                lock_path.display()
+            ))
         })?;
     let mut bad = Vec::new();
     let mut n = 0;

@@ -19,6 +19,8 @@ use super::Global;
 use super::project::Project;
 use super::run::RunArgs;
 
+use super::error::Result;
+
 #[derive(Args, Debug)]
 pub struct WatchArgs {
     #[command(flatten)]
@@ -82,7 +84,7 @@ fn shown(root: &Path, f: &Path) -> String {
     f.strip_prefix(root).unwrap_or(f).display().to_string()
 }
 
-pub fn run(g: &Global, a: &WatchArgs) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: &WatchArgs) -> Result<i32> {
     super::interrupt::install();
     let root = engine::spec::project_root(&g.file);
     let mut rounds = 0u64;
@@ -94,10 +96,7 @@ pub fn run(g: &Global, a: &WatchArgs) -> anyhow::Result<i32> {
         match super::run::run(g, &a.run) {
             Ok(_) => {}
             // The error is the same as `artifact run` prints; watching goes on.
-            Err(e) => match e.downcast_ref::<super::project::Fail>() {
-                Some(f) => eprintln!("{}", f.message),
-                None => eprintln!("error: {e:#}"),
-            },
+            Err(e) => eprintln!("{e}"),
         }
         if super::interrupt::cancelled() {
             break;

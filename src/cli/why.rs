@@ -6,7 +6,8 @@ use engine::exec::{Decision, RunEnv};
 use engine::exit;
 
 use super::Global;
-use super::project::{Project, fail};
+use super::error::{Error, Result};
+use super::project::Project;
 
 #[derive(Args, Debug)]
 pub struct WhyArgs {
@@ -17,23 +18,17 @@ pub struct WhyArgs {
     pub key: bool,
 }
 
-pub fn run(g: &Global, a: &WhyArgs) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: &WhyArgs) -> Result<i32> {
     let p = Project::load(g)?;
     let found = p.resolve(std::slice::from_ref(&a.stage))?;
     if found.len() > 1 {
-        let names: Vec<&str> = found
-            .iter()
-            .map(|&i| p.pipeline.stages[i].name.as_str())
-            .collect();
-        return Err(fail(
-            exit::PLAN,
-            format!(
-                "error: {:?} is a matrix stage of {} copies; name one: {}",
-                a.stage,
-                names.len(),
-                names.join(", ")
-            ),
-        ));
+        return Err(Error::AmbiguousStage {
+            name: a.stage.clone(),
+            copies: found
+                .iter()
+                .map(|&i| p.pipeline.stages[i].name.clone())
+                .collect(),
+        });
     }
     let i = found[0];
     let engine = p.engine(RunEnv::default());
@@ -43,9 +38,13 @@ pub fn run(g: &Global, a: &WhyArgs) -> anyhow::Result<i32> {
         Ok(k) => (k, None),
         Err(why) => (Default::default(), Some(why)),
     };
-    let (key, kd, decision) = engine
-        .evaluate(i, &known, false)
-        .map_err(|e| fail(exit::STAGE_FAILED, format!("{}: {e}", a.stage)))?;
+    let (key, kd, decision) =
+        engine
+            .evaluate(i, &known, false)
+            .map_err(|source| Error::KeyUnknown {
+                stage: a.stage.clone(),
+                source,
+            })?;
     let last = engine.cache.last(&a.stage);
     if g.json {
         let changes: Vec<String> = last

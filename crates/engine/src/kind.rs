@@ -50,8 +50,15 @@ impl From<NodeError> for Problem {
     }
 }
 
-/// What a stage's `run` returns on failure: any error, shown to the user as is.
+/// What a stage's `run` returns on failure: any error, shown to the user as is. (A trait
+/// object, not an enum: each kind, outside this crate, has failures of its own.)
 pub type StageError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A stage built by hand (not through `spec::parse`) whose `with:` does not pass its kind's
+/// checks when it is about to run: every problem, joined with `; `.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "))]
+pub struct InvalidParams(pub Vec<Problem>);
 
 /// Settings of a run that kinds may read (never part of a stage's cache key unless the kind
 /// puts them there).
@@ -226,10 +233,7 @@ impl<K: Kind> DynKind for K {
             return Kind::run(self, p, ctx);
         }
         // A stage built by hand rather than by `spec::parse`: parse and validate it now.
-        let parsed = DynKind::check(self, ctx.stage).map_err(|problems| {
-            let msgs: Vec<String> = problems.into_iter().map(|p| p.message).collect();
-            msgs.join("; ")
-        })?;
+        let parsed = DynKind::check(self, ctx.stage).map_err(InvalidParams)?;
         let p = parsed
             .get::<K::Params>()
             .expect("the kind's own parameters");

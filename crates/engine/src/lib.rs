@@ -21,6 +21,10 @@ pub mod plan;
 pub mod remote;
 pub mod spec;
 
+/// A hook the caller gives to hear, as they happen, messages for the user from parts that run
+/// on worker threads (remote-cache warnings, SLURM notes): the engine never prints.
+pub type Notify = Box<dyn Fn(&str) + Send + Sync>;
+
 /// Version of the engine, recorded in every cache key.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 

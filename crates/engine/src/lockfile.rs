@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -29,60 +29,93 @@ pub fn lock_path(pipeline_file: &Path) -> std::path::PathBuf {
     pipeline_file.with_extension("lock")
 }
 
+/// Why a lock file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a valid lock file: {problem}", path.display())]
+    Invalid { path: PathBuf, problem: LockProblem },
+    /// Writing the regenerated lock failed (shown as the I/O error alone: the caller says
+    /// which file).
+    #[error("{0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// What is wrong with a lock file's content.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LockProblem {
+    #[error("it is not UTF-8 text")]
+    NotUtf8,
+    #[error("it is empty")]
+    Empty,
+    #[error("it holds git conflict markers (line {line}): it was merged by hand")]
+    ConflictMarkers { line: usize },
+    /// The YAML does not parse or does not have the lock's shape (the message locates it).
+    #[error("{0}")]
+    Yaml(String),
+    #[error("version {0} is not supported (expected 1)")]
+    Version(u32),
+}
+
 impl LockFile {
     /// Reads the lock: `Ok(None)` when there is none, `Err` naming the file and what is wrong
     /// with it when it cannot be used (truncated, empty, binary, git conflict markers, unknown
     /// version).
-    pub fn read(path: &Path) -> Result<Option<LockFile>, String> {
+    pub fn read(path: &Path) -> Result<Option<LockFile>, LockError> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
+            Err(source) => {
+                return Err(LockError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
         };
         Self::parse(&bytes)
             .map(Some)
-            .map_err(|e| format!("{}: not a valid lock file: {e}", path.display()))
+            .map_err(|problem| LockError::Invalid {
+                path: path.to_path_buf(),
+                problem,
+            })
     }
 
     /// Parses the lock file's bytes.
-    pub fn parse(bytes: &[u8]) -> Result<LockFile, String> {
-        let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
+    pub fn parse(bytes: &[u8]) -> Result<LockFile, LockProblem> {
+        let text = std::str::from_utf8(bytes).map_err(|_| LockProblem::NotUtf8)?;
         if text.trim().is_empty() {
-            return Err("it is empty".into());
+            return Err(LockProblem::Empty);
         }
         if let Some(n) = text.lines().position(|l| {
             ["<<<<<<<", ">>>>>>>", "======="]
                 .iter()
                 .any(|m| l.starts_with(*m))
         }) {
-            return Err(format!(
-                "it holds git conflict markers (line {}): it was merged by hand",
-                n + 1
-            ));
+            return Err(LockProblem::ConflictMarkers { line: n + 1 });
         }
         let lock: LockFile = serde_saphyr::from_str(text)
-            .map_err(|e| crate::spec::node::yaml_error_message(&e, text))?;
+            .map_err(|e| LockProblem::Yaml(crate::spec::node::yaml_error_message(&e, text)))?;
         if lock.version != 1 {
-            return Err(format!(
-                "version {} is not supported (expected 1)",
-                lock.version
-            ));
+            return Err(LockProblem::Version(lock.version));
         }
         Ok(lock)
     }
 
     /// Reads the lock for a run that is about to rewrite it: a lock that cannot be used is
-    /// replaced (with a warning naming the file) instead of failing the run. Returns the lock
-    /// and whether it was unusable (so the caller regenerates every entry).
-    pub fn read_or_regenerate(path: &Path) -> std::io::Result<(LockFile, bool)> {
+    /// replaced instead of failing the run. Returns the lock and, when the file was unusable,
+    /// why (the caller warns and regenerates every entry).
+    pub fn read_or_regenerate(path: &Path) -> Result<(LockFile, Option<LockError>), LockError> {
         match Self::read(path) {
-            Ok(l) => Ok((l.unwrap_or_default(), false)),
-            Err(_) if !path.exists() => Ok((LockFile::default(), false)),
+            Ok(l) => Ok((l.unwrap_or_default(), None)),
+            Err(_) if !path.exists() => Ok((LockFile::default(), None)),
             Err(e) if std::fs::metadata(path).is_ok_and(|m| m.is_file()) => {
-                eprintln!("warning: {e}; regenerating it from the recorded runs");
-                Ok((LockFile::default(), true))
+                Ok((LockFile::default(), Some(e)))
             }
-            Err(e) => Err(std::io::Error::other(e)),
+            Err(e) => Err(e),
         }
     }
 

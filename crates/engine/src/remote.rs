@@ -102,8 +102,33 @@ pub struct RemoteCache {
     pub write: bool,
     down: AtomicBool,
     warnings: Mutex<Vec<String>>,
-    /// Print warnings on stderr as they happen (the CLI); tests read [`RemoteCache::warnings`].
-    pub print: bool,
+    /// Called with each new warning as it happens (the CLI prints it); every warning is also
+    /// kept for [`RemoteCache::warnings`].
+    pub on_warning: Option<crate::Notify>,
+}
+
+/// Why a blob or a manifest did not move between the local store and the remote.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// The remote failed; a warning already said how.
+    #[error("the remote cache failed (already warned about)")]
+    Warned,
+    #[error("{0} is gone from the server")]
+    Gone(String),
+    #[error("{path} has content with sha256 {got} (damaged or tampered with)")]
+    Damaged { path: String, got: String },
+    #[error("cannot store {path} in the local cache: {source}")]
+    Store {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the local cache lacks {digest}: {source}")]
+    LocalMissing {
+        digest: String,
+        source: std::io::Error,
+    },
+    #[error("the local copy of {0} is corrupt")]
+    LocalCorrupt(String),
 }
 
 /// What a push or pull did, per stage.
@@ -129,7 +154,7 @@ impl RemoteCache {
             write,
             down: AtomicBool::new(false),
             warnings: Mutex::new(Vec::new()),
-            print: true,
+            on_warning: None,
         }
     }
 
@@ -156,8 +181,8 @@ impl RemoteCache {
             }
             w.push(msg.clone());
         }
-        if self.print {
-            eprintln!("warning: {msg}");
+        if let Some(f) = &self.on_warning {
+            f(&msg);
         }
     }
 
@@ -219,27 +244,30 @@ impl RemoteCache {
 
     /// Puts blob `digest` into the local store from the remote unless the store holds it.
     /// The download is re-hashed; a mismatch is a miss.
-    fn fetch_blob(&self, cache: &Cache, digest: &str, t: &mut Transfer) -> Result<(), String> {
+    fn fetch_blob(
+        &self,
+        cache: &Cache,
+        digest: &str,
+        t: &mut Transfer,
+    ) -> Result<(), TransferError> {
         if cache.holds(digest) {
             return Ok(());
         }
         let path = format!("cas/{digest}");
         let bytes = match self.remote.get(&path) {
             Ok(Some(b)) => b,
-            Ok(None) => return Err(format!("{path} is gone from the server")),
+            Ok(None) => return Err(TransferError::Gone(path)),
             Err(e) => {
                 self.failed(&format!("GET {path}"), &e);
-                return Err(String::new());
+                return Err(TransferError::Warned);
             }
         };
         let got = sha256_bytes(&bytes);
         if got != digest {
-            return Err(format!(
-                "{path} has content with sha256 {got} (damaged or tampered with)"
-            ));
+            return Err(TransferError::Damaged { path, got });
         }
         crate::fsutil::write_atomic(&cache.object_path(digest), &bytes)
-            .map_err(|e| format!("cannot store {path} in the local cache: {e}"))?;
+            .map_err(|source| TransferError::Store { path, source })?;
         t.blobs += 1;
         t.bytes += bytes.len() as u64;
         Ok(())
@@ -261,36 +289,47 @@ impl RemoteCache {
         let m = self.manifest(key_digest, declared)?;
         let mut t = Transfer::default();
         for d in m.outputs.values().collect::<BTreeSet<_>>() {
-            if let Err(e) = self.fetch_blob(cache, d, &mut t) {
-                if !e.is_empty() {
+            match self.fetch_blob(cache, d, &mut t) {
+                Ok(()) => {}
+                Err(TransferError::Warned) => return None,
+                Err(e) => {
                     self.warn(format!("stage {stage}: {e}; the stage runs instead"));
+                    return None;
                 }
-                return None;
             }
         }
         Some(m.outputs)
     }
 
     /// Uploads one blob from the local store unless the server has it.
-    fn push_blob(&self, cache: &Cache, digest: &str, t: &mut Transfer) -> Result<(), String> {
+    fn push_blob(
+        &self,
+        cache: &Cache,
+        digest: &str,
+        t: &mut Transfer,
+    ) -> Result<(), TransferError> {
         let path = format!("cas/{digest}");
         match self.remote.head(&path) {
             Ok(true) => return Ok(()),
             Ok(false) => {}
             Err(e) => {
                 self.failed(&format!("HEAD {path}"), &e);
-                return Err(String::new());
+                return Err(TransferError::Warned);
             }
         }
         // Read back and checked: the server must never receive a damaged local object.
-        let bytes = std::fs::read(cache.object_path(digest))
-            .map_err(|e| format!("the local cache lacks {digest}: {e}"))?;
+        let bytes = std::fs::read(cache.object_path(digest)).map_err(|source| {
+            TransferError::LocalMissing {
+                digest: digest.to_string(),
+                source,
+            }
+        })?;
         if sha256_bytes(&bytes) != digest {
-            return Err(format!("the local copy of {digest} is corrupt"));
+            return Err(TransferError::LocalCorrupt(digest.to_string()));
         }
         if let Err(e) = self.remote.put(&path, &bytes) {
             self.failed(&format!("PUT {path}"), &e);
-            return Err(String::new());
+            return Err(TransferError::Warned);
         }
         t.blobs += 1;
         t.bytes += bytes.len() as u64;
@@ -298,7 +337,7 @@ impl RemoteCache {
     }
 
     /// Uploads a stage's result: its blobs first, then its manifest. `Err` says why nothing
-    /// (or not the manifest) was published; an empty message was already warned about.
+    /// (or not the manifest) was published; [`TransferError::Warned`] was already warned about.
     pub fn publish(
         &self,
         cache: &Cache,
@@ -306,9 +345,9 @@ impl RemoteCache {
         key_digest: &str,
         outputs: &BTreeMap<String, String>,
         t: &mut Transfer,
-    ) -> Result<(), String> {
+    ) -> Result<(), TransferError> {
         if !self.usable() {
-            return Err(String::new());
+            return Err(TransferError::Warned);
         }
         for d in outputs.values().collect::<BTreeSet<_>>() {
             self.push_blob(cache, d, t)?;
@@ -320,11 +359,11 @@ impl RemoteCache {
             key: key_digest.to_string(),
             outputs: outputs.clone(),
         };
-        let body = serde_json::to_vec_pretty(&m).map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec_pretty(&m).expect("a manifest serializes");
         let path = format!("ac/{}", ac_key(key_digest));
         if let Err(e) = self.remote.put(&path, &body) {
             self.failed(&format!("PUT {path}"), &e);
-            return Err(String::new());
+            return Err(TransferError::Warned);
         }
         Ok(())
     }
@@ -370,10 +409,9 @@ impl RemoteCache {
         let mut t = Transfer::default();
         match self.publish(cache, stage, key_digest, outputs, &mut t) {
             Ok(()) => true,
+            Err(TransferError::Warned) => false,
             Err(e) => {
-                if !e.is_empty() {
-                    self.warn(format!("stage {stage}: {e}; not uploaded"));
-                }
+                self.warn(format!("stage {stage}: {e}; not uploaded"));
                 false
             }
         }
@@ -497,7 +535,7 @@ impl crate::exec::Engine<'_> {
                     continue;
                 }
                 Err(e) => {
-                    t.skipped.push((name, e));
+                    t.skipped.push((name, e.to_string()));
                     continue;
                 }
             };
@@ -518,8 +556,8 @@ impl crate::exec::Engine<'_> {
             }
             match remote.publish(&self.cache, &name, &rec.key_digest, &rec.outputs, &mut t) {
                 Ok(()) => t.done.push(name),
-                Err(e) if e.is_empty() => t.skipped.push((name, "upload failed".into())),
-                Err(e) => t.skipped.push((name, e)),
+                Err(TransferError::Warned) => t.skipped.push((name, "upload failed".into())),
+                Err(e) => t.skipped.push((name, e.to_string())),
             }
         }
         t
@@ -554,7 +592,7 @@ impl crate::exec::Engine<'_> {
             let (key, kd, verdict) = match self.evaluate(i, &known, false) {
                 Ok(v) => v,
                 Err(e) => {
-                    t.skipped.push((s.name.clone(), e));
+                    t.skipped.push((s.name.clone(), e.to_string()));
                     missing.insert(i);
                     continue;
                 }
@@ -570,11 +608,13 @@ impl crate::exec::Engine<'_> {
             let declared: BTreeSet<String> = s.outputs.iter().map(|o| o.path.clone()).collect();
             let Some(outputs) = remote.manifest(&kd, &declared).and_then(|m| {
                 for d in m.outputs.values().collect::<BTreeSet<_>>() {
-                    if let Err(e) = remote.fetch_blob(&self.cache, d, &mut t) {
-                        if !e.is_empty() {
+                    match remote.fetch_blob(&self.cache, d, &mut t) {
+                        Ok(()) => {}
+                        Err(TransferError::Warned) => return None,
+                        Err(e) => {
                             remote.warn(format!("stage {}: {e}", s.name));
+                            return None;
                         }
-                        return None;
                     }
                 }
                 Some(m.outputs)

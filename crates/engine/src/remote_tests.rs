@@ -41,11 +41,15 @@ fn run(
     let cancel = AtomicBool::new(false);
     let mut engine = Engine::new(&pipeline, &plan, &p.registry, RunEnv::default(), &cancel);
     let mut rc = RemoteCache::new(Box::new(Shared(fake.clone())), true, write);
-    rc.print = false;
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h = heard.clone();
+    rc.on_warning = Some(Box::new(move |m| h.lock().unwrap().push(m.to_string())));
     engine.remote = Some(rc);
     let opts = Options { jobs: 1, force };
     let res = engine.run(&[], &opts, &mut |_| {});
     let warnings = engine.remote.as_ref().unwrap().warnings();
+    // The engine prints nothing: each warning reaches the caller's hook once, as it happens.
+    assert_eq!(*heard.lock().unwrap(), warnings);
     let mut log = p.fake.log.lock().unwrap().clone();
     log.sort();
     (log, res, warnings)
@@ -295,9 +299,7 @@ fn push_then_pull_fills_a_clone_without_running() {
         let plan = Plan::new(&pipeline).unwrap();
         let cancel = AtomicBool::new(false);
         let mut engine = Engine::new(&pipeline, &plan, &p.registry, RunEnv::default(), &cancel);
-        let mut rc = RemoteCache::new(Box::new(Shared(fake.clone())), true, true);
-        rc.print = false;
-        engine.remote = Some(rc);
+        engine.remote = Some(RemoteCache::new(Box::new(Shared(fake.clone())), true, true));
         f(&engine)
     };
     let t = with_engine(&a, &|e| e.push());

@@ -14,7 +14,9 @@ pub mod slurm;
 /// The settings an [`Engine`] runs with (defined with the kinds, which may read them).
 pub use crate::kind::RunEnv;
 pub use command::{CommandKind, STDERR_TAIL, env_digest, kill_running_commands};
-pub use run::{AuditResult, Decision, Engine, Event, Options, Reason, StageResult, Status};
+pub use run::{
+    AuditResult, Decision, Engine, Event, InputError, Options, Reason, StageResult, Status, Warning,
+};
 
 /// Process-wide peak resident memory in KiB (Linux `VmHWM`), if known.
 pub fn peak_rss_kib() -> Option<u64> {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::cache::{Cache, Record, RestoreError};
 use crate::hash::{CacheKey, KEY_VERSION, KeyChange, StatCache};
 use crate::kind::{DynKind, Registry, RunEnv, StageCtx};
-use crate::lockfile::{LockFile, LockedStage};
+use crate::lockfile::{LockError, LockFile, LockedStage};
 use crate::plan::Plan;
 use crate::spec::Pipeline;
 
@@ -129,9 +129,44 @@ impl StageResult {
 /// Progress events, in the order they happen.
 #[derive(Clone, Debug)]
 pub enum Event<'a> {
-    Begin { total: usize },
-    Started { stage: &'a str, reason: &'a Reason },
+    Begin {
+        total: usize,
+    },
+    Started {
+        stage: &'a str,
+        reason: &'a Reason,
+    },
     Finished(&'a StageResult),
+    /// Something the user should know that does not stop the run (the caller shows it).
+    Warning(&'a Warning),
+}
+
+/// A problem that does not stop the work; the engine never prints, its caller shows these.
+#[derive(Debug, thiserror::Error)]
+pub enum Warning {
+    /// A command left running by a killed earlier run was stopped (what, and which group).
+    #[error("{0}")]
+    LeftoverReaped(String),
+    #[error("cannot write the stage index (the run records keep the results): {0}")]
+    IndexNotWritten(std::io::Error),
+    /// The lock file could not be used and was rebuilt from the recorded runs.
+    #[error("{0}; regenerating it from the recorded runs")]
+    LockRegenerated(LockError),
+}
+
+/// Why a stage's inputs cannot be fingerprinted (so its key, and its decision, are unknown).
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("input {0} is missing")]
+    Missing(String),
+    #[error("cannot read input {path}: {source}")]
+    Unreadable {
+        path: String,
+        source: std::io::Error,
+    },
+    /// An upstream stage must run before the input's digest is known.
+    #[error("upstream stage {0} runs first")]
+    UpstreamRuns(String),
 }
 
 /// Run options.
@@ -233,7 +268,7 @@ impl<'a> Engine<'a> {
     /// The output digests of everything upstream of stage `i`, as a run would see them: from
     /// the records of up-to-date (or restorable) stages. `Err` names an upstream stage that
     /// would have to run first, or a missing input.
-    pub fn upstream_known(&self, i: usize) -> Result<BTreeMap<String, String>, String> {
+    pub fn upstream_known(&self, i: usize) -> Result<BTreeMap<String, String>, InputError> {
         let mut known = BTreeMap::new();
         for (j, v) in self.plan_decisions(&[i]) {
             if j == i {
@@ -244,9 +279,8 @@ impl<'a> Engine<'a> {
                     known.extend(rec.outputs)
                 }
                 Ok(Decision::Run(_)) => {
-                    return Err(format!(
-                        "upstream stage {} runs first",
-                        self.pipeline.stages[j].name
+                    return Err(InputError::UpstreamRuns(
+                        self.pipeline.stages[j].name.clone(),
                     ));
                 }
                 Err(e) => return Err(e),
@@ -282,7 +316,7 @@ impl<'a> Engine<'a> {
         &self,
         i: usize,
         known: &BTreeMap<String, String>,
-    ) -> Result<BTreeMap<String, String>, String> {
+    ) -> Result<BTreeMap<String, String>, InputError> {
         let mut m = BTreeMap::new();
         for inp in &self.pipeline.stages[i].inputs {
             // An input may name an upstream output through a symlinked folder.
@@ -298,8 +332,13 @@ impl<'a> Engine<'a> {
                 Some(d) => d.clone(),
                 None => match self.stat.digest(self.root(), &inp.path) {
                     Ok(Some(d)) => d,
-                    Ok(None) => return Err(format!("input {} is missing", inp.path)),
-                    Err(e) => return Err(format!("cannot read input {}: {e}", inp.path)),
+                    Ok(None) => return Err(InputError::Missing(inp.path.clone())),
+                    Err(source) => {
+                        return Err(InputError::Unreadable {
+                            path: inp.path.clone(),
+                            source,
+                        });
+                    }
                 },
             };
             m.insert(inp.path.clone(), d);
@@ -314,7 +353,7 @@ impl<'a> Engine<'a> {
         i: usize,
         known: &BTreeMap<String, String>,
         force: bool,
-    ) -> Result<(CacheKey, String, Decision), String> {
+    ) -> Result<(CacheKey, String, Decision), InputError> {
         let key = self.key(i, self.input_digests(i, known)?);
         let kd = key.digest();
         let decision = self.assess(i, &key, &kd, force);
@@ -373,7 +412,7 @@ impl<'a> Engine<'a> {
         // A killed earlier run may have left commands running: stop them before anything here
         // could run the same stage at the same time.
         for m in super::procs::reap_leftovers(&self.cache.dir) {
-            eprintln!("warning: {m}");
+            on_event(Event::Warning(&Warning::LeftoverReaped(m)));
         }
         on_event(Event::Begin {
             total: selected.len(),
@@ -464,7 +503,7 @@ impl<'a> Engine<'a> {
                     let (key, kd, decision) = match self.evaluate(i, &known, opts.force) {
                         Ok(v) => v,
                         Err(e) => {
-                            let res = self.failed(i, e);
+                            let res = self.failed(i, e.to_string());
                             on_event(Event::Finished(&res));
                             self.release(i, &selected, &mut indeg, &mut ready);
                             results.insert(i, res);
@@ -518,9 +557,7 @@ impl<'a> Engine<'a> {
         super::procs::close_journal(&self.cache.dir.join(super::procs::RECORD));
         let _ = self.stat.save(&self.cache.stat_path());
         if let Err(e) = self.cache.flush() {
-            eprintln!(
-                "warning: cannot write the stage index (the run records keep the results): {e}"
-            );
+            on_event(Event::Warning(&Warning::IndexNotWritten(e)));
         }
         let mut out: Vec<StageResult> = results.into_values().collect();
         // Keep the order of execution readable: topological order.
@@ -954,10 +991,16 @@ impl<'a> Engine<'a> {
     }
 
     /// Updates the lock file with the successful results and drops stages no longer in the
-    /// pipeline. Returns whether the file changed.
-    pub fn update_lock(&self, lock_path: &Path, results: &[StageResult]) -> std::io::Result<bool> {
+    /// pipeline. Returns whether the file changed, and a warning when the old lock could not be
+    /// used and every entry was regenerated from the recorded runs.
+    pub fn update_lock(
+        &self,
+        lock_path: &Path,
+        results: &[StageResult],
+    ) -> Result<(bool, Option<Warning>), LockError> {
         let (mut lock, unreadable) = LockFile::read_or_regenerate(lock_path)?;
-        if unreadable {
+        let warning = unreadable.map(Warning::LockRegenerated);
+        if warning.is_some() {
             // Every stage's entry comes back from its last successful run, not only the ones
             // this run touched.
             for s in &self.pipeline.stages {
@@ -993,12 +1036,12 @@ impl<'a> Engine<'a> {
                 );
             }
         }
-        lock.write(lock_path)
+        Ok((lock.write(lock_path)?, warning))
     }
 
     /// Dry run: the decision for every selected stage, in topological order, without running
     /// anything. Stages downstream of one that must run get [`Reason::Upstream`].
-    pub fn plan_decisions(&self, targets: &[usize]) -> Vec<(usize, Result<Decision, String>)> {
+    pub fn plan_decisions(&self, targets: &[usize]) -> Vec<(usize, Result<Decision, InputError>)> {
         let selected = self.selected(targets);
         let mut known = BTreeMap::new();
         let mut pending: BTreeMap<usize, String> = BTreeMap::new();

@@ -60,8 +60,9 @@ pub struct Placement {
     pub resources: Resources,
 }
 
-/// Parses `executor:`; `Err` is the message for its location.
-pub fn parse_executor(node: &Node) -> Result<Executor, String> {
+/// Parses `executor:`; `Err` is the message for its location (crate-internal: the spec
+/// parser turns it into a located problem).
+pub(crate) fn parse_executor(node: &Node) -> Result<Executor, String> {
     match node.as_str() {
         Some("local") => Ok(Executor::Local),
         Some("slurm") => Ok(Executor::Slurm),
@@ -244,6 +245,8 @@ pub struct Slurm {
     /// Saved jobs: stage -> job (mirrors `jobs.json`).
     saved: Mutex<BTreeMap<String, SavedJob>>,
     cancelled: AtomicBool,
+    /// Called with each note for the user (e.g. a job reattached to); the CLI prints it.
+    pub on_note: Option<crate::Notify>,
 }
 
 impl Slurm {
@@ -266,6 +269,7 @@ impl Slurm {
             poll: Mutex::new(Poll::default()),
             saved: Mutex::new(saved),
             cancelled: AtomicBool::new(false),
+            on_note: None,
         }
     }
 
@@ -421,7 +425,8 @@ impl Slurm {
     }
 
     /// Runs a `command` stage (`run`, `env` of its `with:`) as a batch job and waits for it.
-    pub fn run(
+    /// `Err` is the stage's failure message (crate-internal: it becomes the stage's status).
+    pub(crate) fn run(
         &self,
         ctx: &StageCtx<'_>,
         run: &str,
@@ -446,10 +451,12 @@ impl Slurm {
         if let Some(old) = old {
             match self.state(&old.id, true)? {
                 JobState::Active(_) if old.key_digest == ctx.key_digest => {
-                    eprintln!(
-                        "note: stage {stage}: reattached to SLURM job {} started by an earlier run",
-                        old.id
-                    );
+                    if let Some(f) = &self.on_note {
+                        f(&format!(
+                            "stage {stage}: reattached to SLURM job {} started by an earlier run",
+                            old.id
+                        ));
+                    }
                     attached = Some(old);
                 }
                 JobState::Active(_) => {

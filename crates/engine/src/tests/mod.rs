@@ -82,6 +82,8 @@ pub(crate) struct Proj {
     pub dir: tempfile::TempDir,
     pub fake: Fake,
     pub registry: Registry,
+    /// The warnings of the last [`Proj::run_with`] (run events, then the lock update).
+    pub warnings: Mutex<Vec<String>>,
 }
 
 impl Proj {
@@ -93,6 +95,7 @@ impl Proj {
             dir,
             fake,
             registry,
+            warnings: Mutex::new(Vec::new()),
         };
         p.write("pipeline.yaml", pipeline);
         for (f, c) in files {
@@ -131,10 +134,17 @@ impl Proj {
             .iter()
             .map(|t| pipeline.stages.iter().position(|s| s.name == *t).unwrap())
             .collect();
-        let res = engine.run(&idx, opts, &mut |_| {});
-        engine
+        let mut warnings = Vec::new();
+        let res = engine.run(&idx, opts, &mut |e| {
+            if let crate::exec::Event::Warning(w) = e {
+                warnings.push(w.to_string());
+            }
+        });
+        let (_, w) = engine
             .update_lock(&self.root().join("pipeline.lock"), &res)
             .unwrap();
+        warnings.extend(w.map(|w| w.to_string()));
+        *self.warnings.lock().unwrap() = warnings;
         (self.fake.log.lock().unwrap().clone(), res)
     }
 

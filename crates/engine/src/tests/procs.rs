@@ -85,6 +85,10 @@ fn command_left_running_by_a_killed_run_is_stopped_before_the_next_run() {
         ended_within(&mut orphan, Duration::from_secs(1)),
         "the leftover group still runs after the next run started"
     );
+    // Said through the run's events (the engine prints nothing), naming the stage.
+    let warnings = p.warnings.lock().unwrap().clone();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("stage a"), "{warnings:?}");
     assert!(!p.root().join(".artifact/running.log").exists());
 }
 
@@ -301,10 +305,23 @@ fn unreadable_lock_file_is_regenerated_by_the_next_run() {
     for (what, bytes) in variants {
         std::fs::write(p.root().join("pipeline.lock"), &bytes).unwrap();
         let err = crate::lockfile::LockFile::read(&p.root().join("pipeline.lock")).unwrap_err();
-        assert!(err.contains("pipeline.lock"), "{what}: {err}");
-        // A no-op run (nothing to do) still rewrites it whole.
+        assert!(
+            matches!(err, crate::lockfile::LockError::Invalid { .. }),
+            "{what}: {err:?}"
+        );
+        let err = err.to_string();
+        assert!(
+            err.contains("pipeline.lock: not a valid lock file: "),
+            "{what}: {err}"
+        );
+        // A no-op run (nothing to do) still rewrites it whole, and says so (once, to its caller).
         p.run();
         assert_eq!(p.read("pipeline.lock"), good, "{what}");
+        assert_eq!(
+            *p.warnings.lock().unwrap(),
+            [format!("{err}; regenerating it from the recorded runs")],
+            "{what}"
+        );
     }
 }
 
