@@ -73,20 +73,12 @@ fn expanded_names_are_shown_and_selectable() {
 
 /// `run --json`: (answered by the snapshot?, stages that ran, sorted).
 fn run_json(p: &Project) -> (bool, Vec<String>) {
-    let r = p.run(&["--json", "run", "-j", "1"]);
-    r.code(0);
-    let lines: Vec<serde_json::Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+    let (snapshot, st) = p.run(&["--json", "run", "-j", "1"]).json_finished();
+    let ran = st
+        .into_iter()
+        .filter(|(_, status)| status == "ran")
+        .map(|(stage, _)| stage)
         .collect();
-    let snapshot = lines[0]["snapshot"] == true;
-    let mut ran: Vec<String> = lines
-        .iter()
-        .filter(|v| v["event"] == "finished" && v["status"] == "ran")
-        .map(|v| v["stage"].as_str().unwrap().to_string())
-        .collect();
-    ran.sort();
     (snapshot, ran)
 }
 

@@ -35,26 +35,7 @@ fn run_json(p: &Project, who: &str) -> (bool, Vec<(String, String)>) {
         .env("WHO", who)
         .output()
         .expect("spawn");
-    let r = Run::from(out);
-    r.code(0);
-    let lines: Vec<serde_json::Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
-    let snapshot = lines[0]["snapshot"] == true;
-    let mut st: Vec<(String, String)> = lines
-        .iter()
-        .filter(|v| v["event"] == "finished")
-        .map(|v| {
-            (
-                v["stage"].as_str().unwrap().to_string(),
-                v["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    st.sort();
-    (snapshot, st)
+    Run::from(out).json_finished()
 }
 
 fn all(status: &str) -> Vec<(String, String)> {

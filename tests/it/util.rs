@@ -79,6 +79,31 @@ impl Run {
         self
     }
 
+    /// A `--json run`'s events: whether the no-op snapshot answered it, and (stage, status) of
+    /// every finished stage, sorted.
+    #[track_caller]
+    pub fn json_finished(&self) -> (bool, Vec<(String, String)>) {
+        self.code(0);
+        let lines: Vec<serde_json::Value> = self
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        let snapshot = lines[0]["snapshot"] == true;
+        let mut st: Vec<(String, String)> = lines
+            .iter()
+            .filter(|v| v["event"] == "finished")
+            .map(|v| {
+                (
+                    v["stage"].as_str().unwrap().to_string(),
+                    v["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        st.sort();
+        (snapshot, st)
+    }
+
     /// Stage lines of a plain run (`<status> <stage>...`), without timings.
     pub fn stages(&self) -> Vec<String> {
         self.stdout
