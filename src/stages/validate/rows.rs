@@ -722,7 +722,9 @@ pub fn check_file(
                     bad[i] = true;
                     continue;
                 }
-                if let Some(voc) = c.vocab {
+                // The value as the tables will hold it: a vocabulary label as written, else
+                // typed (an int, a date in ISO form, ...).
+                let kept = if let Some(voc) = c.vocab {
                     if !voc.leaf.contains_key(v) {
                         let message = if v.trim() != v {
                             "unknown value (surrounding spaces)"
@@ -741,40 +743,29 @@ pub fn check_file(
                         bad[i] = true;
                         continue;
                     }
-                    if c.spec.distinct && vs.iter().any(|x| x == v) {
-                        push(
-                            i,
-                            "listed twice",
-                            "value listed twice".into(),
-                            v,
-                            "distinct values in a cell".into(),
-                            String::new(),
-                        );
-                        bad[i] = true;
-                    }
-                    vs.push(v.to_string());
-                    continue;
-                }
-                match typed(v, c.spec) {
-                    Ok(t) => {
-                        if c.spec.distinct && vs.contains(&t) {
-                            push(
-                                i,
-                                "listed twice",
-                                "value listed twice".into(),
-                                v,
-                                "distinct values in a cell".into(),
-                                String::new(),
-                            );
+                    v.to_string()
+                } else {
+                    match typed(v, c.spec) {
+                        Ok(t) => t,
+                        Err((kind, expected)) => {
+                            push(i, kind, kind.into(), v, expected, String::new());
                             bad[i] = true;
+                            continue;
                         }
-                        vs.push(t);
                     }
-                    Err((kind, expected)) => {
-                        push(i, kind, kind.into(), v, expected, String::new());
-                        bad[i] = true;
-                    }
+                };
+                if c.spec.distinct && vs.contains(&kept) {
+                    push(
+                        i,
+                        "listed twice",
+                        "value listed twice".into(),
+                        v,
+                        "distinct values in a cell".into(),
+                        String::new(),
+                    );
+                    bad[i] = true;
                 }
+                vs.push(kept);
             }
             if vs.is_empty() && !c.spec.optional && !bad[i] {
                 push(

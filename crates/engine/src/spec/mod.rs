@@ -899,7 +899,7 @@ impl Validator<'_> {
     /// output, is one of the pipeline's own files. Records the path's identity when a symlink
     /// makes it differ from the path as written.
     fn normalize(&mut self, raw: &str, output: bool) -> Result<String, String> {
-        let norm = typed::normalize(raw)?;
+        let norm = typed::normalize(raw).map_err(|e| e.to_string())?;
         // Symlinks, including dangling ones (judged by where they point): the path must stay
         // inside the root and out of the cache folder.
         let c = self.resolver.resolve(&self.root_canon.join(&norm));

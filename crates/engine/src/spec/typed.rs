@@ -158,34 +158,42 @@ impl<'de> Visitor<'de> for PathVisitor {
     }
 }
 
+/// Why [`normalize`] refused a path (said after the path: `path "../x" escapes ...`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("is empty")]
+    Empty,
+    #[error("escapes the project root (`..` is not allowed)")]
+    Escapes,
+    #[error("is absolute (paths must be relative to the project root)")]
+    Absolute,
+    #[error("names the project root itself")]
+    Root,
+    #[error("is inside the cache folder `{}/`", super::CACHE_DIR)]
+    InCache,
+}
+
 /// Normalises a project-relative path as written (`./a//b` -> `a/b`), refusing one that is
 /// empty, absolute, climbs out with `..`, names the root itself or leads into the cache folder.
 /// The one lexical normaliser: declared paths and path parameters both go through it.
-pub fn normalize(raw: &str) -> Result<String, String> {
+pub fn normalize(raw: &str) -> Result<String, PathError> {
     if raw.is_empty() {
-        return Err("is empty".into());
+        return Err(PathError::Empty);
     }
     let mut parts = Vec::new();
     for c in Path::new(raw).components() {
         match c {
             Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
             Component::CurDir => {}
-            Component::ParentDir => {
-                return Err("escapes the project root (`..` is not allowed)".into());
-            }
-            Component::RootDir | Component::Prefix(_) => {
-                return Err("is absolute (paths must be relative to the project root)".into());
-            }
+            Component::ParentDir => return Err(PathError::Escapes),
+            Component::RootDir | Component::Prefix(_) => return Err(PathError::Absolute),
         }
     }
     if parts.is_empty() {
-        return Err("names the project root itself".into());
+        return Err(PathError::Root);
     }
     if parts[0] == super::CACHE_DIR {
-        return Err(format!(
-            "is inside the cache folder `{}/`",
-            super::CACHE_DIR
-        ));
+        return Err(PathError::InCache);
     }
     Ok(parts.join("/"))
 }
