@@ -81,6 +81,21 @@ fn home() -> tempfile::TempDir {
     tempfile::tempdir().expect("home")
 }
 
+/// A new clone of the small pipeline, with an empty home (no credentials), runs against
+/// `url` and executes nothing: both stages come from the remote.
+#[track_caller]
+fn a_new_clone_fetches_both_stages(url: &str) {
+    let anon = home();
+    let r = art(&small(), anon.path(), false, &["run", "--remote", url]);
+    r.code(0);
+    assert!(
+        r.stdout
+            .contains("0 ran, 2 restored (2 fetched from remote)"),
+        "{}",
+        r.stdout
+    );
+}
+
 /// A fresh nginx, and the small pipeline run once with writes on, so the server holds both
 /// stages' results. Returns the server, its URL and the (empty) home the run used.
 fn small_run_and_pushed() -> (Nginx, String, tempfile::TempDir) {
@@ -275,16 +290,7 @@ fn a_write_without_credentials_gets_401_and_reads_still_work() {
     r.code(0);
     assert!(r.stdout.contains("pushed 2 stage(s)"), "{}", r.stdout);
     // Readers need no credentials.
-    let anon = home();
-    let b = small();
-    let r = art(&b, anon.path(), false, &["run", "--remote", &url]);
-    r.code(0);
-    assert!(
-        r.stdout
-            .contains("0 ran, 2 restored (2 fetched from remote)"),
-        "{}",
-        r.stdout
-    );
+    a_new_clone_fetches_both_stages(&url);
 }
 
 #[test]
@@ -364,15 +370,7 @@ fn concurrent_writers_to_the_same_key_leave_a_valid_result() {
         serde_json::from_slice::<serde_json::Value>(&std::fs::read(m).unwrap())
             .expect("every manifest is whole JSON");
     }
-    let b = small();
-    let r = art(&b, h.path(), false, &["run", "--remote", &url]);
-    r.code(0);
-    assert!(
-        r.stdout
-            .contains("0 ran, 2 restored (2 fetched from remote)"),
-        "{}",
-        r.stdout
-    );
+    a_new_clone_fetches_both_stages(&url);
 }
 
 #[test]
