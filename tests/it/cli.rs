@@ -532,6 +532,23 @@ fn killed_run_leaves_no_orphan_writing_outputs() {
     p.run(&["verify"]).code(0);
 }
 
+/// `kill -9` of the runner, and no run after it: the runner's guard stops the whole process
+/// group of the running command, what it started in the background included.
+#[test]
+fn a_killed_runner_takes_its_commands_children_with_it() {
+    let p = Project::new(
+        "version: 1\nstages:\n  slow: {kind: command, outputs: [s.txt], with: {run: 'echo $$ > pid; sleep 30 & echo $! > bg; wait'}}\n",
+    );
+    let mut child = p.cmd(&["run"]).spawn().unwrap();
+    wait_for(&p.path("bg"));
+    child.kill().unwrap(); // SIGKILL: the runner cleans up nothing itself
+    let _ = child.wait();
+    for f in ["pid", "bg"] {
+        let pid = p.read(f).trim().to_string();
+        assert!(gone(&pid), "process {pid} ({f}) outlived the killed run");
+    }
+}
+
 #[test]
 fn sigterm_is_handled_like_ctrl_c_and_leaves_no_process() {
     let p = Project::new(

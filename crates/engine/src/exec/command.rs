@@ -3,8 +3,11 @@
 //! key); other variables pass through only when listed in `with.env`, and a keyed digest of
 //! each value (never the value) then joins the cache key.
 //!
-//! The shell runs in a process group of its own, started so that it dies with the run (see
-//! [`super::procs`]); on Ctrl-C the group gets SIGTERM, then SIGKILL after a grace period. Its
+//! The shell runs in a process group of its own, tied to the run (see [`super::procs`]): it is
+//! started through `posix_spawn` (no copy of the runner's memory) behind a gate, and runs
+//! nothing of the command until the runner has recorded its group and opened the gate, so no
+//! process of a stage can escape the record; a runner that dies first closes the gate and the
+//! shell exits unrun. On Ctrl-C the group gets SIGTERM, then SIGKILL after a grace period. Its
 //! stderr streams to `.artifact/logs/STAGE.log`; a failure keeps the last 64 KiB of it.
 
 use std::collections::BTreeMap;
@@ -63,6 +66,27 @@ fn cache_dir(root: &Path) -> (PathBuf, bool) {
     }
 }
 
+/// What the shell runs before the command: wait for the runner's go (one line on stdin, written
+/// once the group is recorded; end of file, when the runner died before that, exits 125 with
+/// nothing run), then give the command the empty stdin it always had. On the command's first
+/// line, so that the shell's messages keep the command's line numbers. A `pre_exec` hook cannot
+/// do this wait: `Command::spawn` returns only after `exec`, and it would force a `fork` of the
+/// whole runner instead of `posix_spawn` (BENCHMARKS.md, forced run).
+const GATE: &str = "read -r _ || exit 125; exec </dev/null; ";
+
+/// The `/bin/sh -c` for `run`, gated: it waits for a line on the returned writer (see [`GATE`]).
+pub fn gated_shell(run: &str) -> std::io::Result<(Command, std::io::PipeWriter)> {
+    let (gate, go) = std::io::pipe()?;
+    // Absolute path: with a PATH of its own in the child, a bare name would make std search
+    // for it in the parent's PATH first.
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg(format!("{GATE}{run}")).stdin(gate);
+    // Its own process group, so that an interrupt can stop the command and everything it
+    // started (killpg).
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    Ok((cmd, go))
+}
+
 /// `PATH` given to commands unless `with.env` lists `PATH`.
 pub const FIXED_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
@@ -117,18 +141,14 @@ impl Kind for CommandKind {
             .collect()
     }
     fn run(&self, p: &Params, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        // Absolute path: with a PATH of its own in the child, a bare name would make std search
-        // for it in the parent's PATH first.
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(&p.run.value)
-            .current_dir(ctx.root)
+        let (mut cmd, go) =
+            gated_shell(&p.run.value).map_err(|e| format!("cannot start sh: {e}"))?;
+        cmd.current_dir(ctx.root)
             .env_clear()
             .env("PATH", FIXED_PATH)
             .env("TZ", "UTC")
             .env("LC_ALL", "C")
             .env("SOURCE_DATE_EPOCH", ctx.source_date_epoch().to_string())
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for k in &p.env {
@@ -136,10 +156,6 @@ impl Kind for CommandKind {
                 cmd.env(&k.value, v);
             }
         }
-        // Its own process group, so that an interrupt can stop the command and everything it
-        // started (killpg).
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        procs::die_with_runner(&mut cmd);
         let (cache, audit) = cache_dir(ctx.root);
         let name = &ctx.stage.name;
         let log_path = cache
@@ -153,6 +169,7 @@ impl Kind for CommandKind {
             file: None,
         };
         let mut child = cmd.spawn().map_err(|e| format!("cannot start sh: {e}"))?;
+        drop(cmd); // its copy of the gate's reading end
         let pgid = child.id() as i32;
         let record = cache.join(procs::RECORD);
         procs::register(
@@ -163,6 +180,11 @@ impl Kind for CommandKind {
                 stage: name.clone(),
             },
         );
+        // Recorded: the command may start. A shell that already ended (it could not parse the
+        // command) makes this write fail; its status says why.
+        let mut go = go;
+        let _ = go.write_all(b"go\n");
+        drop(go);
         // One helper thread streams stderr to the log (keeping its end) and then reaps the
         // child, so the command's end is seen at once; this thread watches for Ctrl-C meanwhile.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -290,4 +312,44 @@ fn drain(mut from: impl Read, mut log: LazyLog) -> Vec<u8> {
         let _ = f.flush();
     }
     tail.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shell whose runner never opens the gate (it died first) runs nothing of the command.
+    #[test]
+    fn a_closed_gate_runs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut cmd, go) = gated_shell("touch ran").unwrap();
+        cmd.current_dir(dir.path());
+        let mut child = cmd.spawn().unwrap();
+        drop(go);
+        let st = child.wait().unwrap();
+        assert_eq!(st.code(), Some(125), "the gate's exit code");
+        assert!(!dir.path().join("ran").exists());
+    }
+
+    /// Once the gate opens, the command runs with an empty stdin, and the shell's messages keep
+    /// the command's line numbers.
+    #[test]
+    fn an_open_gate_runs_the_command_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut cmd, mut go) = gated_shell("wc -c > n\n( ").unwrap();
+        cmd.current_dir(dir.path()).stderr(Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        go.write_all(b"go\n").unwrap();
+        drop(go);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(": 2: "), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("n"))
+                .unwrap()
+                .trim(),
+            "0"
+        );
+    }
 }

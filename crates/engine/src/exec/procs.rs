@@ -1,7 +1,7 @@
 //! Process groups of running `command` stages: signalled with `killpg` (rustix, no `kill`
-//! process), tied to the runner's life (`PR_SET_PDEATHSIG`, see [`die_with_runner`]), and
-//! recorded in `.artifact/running.log` so that a run started after a killed one stops whatever
-//! the killed run left behind before it starts any stage.
+//! process), tied to the runner's life by a guard (see [`GUARD_SCRIPT`]), and recorded in
+//! `.artifact/running.log` so that a run started after a killed one stops whatever the killed
+//! run (and its guard) left behind before it starts any stage.
 //!
 //! The record is a journal, one JSON line per event: a started group (its id, the start time of
 //! its leader, so that a reused process id is never mistaken for ours, and the stage) and an
@@ -10,9 +10,9 @@
 //! whole record through a temporary file and `rename`, twice per command, was most of the
 //! per-stage cost of a forced run; BENCHMARKS.md). A line cut short by a kill is ignored when
 //! read. Only a process that holds the project lock writes it; the run removes it when it ends.
-//! It is written right after the spawn: a runner killed in the microseconds before that still
-//! takes the shell with it (`PR_SET_PDEATHSIG`); only what the shell started in that window
-//! could outlive it.
+//! It is written right after the spawn and before the shell may start the command (the shell
+//! waits behind a gate, see [`super::command`]), so every process a stage starts is in a
+//! recorded group.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -82,10 +82,11 @@ pub fn signal_all(sig: Signal) {
     }
 }
 
-/// Remembers a started group (in memory and in the journal `record`).
+/// Remembers a started group (in memory, in the journal `record` and with the guard).
 pub fn register(record: &Path, g: Group) {
     if let Ok(mut r) = RUNNING.lock() {
         append(&mut r, record, &Event::Started(g.clone()));
+        tell_guard(&format!("+ {}\n", g.pgid));
         r.groups.insert(g.pgid, (record.to_path_buf(), g));
     }
 }
@@ -96,7 +97,86 @@ pub fn unregister(pgid: i32) {
         && let Some((record, _)) = r.groups.remove(&pgid)
     {
         append(&mut r, &record, &Event::Ended { ended: pgid });
+        tell_guard(&format!("- {pgid}\n"));
     }
+}
+
+/// The guard: a small shell, one per runner process, started with the first command. The
+/// runner tells it each group it starts (`+ PGID`) and ends (`- PGID`) on a pipe that only the
+/// runner holds; when the runner is gone, however it died (`kill -9` included), the pipe ends,
+/// and the guard stops the groups still open: SIGTERM, then SIGKILL after 3 s. So a killed run
+/// leaves no command writing after it, the commands' children included, even when no run
+/// follows. It ignores the signals a terminal or a `kill` of the runner sends (it is in a
+/// process group of its own) and runs in `/`, outside the project.
+///
+/// A shell, not a mode of our binary: the engine is also driven by test harnesses and other
+/// programs whose executable has no such mode. `PR_SET_PDEATHSIG`, which this replaces, took
+/// only the shell with the runner (not what it started), and needed a `fork` of the whole runner
+/// per command, the main cost of a forced run (BENCHMARKS.md).
+pub const GUARD_SCRIPT: &str = r#"trap '' INT TERM HUP QUIT PIPE
+live=
+while read -r op g; do
+  case $op in
+    +) live="$live $g" ;;
+    -) n=; for x in $live; do [ "$x" = "$g" ] || n="$n $x"; done; live=$n ;;
+  esac
+done
+for g in $live; do kill -s TERM -- "-$g" 2>/dev/null; done
+i=0
+while [ -n "$live" ] && [ $i -lt 30 ]; do
+  sleep 0.1; i=$((i + 1)); a=
+  for g in $live; do kill -s 0 -- "-$g" 2>/dev/null && a="$a $g"; done
+  live=$a
+done
+for g in $live; do kill -s KILL -- "-$g" 2>/dev/null; done
+"#;
+
+/// The guard's state in this process.
+enum Guard {
+    NotStarted,
+    Running(std::io::PipeWriter),
+    /// It could not be started, or its pipe broke: the journal alone is left.
+    Gone,
+}
+
+static GUARD: Mutex<Guard> = Mutex::new(Guard::NotStarted);
+
+/// Sends one line to the guard, starting it first if needed. Errors are ignored: the guard only
+/// helps after a killed run, and the journal covers that too (at the next run).
+fn tell_guard(line: &str) {
+    let Ok(mut g) = GUARD.lock() else {
+        return;
+    };
+    if matches!(*g, Guard::NotStarted) {
+        *g = start_guard().map_or(Guard::Gone, Guard::Running);
+    }
+    if let Guard::Running(w) = &mut *g
+        && w.write_all(line.as_bytes()).is_err()
+    {
+        *g = Guard::Gone;
+    }
+}
+
+fn start_guard() -> std::io::Result<std::io::PipeWriter> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    // The reading end goes to the guard only; the writing end is close-on-exec, so no command
+    // holds it and it ends exactly when this process does.
+    let (r, w) = std::io::pipe()?;
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(GUARD_SCRIPT)
+        .current_dir("/")
+        .env_clear()
+        .env("PATH", super::command::FIXED_PATH)
+        .stdin(r)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()?;
+    // Not waited for: it outlives this process by design, and is reaped by whoever adopts it
+    // (it exits on its own once the pipe ends).
+    Ok(w)
 }
 
 /// At the end of a run: removes the journal `record` unless a group of this process is still
@@ -258,36 +338,6 @@ pub fn reap_leftovers(cache_dir: &Path) -> Vec<String> {
         let _ = std::fs::remove_file(&record);
     }
     msgs
-}
-
-/// Makes the command that `cmd` starts die with the thread that starts it
-/// (`PR_SET_PDEATHSIG` = SIGKILL, set in the child between fork and exec), and not run at all
-/// when the runner is already gone by then. No launcher process: an extra `setpriv` exec cost
-/// 0.8 ms per stage (BENCHMARKS.md). Linux only; elsewhere the record of running groups still
-/// lets the next run stop what is left.
-#[allow(unsafe_code)]
-pub fn die_with_runner(cmd: &mut std::process::Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        let runner = rustix::process::getpid();
-        // SAFETY: `pre_exec` runs the closure in the forked child before exec, where only
-        // async-signal-safe work is allowed. It makes two raw system calls (prctl, getppid)
-        // through rustix, which neither allocate nor take locks, and its error is built from
-        // an errno without allocating.
-        unsafe {
-            cmd.pre_exec(move || {
-                rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
-                // Reparented already (the runner died before the line above): do not run.
-                if rustix::process::getppid() != Some(runner) {
-                    return Err(rustix::io::Errno::SRCH.into());
-                }
-                Ok(())
-            });
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cmd;
 }
 
 /// A readable name for a signal number.
