@@ -210,8 +210,12 @@ fn first_line(s: &str) -> &str {
 }
 
 /// Reads a CSV table and types its columns from *all* its cells: a column is `Int64` when every
-/// non-empty cell parses as an integer, else `Float64` when every one parses as a number, else
-/// `String` (as is a column with no value at all). Empty cells are nulls.
+/// non-empty cell parses as an integer, else `Float64` when every one parses as a number,
+/// `Boolean` when every one is `true` or `false`, `Date` when every one is an ISO date
+/// (`2024-03-01`), else `String` (as is a column with no value at all). Empty cells are nulls.
+/// These are the texts the `validate` kind writes for its `bool` and `date` columns, and the
+/// texts this kind writes back for boolean and date results, so the types survive from stage to
+/// stage (`WHERE replied`, `posted >= '2024-01-01'`, `MIN(posted)`).
 ///
 /// (polars' own schema inference over a whole file was 10x slower than reading as strings
 /// and casting; inferring from the first rows only could type a column from unrepresentative
@@ -227,21 +231,59 @@ pub fn read_table(path: &Path) -> PolarsResult<DataFrame> {
 }
 
 fn infer_column(c: &Column) -> Column {
-    // A cheap look at the first value spares two failing casts of a text column.
-    let first_is_number = c
-        .as_materialized_series()
-        .str()
-        .ok()
-        .and_then(|ca| ca.iter().flatten().next())
-        .is_some_and(|v| v.trim().parse::<f64>().is_ok());
-    if first_is_number {
+    let Ok(ca) = c.as_materialized_series().str() else {
+        return c.clone();
+    };
+    // A cheap look at the first value picks the one type worth trying.
+    let Some(first) = ca.iter().flatten().next() else {
+        return c.clone();
+    };
+    if first.trim().parse::<f64>().is_ok() {
         for dt in [DataType::Int64, DataType::Float64] {
             if let Ok(typed) = c.strict_cast(&dt) {
                 return typed;
             }
         }
+    } else if first == "true" || first == "false" {
+        let typed: Option<BooleanChunked> = ca
+            .iter()
+            .map(|v| match v {
+                None => Some(None),
+                Some("true") => Some(Some(true)),
+                Some("false") => Some(Some(false)),
+                Some(_) => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.into_iter().collect());
+        if let Some(b) = typed {
+            return b.with_name(c.name().clone()).into_column();
+        }
+    } else if iso_date(first).is_some() {
+        let typed: Option<Vec<Option<i32>>> = ca
+            .iter()
+            .map(|v| v.map_or(Some(None), |v| iso_date(v).map(Some)))
+            .collect();
+        if let Some(days) = typed {
+            let days: Int32Chunked = days.into_iter().collect();
+            return days
+                .into_date()
+                .into_series()
+                .with_name(c.name().clone())
+                .into_column();
+        }
     }
     c.clone()
+}
+
+/// Days since 1970-01-01 of a date written `YYYY-MM-DD` (exactly that shape), or `None`.
+fn iso_date(v: &str) -> Option<i32> {
+    let b = v.as_bytes();
+    if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let d = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    i32::try_from(d.signed_duration_since(epoch).num_days()).ok()
 }
 
 /// Runs `query` over the named CSV tables and returns the collected result. A query that could
@@ -310,8 +352,9 @@ impl Kind for AggregateKind {
     fn name(&self) -> &'static str {
         "aggregate"
     }
+    /// 2: booleans and ISO dates are typed when read (they were text).
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "run one SQL query (polars SQL) over named CSV tables and write the result as CSV"
@@ -571,6 +614,43 @@ mod tests {
             "SELECT \"order by\" FROM t /* ORDER BY x */"
         ));
         assert!(!has_top_level_order_by("SELECT order_by FROM t"));
+    }
+
+    /// Booleans and ISO dates are typed when read and written back as the same texts, so a
+    /// query downstream of another aggregate (or of `validate`) uses them as such; a column
+    /// with one other value stays text.
+    #[test]
+    fn booleans_and_dates_survive_from_stage_to_stage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = dir.path().join("first.csv");
+        std::fs::write(
+            &first,
+            "id,ok,day,maybe,notdate\n1,true,2024-02-29,true,2024-02-30\n2,false,,maybe,2024-03-01\n3,,1999-12-31,false,\n",
+        )
+        .expect("write");
+        let df = read_table(&first).expect("read");
+        let types: Vec<String> = df.dtypes().iter().map(ToString::to_string).collect();
+        assert_eq!(types, ["i64", "bool", "date", "str", "str"]);
+        // A first stage passes them through; the second uses them natively.
+        let tables = [("t".to_string(), first)];
+        let mut mid = run_query(
+            &tables,
+            "SELECT id, ok, day FROM t WHERE day >= '2000-01-01' OR day IS NULL ORDER BY id",
+        )
+        .expect("query");
+        let second = dir.path().join("second.csv");
+        crate::stages::csvtab::write_csv(&mut mid, &second, None).expect("write");
+        assert_eq!(
+            std::fs::read_to_string(&second).expect("read"),
+            "id,ok,day\n1,true,2024-02-29\n2,false,\n"
+        );
+        let out = run_query(
+            &[("m".to_string(), second)],
+            "SELECT id, NOT ok AS not_ok, day + INTERVAL '1 day' AS next FROM m WHERE ok OR NOT ok ORDER BY id",
+        )
+        .expect("query");
+        let types: Vec<String> = out.dtypes().iter().map(ToString::to_string).collect();
+        assert_eq!(types, ["i64", "bool", "date"]);
     }
 
     const STAGE: &str = r#"version: 1
