@@ -23,7 +23,7 @@ trap 'rm -rf "$work"' EXIT
 copy_project() {
   mkdir -p "$1/data"
   cp "$REPO/pipeline.yaml" "$1/"
-  cp "$REPO/data/taxonomy.yaml" "$REPO/data/claims.yaml" "$1/data/"
+  cp "$REPO/data/taxonomy.yaml" "$REPO/data/claims.yaml" "$REPO/data/corrections.yaml" "$1/data/"
   cp -r "$REPO/templates" "$1/"
 }
 

@@ -91,7 +91,7 @@ URL="http://127.0.0.1:$PORT"
 copy_project() {
   mkdir -p "$1/data"
   cp "$REPO/pipeline.yaml" "$1/"
-  cp "$REPO/data/taxonomy.yaml" "$REPO/data/claims.yaml" "$1/data/"
+  cp "$REPO/data/taxonomy.yaml" "$REPO/data/claims.yaml" "$REPO/data/corrections.yaml" "$1/data/"
   cp -r "$REPO/templates" "$1/"
 }
 copy_project "$work/a"; copy_project "$work/b"; copy_project "$work/c"

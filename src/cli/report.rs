@@ -28,6 +28,7 @@ use super::project::Project;
 use super::records::{Audit, LastRun};
 use crate::stages::claims::{ClaimStatus, ClaimVerdict, Query};
 use crate::stages::numfmt;
+use crate::stages::validate::{Corrections, ValidateKind};
 use crate::stages::{fetch::FetchKind, plot::PlotKind, table::TableKind};
 
 #[derive(Args, Debug)]
@@ -219,6 +220,8 @@ struct UnsupportedRow {
 struct Report {
     title: Option<String>,
     summary: Summary,
+    /// Hand edits of the data (corrections files of `validate` stages) that hold any.
+    edits: Vec<DataEdit>,
     badges: Vec<Badge>,
     claims: Vec<ClaimRow>,
     unsupported: Vec<UnsupportedRow>,
@@ -227,6 +230,36 @@ struct Report {
     versions: Vec<Version>,
     figures: Vec<Figure>,
     tables: Vec<String>,
+}
+
+/// A `validate` stage's corrections file.
+#[derive(Serialize)]
+struct DataEdit {
+    stage: String,
+    file: String,
+    /// How many corrections it lists (`None`: it cannot be read; `error` says why).
+    count: Option<usize>,
+    error: Option<String>,
+}
+
+/// The corrections files of the pipeline's `validate` stages.
+fn data_edits(p: &Project) -> Vec<DataEdit> {
+    let root = &p.pipeline.root;
+    p.pipeline
+        .stages
+        .iter()
+        .filter_map(|s| {
+            let params = ValidateKind::params_of(s)?;
+            let f = params.corrections.as_ref()?;
+            let loaded = Corrections::load(&root.join(f.as_str()), f.as_str(), params);
+            Some(DataEdit {
+                stage: s.name.clone(),
+                file: f.as_str().to_string(),
+                count: loaded.as_ref().ok().map(|c| c.list.len()),
+                error: loaded.err(),
+            })
+        })
+        .collect()
 }
 
 fn secs(millis: u64, decimals: usize) -> String {
@@ -660,6 +693,26 @@ fn gather(p: &Project, cfg: &ReportConfig) -> Result<Report> {
         badges.push(file_row("Reusable", e, "example project"));
     }
     let sum = summary(&verdicts, ran_ok);
+    let edits = data_edits(p);
+    for e in &edits {
+        let ok = e.count == Some(0);
+        let what = match (&e.count, &e.error) {
+            (Some(0), _) => "no corrections: the results come from the pinned data".to_string(),
+            (Some(n), _) => format!(
+                "{n} correction(s) applied to the data before the checks: the results come from edited data, not from the pinned data alone"
+            ),
+            (None, err) => format!("cannot be read: {}", err.as_deref().unwrap_or("")),
+        };
+        badges.push(Badge {
+            badge: "Results Reproduced",
+            check: "data as published (no hand corrections)".into(),
+            evidence: vec![
+                code(e.file.clone()),
+                text(format!(" (stage {}): {what}: {}", e.stage, mark(ok))),
+            ],
+            ok: Some(ok),
+        });
+    }
     badges.push(Badge {
         badge: "Results Reproduced",
         check: "claims".into(),
@@ -702,6 +755,7 @@ fn gather(p: &Project, cfg: &ReportConfig) -> Result<Report> {
     Ok(Report {
         title: cfg.title.clone(),
         summary: sum,
+        edits: edits.into_iter().filter(|e| e.count != Some(0)).collect(),
         badges,
         claims,
         unsupported,

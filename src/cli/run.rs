@@ -15,6 +15,8 @@ use super::Global;
 use super::error::{Error, Result};
 use super::output::{Reporter, color_enabled, paint};
 use super::project::Project;
+use crate::stages::fetch::FetchKind;
+use engine::kind::Kind as _;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -237,7 +239,13 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<i32> {
             if let (Status::Restored, Some(engine::exec::Reason::OutputAltered(path))) =
                 (&r.status, &r.reason)
             {
-                eprintln!("{}", edited_output_note(path, r));
+                let fetched = p
+                    .pipeline
+                    .stages
+                    .iter()
+                    .find(|s| s.name == r.stage)
+                    .is_some_and(FetchKind::matches);
+                eprintln!("{}", edited_output_note(path, r, fetched));
             }
         }
     }
@@ -260,10 +268,16 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<i32> {
 }
 
 /// Says why a hand edit of an output was undone, and how to make such an edit stick.
-fn edited_output_note(path: &str, r: &StageResult) -> String {
+fn edited_output_note(path: &str, r: &StageResult, fetched: bool) -> String {
     format!(
-        "note: {path} had been edited by hand, but it is an output of stage {} ({}), so the run put back the version that stage made (a copy of the edit is kept in the cache). To change it for good, edit what the stage reads (its inputs or its `with:` in pipeline.yaml), or make the file a source by removing it from the stage's outputs.",
-        r.stage, r.kind
+        "note: {path} had been edited by hand, but it is an output of stage {} ({}), so the run put back the version that stage made (a copy of the edit is kept in the cache). To change it for good, edit what the stage reads (its inputs or its `with:` in pipeline.yaml), or make the file a source by removing it from the stage's outputs.{}",
+        r.stage,
+        r.kind,
+        if fetched {
+            " A fetched file is pinned by its sha256: to correct its data, list the edits in a corrections file of the `validate` stage that reads it (docs/kinds.md, \"Corrections\")."
+        } else {
+            ""
+        }
     )
 }
 

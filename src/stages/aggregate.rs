@@ -892,6 +892,11 @@ stages:
                 dir.path(),
                 "data/taxonomy.yaml",
             );
+            place(
+                &root.join("data/corrections.yaml"),
+                dir.path(),
+                "data/corrections.yaml",
+            );
             testkit::run_all(&p, dir.path());
             dir
         };

@@ -74,7 +74,7 @@ proptest! {
         std::fs::write(&p, &b).expect("write");
         let (params, vocabs) = validate::tests::paper_schema();
         let log = dir.path().join("problems.csv");
-        let _ = validate::rows::check_file(&p, &params, &vocabs, Some(&log));
+        let _ = validate::rows::check_file(&p, &params, &vocabs, None, Some(&log));
         let _ = csvtab::diagnose(&b);
         let _ = csvtab::Table::parse(&b);
         let _ = super::aggregate::read_table(&p);

@@ -54,6 +54,17 @@ fn downloads_verifies_and_caches() {
     let r = p.run(&["run"]);
     r.code(0);
     assert!(r.stdout.contains("cached    get"), "{}", r.stdout);
+    // A hand edit of the pinned file is undone from the cache (no request), and the note
+    // points at the corrections file.
+    p.write("data/raw/dataset.csv", "edited\n");
+    let r = p.run(&["run"]);
+    r.code(0);
+    assert_eq!(p.read("data/raw/dataset.csv"), BODY);
+    assert!(
+        r.stderr.contains("A fetched file is pinned by its sha256: to correct its data, list the edits in a corrections file"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -86,11 +86,9 @@ fn run_pipeline(dataset: &Path) -> (tempfile::TempDir, f64) {
     let p = testkit::pipeline();
     let dir = tempfile::tempdir().expect("tempdir");
     place(dataset, dir.path(), "data/raw/dataset.csv");
-    place(
-        &testkit::root().join("data/taxonomy.yaml"),
-        dir.path(),
-        "data/taxonomy.yaml",
-    );
+    for f in ["data/taxonomy.yaml", "data/corrections.yaml"] {
+        place(&testkit::root().join(f), dir.path(), f);
+    }
     let t = Instant::now();
     let ran = testkit::run_all(&p, dir.path());
     let secs = t.elapsed().as_secs_f64();
@@ -324,7 +322,7 @@ fn superseded_upload_strict_lists_35_problems_and_aliases_fix_them() {
         .expect("params")
         .clone();
     let vocabs = validate::load_vocabularies(&strict, &testkit::root()).expect("vocabularies");
-    let err = match validate::rows::check_file(&old, &strict, &vocabs, None) {
+    let err = match validate::rows::check_file(&old, &strict, &vocabs, None, None) {
         Ok(_) => panic!("strict validation must fail"),
         Err(e) => e
             .downcast::<validate::ValidateError>()
@@ -390,9 +388,10 @@ fn superseded_upload_strict_lists_35_problems_and_aliases_fix_them() {
     for (_, c) in &mut lenient.columns.value.0 {
         c.aliases = c.vocabulary.is_some();
     }
-    let fixed = validate::rows::check_file(&old, &lenient, &vocabs, None).expect("aliases");
-    let current = validate::rows::check_file(&mirror_file("dataset.csv"), &strict, &vocabs, None)
-        .expect("dataset.csv is valid");
+    let fixed = validate::rows::check_file(&old, &lenient, &vocabs, None, None).expect("aliases");
+    let current =
+        validate::rows::check_file(&mirror_file("dataset.csv"), &strict, &vocabs, None, None)
+            .expect("dataset.csv is valid");
     let out = tempfile::tempdir().expect("tempdir");
     let (a, b) = (out.path().join("a"), out.path().join("b"));
     for (dir, checked) in [(&a, &fixed), (&b, &current)] {

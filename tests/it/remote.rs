@@ -13,7 +13,11 @@ use super::util::{Project, Run};
 fn paper_clone() -> Project {
     let repo = env!("CARGO_MANIFEST_DIR");
     let p = Project::new(&std::fs::read_to_string(format!("{repo}/pipeline.yaml")).unwrap());
-    for f in ["data/taxonomy.yaml", "data/claims.yaml"] {
+    for f in [
+        "data/taxonomy.yaml",
+        "data/claims.yaml",
+        "data/corrections.yaml",
+    ] {
         p.write(f, &std::fs::read_to_string(format!("{repo}/{f}")).unwrap());
     }
     for e in std::fs::read_dir(format!("{repo}/templates")).unwrap() {

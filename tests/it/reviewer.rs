@@ -329,18 +329,18 @@ fn the_example_study_runs() {
     p.run(&["run", "--check"]).code(0);
 }
 
-/// The real pipeline on an edited copy of the real dataset (its last bug removed): the claims
-/// that depend on the bug count turn into MISMATCH, showing the printed and computed values.
-#[test]
-fn an_edited_dataset_turns_claims_into_mismatches() {
+/// The real dataset from the mirror folder.
+fn real_dataset() -> String {
     let repo = env!("CARGO_MANIFEST_DIR");
     let mirror = std::env::var("ARTIFACT_MIRROR")
         .unwrap_or_else(|_| format!("{repo}/../shared/upstream/bugs-in-LLM-inference-engines"));
-    let raw = std::fs::read_to_string(format!("{mirror}/dataset.csv"))
-        .expect("the real dataset in the mirror folder (set ARTIFACT_MIRROR)");
-    let mut lines: Vec<&str> = raw.lines().collect();
-    let dropped = lines.pop().expect("rows");
-    assert!(dropped.contains("github.com"));
+    std::fs::read_to_string(format!("{mirror}/dataset.csv"))
+        .expect("the real dataset in the mirror folder (set ARTIFACT_MIRROR)")
+}
+
+/// The real pipeline in a temporary folder, its fetch stage replaced by a copy of `dataset`.
+fn paper_project(dataset: &str) -> Project {
+    let repo = env!("CARGO_MANIFEST_DIR");
     let pipeline = std::fs::read_to_string(format!("{repo}/pipeline.yaml")).unwrap();
     let start = pipeline.find("  fetch_dataset:\n").expect("fetch stage");
     let end = start
@@ -353,8 +353,12 @@ fn an_edited_dataset_turns_claims_into_mismatches() {
         &pipeline[..start],
         &pipeline[end..]
     ));
-    p.write("data/edited.csv", &(lines.join("\n") + "\n"));
-    for f in ["data/taxonomy.yaml", "data/claims.yaml"] {
+    p.write("data/edited.csv", dataset);
+    for f in [
+        "data/taxonomy.yaml",
+        "data/claims.yaml",
+        "data/corrections.yaml",
+    ] {
         p.write(f, &std::fs::read_to_string(format!("{repo}/{f}")).unwrap());
     }
     for e in std::fs::read_dir(format!("{repo}/templates")).unwrap() {
@@ -362,6 +366,18 @@ fn an_edited_dataset_turns_claims_into_mismatches() {
         let name = format!("templates/{}", e.file_name().to_string_lossy());
         p.write(&name, &std::fs::read_to_string(e.path()).unwrap());
     }
+    p
+}
+
+/// The real pipeline on an edited copy of the real dataset (its last bug removed): the claims
+/// that depend on the bug count turn into MISMATCH, showing the printed and computed values.
+#[test]
+fn an_edited_dataset_turns_claims_into_mismatches() {
+    let raw = real_dataset();
+    let mut lines: Vec<&str> = raw.lines().collect();
+    let dropped = lines.pop().expect("rows");
+    assert!(dropped.contains("github.com"));
+    let p = paper_project(&(lines.join("\n") + "\n"));
     let r = p.run(&["check"]);
     r.code(6);
     assert!(
@@ -376,5 +392,107 @@ fn an_edited_dataset_turns_claims_into_mismatches() {
             .contains("PASS                   uo_x_functionality"),
         "{}",
         r.stdout
+    );
+}
+
+/// The documented way to edit the paper's dataset: a correction in `data/corrections.yaml`
+/// relabels one bug of the pinned data; only what depends on it changes, and the report says
+/// the results come from edited data. A correction whose `was` no longer holds, or that names
+/// no row, fails the run at its line in the file and keeps the previous tables.
+#[test]
+fn a_correction_relabels_one_bug_and_the_report_says_the_data_was_edited() {
+    let raw = real_dataset();
+    let p = paper_project(&raw);
+    p.run(&["run", "-q"]).code(0);
+    let before = p.read("results/phases_by_engine.csv");
+    // The first bug, moved to the phase of the first bug with another phase.
+    let mut rdr = csv::Reader::from_reader(raw.as_bytes());
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let h = rdr.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|x| x == name).unwrap();
+    let (url, phase) = (&rows[0][col("URL")], &rows[0][col("Phase")]);
+    let other = rows
+        .iter()
+        .map(|r| &r[col("Phase")])
+        .find(|x| x != &phase)
+        .unwrap();
+    let correction = |was: &str| {
+        format!(
+            "# relabelled by hand\n- where: {{url: \"{url}\"}}\n  was: {{phase: \"{was}\"}}\n  set: {{phase: \"{other}\"}}\n  why: a test\n"
+        )
+    };
+    p.write("data/corrections.yaml", &correction(phase));
+    let r = p.run(&["run"]);
+    r.code(0);
+    assert!(r.stdout.contains("ran       validate"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("ran       phases_by_engine"),
+        "{}",
+        r.stdout
+    );
+    // Only what depends on the phase changes: the symptom table's data did not.
+    assert!(
+        r.stdout.contains("cached    tab@table=symptoms\n"),
+        "{}",
+        r.stdout
+    );
+    let after = p.read("results/phases_by_engine.csv");
+    assert_ne!(before, after);
+    let line_diff: Vec<_> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert!(line_diff.len() >= 2, "{line_diff:?}");
+    let _ = p.run(&["check"]);
+    p.run(&["report"]).code(0);
+    let md = p.read("REPORT.md");
+    assert!(
+        md.contains(
+            "**The data was edited:** 1 correction(s) in `data/corrections.yaml` (stage validate)"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("not from the pinned data alone: NO"), "{md}");
+    assert!(p.read("report.html").contains("The data was edited:"));
+
+    // `was` no longer holds: the run fails at the entry and keeps the tables.
+    p.write("data/corrections.yaml", &correction("No Such Phase"));
+    let r = p.run(&["run"]);
+    r.code(5);
+    let out = format!("{}{}", r.stdout, r.stderr);
+    assert!(out.contains("data/corrections.yaml:3:"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "has phase = \"{phase}\", not \"No Such Phase\" as `was` says"
+        )),
+        "{out}"
+    );
+    assert_eq!(p.read("results/phases_by_engine.csv"), after);
+    // A row that is not there.
+    p.write(
+        "data/corrections.yaml",
+        "- where: {url: nowhere}\n  was: {phase: x}\n  set: {phase: y}\n  why: test\n- where: {nope: 1}\n  was: {phase: x}\n  set: {phase: x}\n  why: ''\n",
+    );
+    let r = p.run(&["run"]);
+    r.code(5);
+    let out = format!("{}{}", r.stdout, r.stderr);
+    for want in [
+        "data/corrections.yaml:5:10: correction 2: no column \"nope\" in `where` (columns: url, engine,",
+        "correction 2: `set` changes nothing",
+        "correction 2: `why` is empty",
+    ] {
+        assert!(out.contains(want), "{want}\n{out}");
+    }
+    p.write(
+        "data/corrections.yaml",
+        "- where: {url: nowhere}\n  was: {phase: x}\n  set: {phase: y}\n  why: test\n",
+    );
+    let r = p.run(&["run"]);
+    r.code(5);
+    let out = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        out.contains("data/corrections.yaml:1:3: correction 1 matches no row (url = \"nowhere\")"),
+        "{out}"
     );
 }

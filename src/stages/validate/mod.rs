@@ -3,9 +3,11 @@
 //! in YAML files, then writes typed tidy tables named in `with:`. Nothing about any one study is
 //! written here; `docs/kinds.md` ("validate") documents every parameter.
 //!
-//! This module owns the parameters and their checks; [`vocab`] the vocabulary files, [`rows`]
-//! the row checks and the problem report, [`tables`] the output tables.
+//! This module owns the parameters and their checks; [`vocab`] the vocabulary files,
+//! [`corrections`] the hand edits applied to the raw cells, [`rows`] the row checks and the
+//! problem report, [`tables`] the output tables.
 
+pub mod corrections;
 pub mod rows;
 pub mod tables;
 pub mod vocab;
@@ -19,6 +21,7 @@ use engine::spec::StageSpec;
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
+pub use corrections::Corrections;
 pub use rows::{Checked, ValidateError};
 pub use vocab::Vocab;
 
@@ -36,6 +39,10 @@ pub struct Params {
     /// Vocabulary files.
     #[serde(default)]
     pub vocabularies: Vec<InputPath>,
+    /// A corrections file: hand edits of raw cells, applied before the checks (see
+    /// [`corrections`]).
+    #[serde(default)]
+    pub corrections: Option<InputPath>,
     /// The columns, in order: the name used in the outputs -> how to read and check it.
     pub columns: Located<Ordered<Column>>,
     /// Keep only rows meeting every condition (checked on the raw cells, before validation).
@@ -260,8 +267,18 @@ impl Kind for ValidateKind {
         let vocabs = load_vocabularies(p, ctx.root)?;
         let log_rel = format!(".artifact/logs/{}.problems.csv", ctx.stage.name);
         let input = ctx.input(&p.input);
-        let checked = rows::check_file(&input, p, &vocabs, Some(&ctx.root.join(&log_rel)))
-            .map_err(|e| rows::relabel(e, p.input.as_str(), &input, &log_rel))?;
+        let fixes = match &p.corrections {
+            Some(f) => Some(Corrections::load(&ctx.input(f), f.as_str(), p)?),
+            None => None,
+        };
+        let checked = rows::check_file(
+            &input,
+            p,
+            &vocabs,
+            fixes.as_ref(),
+            Some(&ctx.root.join(&log_rel)),
+        )
+        .map_err(|e| rows::relabel(e, p.input.as_str(), &input, &log_rel))?;
         tables::write_all(p, &vocabs, &checked, &|rel| ctx.output(rel))
     }
 }
@@ -520,7 +537,7 @@ pub(crate) mod tests {
         for (_, c) in &mut params.columns.value.0 {
             c.aliases = aliases && c.vocabulary.is_some();
         }
-        rows::check_file(csv, &params, &vocabs, None)
+        rows::check_file(csv, &params, &vocabs, None, None)
             .map_err(|e| *e.downcast::<ValidateError>().expect("a ValidateError"))
     }
 
@@ -645,7 +662,7 @@ pub(crate) mod tests {
         std::fs::write(&csv, text).expect("write");
         let log = dir.path().join(".artifact/logs/v.problems.csv");
         let (params, vocabs) = paper_schema();
-        let e = rows::check_file(&csv, &params, &vocabs, Some(&log))
+        let e = rows::check_file(&csv, &params, &vocabs, None, Some(&log))
             .expect_err("invalid")
             .downcast::<ValidateError>()
             .expect("a ValidateError");
@@ -681,7 +698,7 @@ pub(crate) mod tests {
         assert!(listed.starts_with("row,column,key,problem,value,expected,hint\n2,Symptom(s),https://github.com/deepspeedai/deepspeed/issues/1,unknown value,Crashh,"), "{}", &listed[..300]);
         // A clean run removes the stale list.
         std::fs::write(&csv, format!("{HEADER}{}", row(1, "Crash"))).expect("write");
-        rows::check_file(&csv, &params, &vocabs, Some(&log)).expect("valid");
+        rows::check_file(&csv, &params, &vocabs, None, Some(&log)).expect("valid");
         assert!(!log.exists());
     }
 
@@ -697,7 +714,7 @@ pub(crate) mod tests {
         }
         std::fs::write(&csv, text).expect("write");
         let (params, vocabs) = paper_schema();
-        let e = rows::check_file(&csv, &params, &vocabs, None)
+        let e = rows::check_file(&csv, &params, &vocabs, None, None)
             .expect_err("invalid")
             .to_string();
         assert!(

@@ -20,6 +20,8 @@ pub struct Checked {
     pub rows: Vec<(u64, Vec<Vec<String>>)>,
     /// Rows left out by `keep` / `drop`.
     pub filtered: u64,
+    /// Corrections applied (each to one row).
+    pub corrected: usize,
 }
 
 /// `{column.attr}` or `{column.attr|attr}` in a pattern.
@@ -490,6 +492,7 @@ pub fn check_file(
     input: &Path,
     p: &Params,
     vocabs: &BTreeMap<String, Vocab>,
+    corrections: Option<&super::Corrections>,
     log: Option<&Path>,
 ) -> Result<Checked, StageError> {
     let bytes =
@@ -606,6 +609,7 @@ pub fn check_file(
         .map(|g| g.iter().map(|c| pos(c)).collect())
         .collect();
     let mut seen: Vec<HashMap<String, u64>> = vec![HashMap::new(); uniques.len()];
+    let mut fixes = corrections.map(|c| c.applier(&|name| cols[pos(name)].idx));
     // Patterns with placeholders, compiled once per distinct substitution. (Borrowed, never
     // cloned: a cloned `Regex` starts with an empty cache, which made every row rebuild it.)
     let mut regexes: HashMap<String, Option<Regex>> = HashMap::new();
@@ -639,6 +643,9 @@ pub fn check_file(
                 }
                 return Err(format!("{}: row {row}: {e}", input.display()).into());
             }
+        }
+        if let Some(f) = fixes.as_mut() {
+            f.apply(row, &mut record);
         }
         let key = uniques
             .first()
@@ -956,6 +963,14 @@ pub fn check_file(
         }
         collector.row(&mut problems);
         out.rows.push((row, values));
+    }
+    if let Some(f) = fixes {
+        let name = |idx: usize| {
+            cols.iter()
+                .find(|c| c.idx == idx)
+                .map_or_else(String::new, |c| c.name.to_string())
+        };
+        out.corrected = f.finish(&name)?;
     }
     if let Some(err) = collector.finish(input) {
         // An unclosed quote swallows the rest of the file into one cell: say so, not what the
