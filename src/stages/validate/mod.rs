@@ -271,15 +271,22 @@ impl Kind for ValidateKind {
             Some(f) => Some(Corrections::load(&ctx.input(f), f.as_str(), p)?),
             None => None,
         };
-        let checked = rows::check_file(
+        let output = |rel: &str| ctx.output(rel);
+        // Rows go to the tables as they are checked (nothing holds them all); after a problem
+        // the run fails and these partial files are never used (outputs are committed only
+        // when the stage succeeds).
+        let mut row_tables = tables::RowTables::new(p, &vocabs, &output)?;
+        rows::check_stream(
             &input,
             p,
             &vocabs,
             fixes.as_ref(),
             Some(&ctx.root.join(&log_rel)),
+            &mut |src, values| row_tables.row(src, &values),
         )
         .map_err(|e| rows::relabel(e, p.input.as_str(), &input, &log_rel))?;
-        tables::write_all(p, &vocabs, &checked, &|rel| ctx.output(rel))
+        row_tables.finish()?;
+        tables::write_dimensions(p, &vocabs, &output)
     }
 }
 

@@ -487,13 +487,38 @@ fn compiled(map: &mut HashMap<String, Option<Regex>>, key: String) -> Option<&Re
         .as_ref()
 }
 
-/// Reads and checks the raw CSV; every problem is collected (and written to `log`).
+/// Reads and checks the raw CSV; every problem is collected (and written to `log`), and the
+/// checked rows are returned (for tests and small files; the stage streams them, see
+/// [`check_stream`]).
 pub fn check_file(
     input: &Path,
     p: &Params,
     vocabs: &BTreeMap<String, Vocab>,
     corrections: Option<&super::Corrections>,
     log: Option<&Path>,
+) -> Result<Checked, StageError> {
+    let mut rows = Vec::new();
+    let mut out = check_stream(input, p, vocabs, corrections, log, &mut |row, values| {
+        rows.push((row, values));
+        Ok(())
+    })?;
+    out.rows = rows;
+    Ok(out)
+}
+
+/// A consumer of checked rows: the source row and each column's values.
+pub type RowSink<'a> = dyn FnMut(u64, Vec<Vec<String>>) -> Result<(), StageError> + 'a;
+
+/// Reads and checks the raw CSV, handing each checked row to `sink` as long as no problem has
+/// been found (after the first one, rows are only checked, so that every problem is listed, and
+/// the run fails: what `sink` wrote is never used). Nothing holds all rows in memory.
+pub fn check_stream(
+    input: &Path,
+    p: &Params,
+    vocabs: &BTreeMap<String, Vocab>,
+    corrections: Option<&super::Corrections>,
+    log: Option<&Path>,
+    sink: &mut RowSink<'_>,
 ) -> Result<Checked, StageError> {
     let bytes =
         std::fs::read(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
@@ -962,7 +987,9 @@ pub fn check_file(
             }
         }
         collector.row(&mut problems);
-        out.rows.push((row, values));
+        if collector.total == 0 {
+            sink(row, values)?;
+        }
     }
     if let Some(f) = fixes {
         let name = |idx: usize| {

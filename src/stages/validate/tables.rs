@@ -165,103 +165,184 @@ fn level_depth(voc: &Vocab, level: Option<&str>) -> usize {
         .unwrap_or(voc.levels.len())
 }
 
-/// Builds and writes every table; `output` gives the path to write a declared output at.
-pub fn write_all(
-    p: &Params,
-    vocabs: &BTreeMap<String, Vocab>,
-    checked: &Checked,
-    output: &dyn Fn(&str) -> std::io::Result<PathBuf>,
-) -> Result<(), StageError> {
-    let heads: BTreeMap<String, Vec<String>> = headers(p, vocabs).into_iter().collect();
-    let write =
-        |path: &str, rows: &mut dyn Iterator<Item = Vec<String>>| -> Result<(), StageError> {
-            let abs = output(path).map_err(|e| format!("cannot create {path}: {e}"))?;
-            let mut w = csv::WriterBuilder::new()
-                .terminator(csv::Terminator::Any(b'\n'))
-                .from_path(&abs)
-                .map_err(|e| format!("cannot create {path}: {e}"))?;
-            w.write_record(&heads[path])?;
-            for r in rows {
-                w.write_record(&r)?;
-            }
-            w.flush().map_err(|e| format!("cannot write {path}: {e}"))?;
-            Ok(())
+/// Where a declared output is to be written (the stage's `ctx.output`).
+pub type Output<'a> = dyn Fn(&str) -> std::io::Result<PathBuf> + 'a;
+
+fn create(
+    path: &str,
+    header: &[String],
+    output: &Output<'_>,
+) -> Result<csv::Writer<std::fs::File>, StageError> {
+    let abs = output(path).map_err(|e| format!("cannot create {path}: {e}"))?;
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_path(&abs)
+        .map_err(|e| format!("cannot create {path}: {e}"))?;
+    w.write_record(header)?;
+    Ok(w)
+}
+
+/// Writes the row-level tables (the wide table and the long tables) one checked row at a
+/// time, so that no table is held in memory.
+pub struct RowTables<'a> {
+    cols: Vec<(bool, Option<&'a Vocab>)>,
+    wide: Option<csv::Writer<std::fs::File>>,
+    /// Each long table: its writer and the indexes of its columns.
+    long: Vec<(csv::Writer<std::fs::File>, Vec<usize>)>,
+    /// Rows written so far (the id of the next one is this + 1).
+    n: u64,
+    cells: Vec<String>,
+}
+
+impl<'a> RowTables<'a> {
+    /// Creates every row-level table and writes its header.
+    pub fn new(
+        p: &Params,
+        vocabs: &'a BTreeMap<String, Vocab>,
+        output: &Output<'_>,
+    ) -> Result<Self, StageError> {
+        let heads: BTreeMap<String, Vec<String>> = headers(p, vocabs).into_iter().collect();
+        let wide = match &p.tables.wide {
+            Some(w) => Some(create(w.path.as_str(), &heads[w.path.as_str()], output)?),
+            None => None,
         };
-    let cols: Vec<(&str, bool, Option<&Vocab>)> = p
-        .columns
-        .0
-        .iter()
-        .map(|(n, c)| (n.as_str(), c.separator.is_some(), vocab_of(p, vocabs, n)))
-        .collect();
-    if let Some(w) = &p.tables.wide {
-        let mut rows = checked.rows.iter().enumerate().map(|(i, (src, values))| {
-            let mut r = vec![(i + 1).to_string(), src.to_string()];
-            for ((_, multi, voc), vs) in cols.iter().zip(values) {
+        let mut long = Vec::new();
+        for l in &p.tables.long {
+            let idx: Vec<usize> = l
+                .columns
+                .iter()
+                .map(|c| {
+                    p.columns
+                        .0
+                        .iter()
+                        .position(|x| x.0.value == *c)
+                        .expect("checked column")
+                })
+                .collect();
+            long.push((
+                create(l.path.as_str(), &heads[l.path.as_str()], output)?,
+                idx,
+            ));
+        }
+        Ok(RowTables {
+            cols: p
+                .columns
+                .0
+                .iter()
+                .map(|(n, c)| (c.separator.is_some(), vocab_of(p, vocabs, n)))
+                .collect(),
+            wide,
+            long,
+            n: 0,
+            cells: Vec::new(),
+        })
+    }
+
+    /// Writes one checked row (`values`: each column's values) and its long-table rows.
+    pub fn row(&mut self, src: u64, values: &[Vec<String>]) -> Result<(), StageError> {
+        self.n += 1;
+        let id = self.n.to_string();
+        if let Some(w) = self.wide.as_mut() {
+            let r = &mut self.cells;
+            r.clear();
+            r.push(id.clone());
+            r.push(src.to_string());
+            for ((multi, voc), vs) in self.cols.iter().zip(values) {
                 match (multi, vs.first()) {
                     (true, _) => r.push(vs.len().to_string()),
-                    (false, Some(v)) => expand_value(v, *voc, &mut r),
+                    (false, Some(v)) => expand_value(v, *voc, r),
                     (false, None) => {
                         r.extend(std::iter::repeat_n(String::new(), expand("", *voc).len()))
                     }
                 }
             }
-            r
-        });
-        write(w.path.as_str(), &mut rows)?;
+            w.write_record(&*r)?;
+        }
+        for (w, idx) in &mut self.long {
+            // The long table's columns are parallel: position k of each.
+            let first = idx.first().map_or(0, |&j| values[j].len());
+            for k in 0..first {
+                let r = &mut self.cells;
+                r.clear();
+                r.push(id.clone());
+                r.push((k + 1).to_string());
+                for &j in idx.iter() {
+                    let (vs, voc) = (&values[j], self.cols[j].1);
+                    expand_value(&vs[k], voc, r);
+                }
+                w.write_record(&*r)?;
+            }
+        }
+        Ok(())
     }
-    for l in &p.tables.long {
-        let idx: Vec<usize> = l
-            .columns
-            .iter()
-            .map(|c| cols.iter().position(|x| x.0 == c).expect("checked column"))
-            .collect();
-        let (idx, cols) = (&idx, &cols);
-        let mut rows = checked
-            .rows
-            .iter()
-            .enumerate()
-            .flat_map(|(i, (_, values))| {
-                let n = values[idx[0]].len();
-                (0..n)
-                    .map(move |k| {
-                        let mut r = vec![(i + 1).to_string(), (k + 1).to_string()];
-                        for &j in idx {
-                            expand_value(&values[j][k], cols[j].2, &mut r);
-                        }
-                        r
-                    })
-                    .collect::<Vec<_>>()
-            });
-        write(l.path.as_str(), &mut rows)?;
+
+    /// Flushes every table.
+    pub fn finish(self) -> Result<(), StageError> {
+        for mut w in self
+            .wide
+            .into_iter()
+            .chain(self.long.into_iter().map(|l| l.0))
+        {
+            w.flush()
+                .map_err(|e| format!("cannot write a table: {e}"))?;
+        }
+        Ok(())
     }
+}
+
+/// Builds and writes every table from rows checked beforehand (tests and small inputs; the
+/// stage streams its rows through [`RowTables`] and then calls [`write_dimensions`]).
+pub fn write_all(
+    p: &Params,
+    vocabs: &BTreeMap<String, Vocab>,
+    checked: &Checked,
+    output: &Output<'_>,
+) -> Result<(), StageError> {
+    let mut t = RowTables::new(p, vocabs, output)?;
+    for (src, values) in &checked.rows {
+        t.row(*src, values)?;
+    }
+    t.finish()?;
+    write_dimensions(p, vocabs, output)
+}
+
+/// Writes the dimension tables (one row per vocabulary value or level node).
+pub fn write_dimensions(
+    p: &Params,
+    vocabs: &BTreeMap<String, Vocab>,
+    output: &Output<'_>,
+) -> Result<(), StageError> {
+    let heads: BTreeMap<String, Vec<String>> = headers(p, vocabs).into_iter().collect();
     for d in &p.tables.dimensions {
         let voc = &vocabs[&d.vocabulary.value];
         let depth = level_depth(voc, d.level.as_ref().map(|l| l.value.as_str()));
-        let mut rows = voc
+        let path = d.path.as_str();
+        let mut w = create(path, &heads[path], output)?;
+        for (i, n) in voc
             .nodes
             .iter()
             .enumerate()
             .filter(|(_, n)| n.depth == depth)
-            .map(|(i, n)| {
-                let shown = if depth == voc.levels.len() {
-                    &n.written
-                } else {
-                    &n.label
-                };
-                let mut r = vec![shown.clone(), n.rank.to_string()];
-                for a in voc.ancestors(i) {
-                    r.push(a.label.clone());
-                    r.push(a.rank.to_string());
-                }
-                if depth < voc.levels.len() {
-                    r.push(n.leaf_count.to_string());
-                }
-                for a in &voc.attributes {
-                    r.push(n.attrs.get(a).map_or(String::new(), |v| v.join("; ")));
-                }
-                r
-            });
-        write(d.path.as_str(), &mut rows)?;
+        {
+            let shown = if depth == voc.levels.len() {
+                &n.written
+            } else {
+                &n.label
+            };
+            let mut r = vec![shown.clone(), n.rank.to_string()];
+            for a in voc.ancestors(i) {
+                r.push(a.label.clone());
+                r.push(a.rank.to_string());
+            }
+            if depth < voc.levels.len() {
+                r.push(n.leaf_count.to_string());
+            }
+            for a in &voc.attributes {
+                r.push(n.attrs.get(a).map_or(String::new(), |v| v.join("; ")));
+            }
+            w.write_record(&r)?;
+        }
+        w.flush().map_err(|e| format!("cannot write {path}: {e}"))?;
     }
     Ok(())
 }
