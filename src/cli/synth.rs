@@ -1,6 +1,7 @@
 //! `artifact synth` (for benchmarks): a seeded synthetic dataset with the schema of the
 //! authors' `dataset.csv` (UTF-8 BOM, same columns, `@@` lists, parallel Component / Root
-//! Cause(s)), every value drawn from a taxonomy file, so it passes the `clean` stage.
+//! Cause(s)), every value drawn from the vocabularies of a taxonomy file (the `validate`
+//! format), so it passes the paper's `validate` stage.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,7 +9,6 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow};
 use clap::Args;
 use engine::exit;
-use serde_json::Value;
 
 use super::Global;
 
@@ -49,14 +49,6 @@ impl Rng {
     }
 }
 
-fn labels(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x["label"].as_str().map(str::to_string))
-        .collect()
-}
-
 fn quote(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -66,36 +58,32 @@ fn quote(s: &str) -> String {
 }
 
 pub fn run(_g: &Global, a: &SynthArgs) -> Result<i32> {
-    let text = std::fs::read_to_string(&a.taxonomy)
-        .with_context(|| format!("cannot read {}", a.taxonomy.display()))?;
-    let tax = engine::spec::Node::parse(&text)
-        .map_err(|(l, m)| anyhow!("{}:{}:{}: {m}", a.taxonomy.display(), l.line, l.col))?
-        .to_json();
-    let engines: Vec<(String, String)> = tax["engines"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            (
-                e["label"].as_str().unwrap_or_default().to_string(),
-                e["repo"].as_str().unwrap_or_default().to_string(),
-            )
+    let shown = a.taxonomy.display().to_string();
+    let vocabs =
+        crate::stages::validate::vocab::load(&a.taxonomy, &shown).map_err(|e| anyhow!(e))?;
+    let find = |name: &str| vocabs.iter().find(|v| v.name == name);
+    let written = |name: &str| -> Vec<String> {
+        find(name)
+            .map(|v| v.leaves().map(|n| n.written.clone()).collect())
+            .unwrap_or_default()
+    };
+    let engines: Vec<(String, String)> = find("engine")
+        .map(|v| {
+            v.leaves()
+                .map(|n| {
+                    let repo = n.attrs.get("repo").and_then(|r| r.first()).cloned();
+                    (n.written.clone(), repo.unwrap_or_default())
+                })
+                .collect()
         })
-        .collect();
-    let phases = labels(&tax["phases"]);
-    let symptoms = labels(&tax["symptoms"]);
-    let subtypes = labels(&tax["token_subtypes"]["values"]);
-    let needs = tax["token_subtypes"]["requires_symptom"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let components = labels(&tax["components"]);
-    let causes: Vec<String> = tax["root_causes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|c| labels(&c["leaves"]))
-        .collect();
+        .unwrap_or_default();
+    let phases = written("phase");
+    let symptoms = written("symptom");
+    let subtypes = written("token_subtype");
+    // The paper's rule (pipeline.yaml): a token subtype only on a bug with this symptom.
+    let needs = "Unexpected Output".to_string();
+    let components = written("component");
+    let causes = written("root_cause");
     if engines.is_empty()
         || phases.is_empty()
         || symptoms.is_empty()
@@ -103,8 +91,7 @@ pub fn run(_g: &Global, a: &SynthArgs) -> Result<i32> {
         || causes.is_empty()
     {
         return Err(anyhow!(
-            "{}: missing engines, phases, symptoms, components or root causes",
-            a.taxonomy.display()
+            "{shown}: needs the vocabularies engine (with a repo attribute), phase, symptom, component and root_cause"
         )
         .into());
     }

@@ -496,3 +496,31 @@ fn a_correction_relabels_one_bug_and_the_report_says_the_data_was_edited() {
         "{out}"
     );
 }
+
+/// `artifact synth` (the benchmarks' data generator) draws from the taxonomy's vocabularies a
+/// dataset that the real pipeline validates and runs end to end.
+#[test]
+fn synthetic_data_passes_the_real_pipeline() {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("synth.csv");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_artifact"))
+        .args(["synth", "--rows", "500", "--seed", "3", "--taxonomy"])
+        .arg(format!("{repo}/data/taxonomy.yaml"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let data = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(data.lines().count(), 501);
+    let p = paper_project(&data);
+    p.run(&["run", "-q"]).code(0);
+    let overview = p.read("results/overview.csv");
+    let bugs: i64 = overview
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(4).unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(bugs, 500, "{overview}");
+}
