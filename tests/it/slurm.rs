@@ -231,6 +231,30 @@ fn a_real_slurm_cluster_runs_fails_and_cancels_jobs() {
         "ONE\nTWO\nONE\nTWO\n",
         "previous output put back"
     );
+
+    // Two stages over the cache transport, against a real nginx: each job fetches its input
+    // from the cache into node-local scratch, runs there and publishes; the runner fetches.
+    let nginx = Nginx::start();
+    let home = tempfile::tempdir().unwrap();
+    let x = Project::new(XPORT);
+    x.write("data/in.txt", "one\ntwo\n");
+    let none = home.path().join("no-fakes");
+    let r = xart(&x, home.path(), &none, &writable(&nginx), true, &["run"]);
+    r.code(0);
+    assert!(
+        r.stdout.contains("2 stages: 2 ran"),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(x.read("out/b.txt"), "ONE\nTWO\nONE\nTWO\n");
+    let ran_in = x.read("where.txt");
+    assert!(
+        ran_in.contains("/artifact-job.") && !ran_in.starts_with(&x.root().display().to_string()),
+        "{ran_in}"
+    );
+    assert_eq!(names(&nginx.store().join("ac")).len(), 2);
+    assert_eq!(x.read(".artifact/slurm/jobs.json").trim(), "{}");
 }
 
 // ---- the cache transport (no shared file system), against a real nginx ----
@@ -535,6 +559,23 @@ fn cache_transport_a_tampered_output_fails_the_stage() {
     );
     assert!(!p.path("out/a.txt").exists());
     assert!(!p.path("where.txt").exists());
+
+    // An input the server holds under its digest, with other bytes: the job checks what it
+    // downloaded and fails, naming the input.
+    std::fs::remove_file(&after).unwrap();
+    let evil = digest("two\n");
+    std::fs::write(nginx.store().join("cas").join(&evil), "evil\n").unwrap();
+    p.write("data/in.txt", "two\n");
+    let r = xart(&p, home.path(), &node, &writable(&nginx), true, &["run"]);
+    assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "input data/in.txt from {}/cas/{evil} does not hash to its name (damaged or tampered with)",
+            nginx.url()
+        )),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
