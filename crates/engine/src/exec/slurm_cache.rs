@@ -163,9 +163,9 @@ cx() {{  # curl with the credentials on its stdin, never on its command line
     case "$ARTIFACT_REMOTE_TOKEN" in
       *:*) printf 'user = "%s"\n' "$t" ;;
       *) printf 'header = "Authorization: Bearer %s"\n' "$t" ;;
-    esac | curl -K - -fsS --retry 3 --connect-timeout 10 "$@"
+    esac | curl -K - -fsS --retry 3 --connect-timeout 10 --speed-limit 1 --speed-time 60 "$@"
   else
-    curl --netrc-optional -fsS --retry 3 --connect-timeout 10 "$@"
+    curl --netrc-optional -fsS --retry 3 --connect-timeout 10 --speed-limit 1 --speed-time 60 "$@"
   fi
 }}
 finish() {{  # a failed job publishes only its log, under a name no result uses
