@@ -522,6 +522,11 @@ fn cache_transport_a_failing_command_publishes_nothing_but_its_log() {
         names(&node.join("node-tmp")).is_empty(),
         "scratch left on the node"
     );
+    // The token reached the jobs through their environment, never through their scripts.
+    for e in names(&node).into_iter().filter(|e| e.starts_with("job.")) {
+        let script = std::fs::read_to_string(node.join(&e)).unwrap();
+        assert!(!script.contains(PASSWORD), "{e} holds the password");
+    }
 }
 
 #[test]
