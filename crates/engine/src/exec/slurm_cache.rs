@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::{SavedJob, Slurm, sh_quote};
-use crate::cache::Cache;
+use crate::cache::{Cache, RestoreError};
 use crate::kind::StageCtx;
 use crate::remote::{MANIFEST_FORMAT, Manifest, RemoteCache, Transfer, TransferError, ac_key};
 
@@ -256,6 +256,7 @@ impl Slurm {
         };
         let mut t = Transfer::default();
         let proj = crate::fsutil::Confined::new(ctx.out_root);
+        // Every blob is verified before any output is put in place.
         for (p, d) in &manifest.outputs {
             x.remote.download(x.cache, d, &mut t).map_err(|e| {
                 format!(
@@ -263,9 +264,18 @@ impl Slurm {
                     job.id
                 )
             })?;
+        }
+        for (p, d) in &manifest.outputs {
             x.cache.restore_to(d, &proj, p).map_err(|e| {
+                let why = match e {
+                    RestoreError::Io(e) => e.to_string(),
+                    // Verified a moment ago: only a concurrent `gc` or a failing disk.
+                    RestoreError::Missing | RestoreError::Corrupt => {
+                        format!("its copy in the local cache ({d}) is gone or damaged")
+                    }
+                };
                 format!(
-                    "cannot put output {p} of SLURM job {} in place: {e:?}",
+                    "cannot put output {p} of SLURM job {} in place: {why}",
                     job.id
                 )
             })?;
