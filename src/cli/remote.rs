@@ -15,6 +15,8 @@
 //!   sbatch_args: ["--qos=normal"]
 //!   poll_secs: 10       # one squeue per interval for all jobs of the run
 //!   work_dir: /shared/scratch/me/artifact-jobs   # visible from the compute nodes
+//!   transport: shared-fs   # or `cache`: no shared file system, the remote cache carries
+//!                          # the files (needs `remote` with writes on)
 //! ```
 //!
 //! The remote URL can also come from `ARTIFACT_REMOTE` or `--remote`, writes from
@@ -63,6 +65,16 @@ pub struct SlurmConfig {
     /// Folder of sbatch/squeue/scancel, when they are not on `PATH`.
     pub bin_dir: Option<PathBuf>,
     pub result_wait_secs: Option<f64>,
+    /// How the jobs' files move; default `shared-fs`.
+    pub transport: Option<TransportConfig>,
+}
+
+/// `slurm.transport` in the user config.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportConfig {
+    SharedFs,
+    Cache,
 }
 
 fn home() -> Option<PathBuf> {
@@ -340,17 +352,23 @@ impl Remote for HttpRemote {
     fn describe(&self) -> String {
         self.shown.clone()
     }
+
+    fn url(&self) -> Option<String> {
+        Some(self.base.clone())
+    }
 }
 
 /// The SLURM executor for this run, unless `--executor local`. `None` also when no stage asks
-/// for SLURM.
+/// for SLURM. `remote` is the run's remote cache: the cache transport needs one with writes
+/// on, and its absence is a usage error naming the config file.
 pub fn slurm(
     cfg: &UserConfig,
     executor_local: bool,
     pipeline: &engine::spec::Pipeline,
     cache_dir: &Path,
-) -> Option<engine::exec::slurm::Slurm> {
-    use engine::exec::slurm::{Executor, Settings, Slurm};
+    remote: Option<&RemoteCache>,
+) -> Result<Option<engine::exec::slurm::Slurm>> {
+    use engine::exec::slurm::{Executor, Settings, Slurm, Transport};
     let wanted = pipeline
         .placement
         .values()
@@ -359,7 +377,7 @@ pub fn slurm(
     // so that they can be cancelled.
     let saved = cache_dir.join("slurm").join("jobs.json").is_file();
     if executor_local || !(wanted || saved) {
-        return None;
+        return Ok(None);
     }
     let c = cfg.slurm.as_ref();
     let d = Settings::default();
@@ -375,6 +393,10 @@ pub fn slurm(
         work_dir: c.and_then(|c| c.work_dir.clone()),
         bin_dir: c.and_then(|c| c.bin_dir.clone()),
         result_wait: secs(c.and_then(|c| c.result_wait_secs), d.result_wait),
+        transport: match c.and_then(|c| c.transport) {
+            Some(TransportConfig::Cache) => Transport::Cache,
+            Some(TransportConfig::SharedFs) | None => Transport::SharedFs,
+        },
     };
     let mut s = Slurm::new(settings, cache_dir);
     s.on_note = Some(Box::new(|m| eprintln!("note: {m}")));
@@ -385,9 +407,29 @@ pub fn slurm(
                 config_path().map_or("the user config".into(), |p| p.display().to_string())
             );
         }
-        return None;
+        return Ok(None);
     }
-    Some(s)
+    if wanted && s.settings.transport == Transport::Cache {
+        let why = match remote {
+            None => Some(
+                "no remote cache is configured (set remote.url in the user config, ARTIFACT_REMOTE or --remote; --no-remote turns it off)",
+            ),
+            Some(r) if !r.write => Some(
+                "the remote cache's writes are off (set remote.write: true in the user config, ARTIFACT_REMOTE_WRITE=1 or --remote-write)",
+            ),
+            Some(r) if r.url().is_none() => Some("the remote cache is not an HTTP server"),
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            return Err(Error::Usage {
+                file: config_path(),
+                message: format!(
+                    "slurm.transport is `cache`, which needs a remote cache the jobs can write to, but {why}; the jobs authenticate with ARTIFACT_REMOTE_TOKEN from their environment or ~/.netrc on the node (or pass --executor local)"
+                ),
+            });
+        }
+    }
+    Ok(Some(s))
 }
 
 #[cfg(test)]

@@ -164,7 +164,13 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<i32> {
     }
     let quiet = g.quiet || g.json;
     let _lock = take_lock(&engine.cache, a, quiet)?;
-    engine.slurm = super::remote::slurm(&cfg, a.executor.is_some(), &p.pipeline, &engine.cache.dir);
+    engine.slurm = super::remote::slurm(
+        &cfg,
+        a.executor.is_some(),
+        &p.pipeline,
+        &engine.cache.dir,
+        engine.remote.as_ref(),
+    )?;
     engine::noop::invalidate(&p.pipeline.root);
     let mut rep = Reporter::new(g.quiet, g.json);
     let opts = Options {

@@ -63,6 +63,11 @@ pub trait Remote: Send + Sync {
     fn put(&self, path: &str, body: &[u8]) -> Result<(), RemoteError>;
     /// How to name the remote in messages (its URL without credentials).
     fn describe(&self) -> String;
+    /// The base URL other machines reach the server at (`cas/` and `ac/` below it), for the
+    /// SLURM cache transport; `None` for a remote that is not an HTTP server.
+    fn url(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A stage's result, as stored under `ac/<ac_key(key digest)>`.
@@ -129,6 +134,20 @@ pub enum TransferError {
     },
     #[error("the local copy of {0} is corrupt")]
     LocalCorrupt(String),
+    /// An exchange failed (returned, not warned about, by the functions the SLURM cache
+    /// transport uses: there the remote is required, not an optional speed-up).
+    #[error("{what}: {error}")]
+    Remote { what: String, error: RemoteError },
+    #[error("{path} is not a manifest this version reads ({reason})")]
+    NotAManifest { path: String, reason: String },
+    #[error("{path} does not describe this stage's key and declared outputs")]
+    WrongManifest { path: String },
+    #[error("{path} changed since its digest was taken (was {want}, now {got})")]
+    Changed {
+        path: String,
+        want: String,
+        got: String,
+    },
 }
 
 /// What a push or pull did, per stage.
@@ -205,46 +224,124 @@ impl RemoteCache {
     }
 
     /// The manifest for `key_digest`, if the remote holds a valid one for exactly these
-    /// declared outputs. `Ok(None)`: a plain miss; errors are warned about here.
+    /// declared outputs. `None`: a miss; errors are warned about here.
     pub fn manifest(&self, key_digest: &str, declared: &BTreeSet<String>) -> Option<Manifest> {
         if !self.usable() {
             return None;
         }
+        match self.lookup(key_digest, declared) {
+            Ok(m) => m,
+            Err(TransferError::Remote { what, error }) => {
+                self.failed(&what, &error);
+                None
+            }
+            Err(e) => {
+                self.warn(format!("{e}; treated as a miss"));
+                None
+            }
+        }
+    }
+
+    /// Like [`RemoteCache::manifest`], but every failure is returned instead of warned about
+    /// (`Ok(None)`: the server does not have it).
+    pub fn lookup(
+        &self,
+        key_digest: &str,
+        declared: &BTreeSet<String>,
+    ) -> Result<Option<Manifest>, TransferError> {
         let path = format!("ac/{}", ac_key(key_digest));
         let bytes = match self.remote.get(&path) {
             Ok(Some(b)) => b,
-            Ok(None) => return None,
-            Err(e) => {
-                self.failed(&format!("GET {path}"), &e);
-                return None;
+            Ok(None) => return Ok(None),
+            Err(error) => {
+                return Err(TransferError::Remote {
+                    what: format!("GET {path}"),
+                    error,
+                });
             }
         };
-        let m: Manifest = match serde_json::from_slice(&bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                self.warn(format!(
-                    "{path} is not a manifest this version reads ({e}); treated as a miss"
-                ));
-                return None;
-            }
-        };
+        let m: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| TransferError::NotAManifest {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
         let outputs: BTreeSet<&String> = m.outputs.keys().collect();
         if m.format != MANIFEST_FORMAT
             || m.key != key_digest
             || outputs != declared.iter().collect()
             || !m.outputs.values().all(|d| is_digest(d))
         {
-            self.warn(format!(
-                "{path} does not describe this stage's key and declared outputs; treated as a miss"
-            ));
-            return None;
+            return Err(TransferError::WrongManifest { path });
         }
-        Some(m)
+        Ok(Some(m))
+    }
+
+    /// The base URL of the server, if it is one other machines can reach (see [`Remote::url`]).
+    pub fn url(&self) -> Option<String> {
+        self.remote.url()
+    }
+
+    /// The object at `path` as the server has it (not verified: for objects that are not
+    /// content-addressed, like a SLURM job's log).
+    pub fn get_object(&self, path: &str) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.remote.get(path)
+    }
+
+    /// Uploads the file at `file` (named `shown` in messages) to `cas/<digest>` unless the
+    /// server has it; its content must still hash to `digest`. Returns whether it was sent.
+    /// Failures are returned, not warned about.
+    pub fn upload_file(
+        &self,
+        shown: &str,
+        file: &Path,
+        digest: &str,
+    ) -> Result<bool, TransferError> {
+        let path = format!("cas/{digest}");
+        let remote = |what: String, error| TransferError::Remote { what, error };
+        if self
+            .remote
+            .head(&path)
+            .map_err(|e| remote(format!("HEAD {path}"), e))?
+        {
+            return Ok(false);
+        }
+        let bytes = std::fs::read(file).map_err(|source| TransferError::Store {
+            path: shown.to_string(),
+            source,
+        })?;
+        let got = sha256_bytes(&bytes);
+        if got != digest {
+            return Err(TransferError::Changed {
+                path: shown.to_string(),
+                want: digest.to_string(),
+                got,
+            });
+        }
+        self.remote
+            .put(&path, &bytes)
+            .map_err(|e| remote(format!("PUT {path}"), e))?;
+        Ok(true)
     }
 
     /// Puts blob `digest` into the local store from the remote unless the store holds it.
-    /// The download is re-hashed; a mismatch is a miss.
+    /// The download is re-hashed; a mismatch is a miss. A remote error is warned about.
     fn fetch_blob(
+        &self,
+        cache: &Cache,
+        digest: &str,
+        t: &mut Transfer,
+    ) -> Result<(), TransferError> {
+        match self.download(cache, digest, t) {
+            Err(TransferError::Remote { what, error }) => {
+                self.failed(&what, &error);
+                Err(TransferError::Warned)
+            }
+            r => r,
+        }
+    }
+
+    /// Like `fetch_blob`, but every failure is returned, not warned about.
+    pub fn download(
         &self,
         cache: &Cache,
         digest: &str,
@@ -257,9 +354,11 @@ impl RemoteCache {
         let bytes = match self.remote.get(&path) {
             Ok(Some(b)) => b,
             Ok(None) => return Err(TransferError::Gone(path)),
-            Err(e) => {
-                self.failed(&format!("GET {path}"), &e);
-                return Err(TransferError::Warned);
+            Err(error) => {
+                return Err(TransferError::Remote {
+                    what: format!("GET {path}"),
+                    error,
+                });
             }
         };
         let got = sha256_bytes(&bytes);

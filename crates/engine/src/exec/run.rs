@@ -731,7 +731,7 @@ impl<'a> Engine<'a> {
             cancel: self.cancel,
         };
         let ran = match self.slurm_for(i) {
-            Some((slurm, res)) => self.run_on_slurm(slurm, res, &ctx),
+            Some((slurm, res)) => self.run_on_slurm(slurm, res, &ctx, &key),
             None => run_guarded(kind, &ctx),
         };
         let outcome = ran.and_then(|()| {

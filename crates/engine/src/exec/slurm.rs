@@ -20,6 +20,9 @@
 //!
 //! Executor hints and resources are not in the cache key: where a command runs must not change
 //! its output bytes (the determinism audit checks exactly that).
+//!
+//! Without a shared file system ([`Transport::Cache`]), the remote cache carries inputs and
+//! outputs instead, and a manifest replaces the result file: see `slurm_cache.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -155,6 +158,22 @@ fn valid_time(s: &str) -> bool {
     days.is_none_or(num) && parts.len() <= 3 && parts.iter().all(|p| num(p))
 }
 
+#[path = "slurm_cache.rs"]
+mod cache_job;
+pub(crate) use cache_job::CacheJob;
+
+/// How a job's files move between the runner and the compute node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// The project folder is visible from the compute nodes: the job runs in it.
+    #[default]
+    SharedFs,
+    /// No shared file system: the job pulls its inputs from the remote cache, runs in
+    /// node-local scratch and pushes its outputs and manifest; the runner fetches them. Needs a
+    /// remote cache with writes on.
+    Cache,
+}
+
 /// Site settings (from the user's config file, never from `pipeline.yaml`).
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -169,8 +188,10 @@ pub struct Settings {
     pub work_dir: Option<PathBuf>,
     /// Folder of `sbatch`, `squeue` and `scancel`; default: found on `PATH`.
     pub bin_dir: Option<PathBuf>,
-    /// How long to wait for a finished job's result file to appear (NFS attribute caching).
+    /// How long to wait for a finished job's result file (or, on the cache transport, its
+    /// manifest) to appear (NFS attribute caching).
     pub result_wait: Duration,
+    pub transport: Transport,
 }
 
 impl Default for Settings {
@@ -183,6 +204,7 @@ impl Default for Settings {
             work_dir: None,
             bin_dir: None,
             result_wait: Duration::from_secs(30),
+            transport: Transport::SharedFs,
         }
     }
 }
@@ -424,14 +446,16 @@ impl Slurm {
         msgs
     }
 
-    /// Runs a `command` stage (`run`, `env` of its `with:`) as a batch job and waits for it.
-    /// `Err` is the stage's failure message (crate-internal: it becomes the stage's status).
+    /// Runs a `command` stage (`run`, `env` of its `with:`) as a batch job and waits for it;
+    /// `xport` for the cache transport. `Err` is the stage's failure message (crate-internal:
+    /// it becomes the stage's status).
     pub(crate) fn run(
         &self,
         ctx: &StageCtx<'_>,
         run: &str,
         env: &[String],
         res: &Resources,
+        xport: Option<&CacheJob<'_>>,
     ) -> Result<(), String> {
         let stage = ctx.stage.name.as_str();
         for v in env {
@@ -469,10 +493,15 @@ impl Slurm {
         }
         let job = match attached {
             Some(j) => j,
-            None => self.submit(ctx, run, env, res)?,
+            None => {
+                if let Some(x) = xport {
+                    cache_job::upload_inputs(x, ctx.root)?;
+                }
+                self.submit(ctx, run, env, res, xport)?
+            }
         };
         Self::lock(&self.active).insert(job.id.clone(), stage.to_string());
-        let outcome = self.wait(ctx, &job);
+        let outcome = self.wait(ctx, &job, xport);
         Self::lock(&self.active).remove(&job.id);
         self.forget(stage, &job.id);
         if outcome.is_ok() {
@@ -495,6 +524,7 @@ impl Slurm {
         run: &str,
         env: &[String],
         res: &Resources,
+        xport: Option<&CacheJob<'_>>,
     ) -> Result<SavedJob, String> {
         let stage = ctx.stage.name.as_str();
         let base = self
@@ -507,18 +537,38 @@ impl Slurm {
             .map_err(|e| format!("cannot create the job folder {}: {e}", dir.display()))?;
         let dir = std::path::absolute(&dir).unwrap_or(dir);
         let root = std::path::absolute(ctx.root).unwrap_or_else(|_| ctx.root.to_path_buf());
-        std::fs::write(dir.join("command"), run)
-            .map_err(|e| format!("cannot write the job's command: {e}"))?;
-        let script = wrapper(&root, &dir, ctx.source_date_epoch(), env, ctx.stage);
+        // On the cache transport, the node sees neither the project nor the job folder: the
+        // job starts in `/`, and its output goes to its log (uploaded if it fails).
+        let (script, chdir, stdout, stderr) = match xport {
+            None => {
+                std::fs::write(dir.join("command"), run)
+                    .map_err(|e| format!("cannot write the job's command: {e}"))?;
+                (
+                    wrapper(&root, &dir, ctx.source_date_epoch(), env, ctx.stage),
+                    root.clone(),
+                    dir.join("stdout"),
+                    dir.join("stderr"),
+                )
+            }
+            Some(x) => {
+                let log = cache_job::log_key(ctx.key_digest, &dir);
+                (
+                    cache_job::script(ctx, x, run, env, &log),
+                    PathBuf::from("/"),
+                    PathBuf::from("/dev/null"),
+                    PathBuf::from("/dev/null"),
+                )
+            }
+        };
         std::fs::write(dir.join("job.sh"), script)
             .map_err(|e| format!("cannot write the job script: {e}"))?;
         let mut cmd = self.tool("sbatch");
         cmd.arg("--parsable")
             .arg(format!("--job-name={}", self.run_name))
             .arg(format!("--comment={stage}"))
-            .arg(format!("--chdir={}", root.display()))
-            .arg(format!("--output={}", dir.join("stdout").display()))
-            .arg(format!("--error={}", dir.join("stderr").display()));
+            .arg(format!("--chdir={}", chdir.display()))
+            .arg(format!("--output={}", stdout.display()))
+            .arg(format!("--error={}", stderr.display()));
         if let Some(p) = &self.settings.partition {
             cmd.arg(format!("--partition={p}"));
         }
@@ -588,7 +638,12 @@ impl Slurm {
         (self.settings.poll / 4).clamp(Duration::from_millis(10), Duration::from_millis(500))
     }
 
-    fn wait(&self, ctx: &StageCtx<'_>, job: &SavedJob) -> Result<(), String> {
+    fn wait(
+        &self,
+        ctx: &StageCtx<'_>,
+        job: &SavedJob,
+        xport: Option<&CacheJob<'_>>,
+    ) -> Result<(), String> {
         let stage = &ctx.stage.name;
         loop {
             if ctx.cancelled() {
@@ -599,14 +654,26 @@ impl Slurm {
             match self.state(&job.id, false)? {
                 JobState::Active(_) => std::thread::sleep(self.tick()),
                 JobState::Completed => {
-                    let missing = format!(
-                        "SLURM job {} COMPLETED but its result file {} never appeared",
-                        job.id,
-                        job.dir.join("result").display()
-                    );
-                    return self.conclude(job, ctx, &missing);
+                    let missing = match xport {
+                        None => format!(
+                            "SLURM job {} COMPLETED but its result file {} never appeared",
+                            job.id,
+                            job.dir.join("result").display()
+                        ),
+                        Some(x) => format!(
+                            "SLURM job {} COMPLETED but its manifest never appeared on the remote cache ({}/ac/{})",
+                            job.id,
+                            x.url.trim_end_matches('/'),
+                            crate::remote::ac_key(ctx.key_digest)
+                        ),
+                    };
+                    return self.conclude(job, ctx, &missing, xport);
                 }
                 JobState::Ended(st) => {
+                    if let Some(x) = xport {
+                        let what = format!("SLURM job {} ended {st}", job.id);
+                        return Err(self.cache_failure(job, stage, x, &what));
+                    }
                     let rc = self
                         .read_result(job)
                         .map(|r| format!(" (command exit code {})", r.exit))
@@ -621,10 +688,14 @@ impl Slurm {
                     // Left the queue (MinJobAge passed, or purged): only the result file can
                     // tell how it ended.
                     let missing = format!(
-                        "SLURM job {} disappeared from squeue without writing its result file",
-                        job.id
+                        "SLURM job {} disappeared from squeue without {}",
+                        job.id,
+                        match xport {
+                            None => "writing its result file",
+                            Some(_) => "publishing its manifest on the remote cache",
+                        }
                     );
-                    return self.conclude(job, ctx, &missing);
+                    return self.conclude(job, ctx, &missing, xport);
                 }
             }
         }
@@ -638,7 +709,16 @@ impl Slurm {
 
     /// How a job that left the queue (or completed) ended, from its result file: success when
     /// it says exit 0 and the outputs match, else a failure; `missing` when there is none.
-    fn conclude(&self, job: &SavedJob, ctx: &StageCtx<'_>, missing: &str) -> Result<(), String> {
+    fn conclude(
+        &self,
+        job: &SavedJob,
+        ctx: &StageCtx<'_>,
+        missing: &str,
+        xport: Option<&CacheJob<'_>>,
+    ) -> Result<(), String> {
+        if let Some(x) = xport {
+            return self.collect(job, ctx, x, missing);
+        }
         let stage = &ctx.stage.name;
         match self.result(job, ctx) {
             Some(r) if r.exit == 0 => check_digests(&r, ctx),
@@ -807,18 +887,44 @@ impl super::Engine<'_> {
         (p.executor == Executor::Slurm && s.kind == "command").then_some((slurm, &p.resources))
     }
 
-    /// Runs stage `i` (a `command` stage) through SLURM.
+    /// Runs stage `i` (a `command` stage, whose cache key is `key`) through SLURM.
     pub(crate) fn run_on_slurm(
         &self,
         slurm: &Slurm,
         res: &Resources,
         ctx: &StageCtx<'_>,
+        key: &crate::hash::CacheKey,
     ) -> Result<(), String> {
         use crate::kind::Kind as _;
         let p = super::command::CommandKind::params_of(ctx.stage)
             .ok_or_else(|| "the command stage's parameters did not parse".to_string())?;
         let env: Vec<String> = p.env.iter().map(|e| e.value.clone()).collect();
-        slurm.run(ctx, &p.run.value, &env, res)
+        let xport = match slurm.settings.transport {
+            Transport::SharedFs => None,
+            Transport::Cache => {
+                let none = "the SLURM cache transport needs a remote cache with writes on, and this run has";
+                let remote = self
+                    .remote
+                    .as_ref()
+                    .ok_or_else(|| format!("{none} no remote cache"))?;
+                if !remote.write {
+                    return Err(format!("{none} writes off"));
+                }
+                let url = remote.url().ok_or_else(|| {
+                    format!(
+                        "{none} {}, which is not an HTTP server the nodes can reach",
+                        remote.describe()
+                    )
+                })?;
+                Some(CacheJob {
+                    remote,
+                    cache: &self.cache,
+                    inputs: &key.inputs,
+                    url,
+                })
+            }
+        };
+        slurm.run(ctx, &p.run.value, &env, res, xport.as_ref())
     }
 }
 

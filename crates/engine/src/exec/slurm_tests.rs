@@ -462,3 +462,48 @@ fn hints_do_not_change_the_key() {
     );
     assert_eq!(key_of(&p, "job"), with);
 }
+
+#[test]
+fn the_cache_transport_without_a_writable_remote_fails_before_submitting() {
+    use crate::remote::RemoteCache;
+    use crate::remote::fake::{FakeRemote, Shared};
+    let f = Fakes::new(&["COMPLETED"]);
+    let p = proj();
+    let failure = |remote: Option<RemoteCache>| {
+        let pipeline = p.pipeline();
+        let plan = Plan::new(&pipeline).unwrap();
+        let cancel = AtomicBool::new(false);
+        let mut engine = Engine::new(&pipeline, &plan, &p.registry, RunEnv::default(), &cancel);
+        let settings = Settings {
+            transport: Transport::Cache,
+            ..f.settings()
+        };
+        engine.slurm = Some(Slurm::new(settings, &engine.cache.dir));
+        engine.remote = remote;
+        let opts = Options {
+            jobs: 1,
+            force: false,
+        };
+        match engine.run(&[], &opts, &mut |_| {}).remove(0).status {
+            Status::Failed(m) => m,
+            s => panic!("{s:?}"),
+        }
+    };
+    let need = "the SLURM cache transport needs a remote cache with writes on, and this run has";
+    assert_eq!(failure(None), format!("{need} no remote cache"));
+    let fake = std::sync::Arc::new(FakeRemote::default());
+    let shared = |write| {
+        Some(RemoteCache::new(
+            Box::new(Shared(fake.clone())),
+            true,
+            write,
+        ))
+    };
+    assert_eq!(failure(shared(false)), format!("{need} writes off"));
+    // One that writes but is no HTTP server the nodes could reach (the in-memory fake).
+    assert_eq!(
+        failure(shared(true)),
+        format!("{need} fake://remote, which is not an HTTP server the nodes can reach")
+    );
+    assert!(f.lines("sbatch.log").is_empty(), "nothing was submitted");
+}
