@@ -43,14 +43,13 @@ impl Legend {
     fn title_h(&self) -> f64 {
         f64::from(u8::from(self.title.is_some())) * LEGEND_LINE
     }
-    fn cols(&self) -> usize {
-        self.names.len().div_ceil(self.rows.max(1))
-    }
+
     fn width(&self) -> f64 {
-        let cols = self.cols() as f64;
+        let cols = self.names.len().div_ceil(self.rows.max(1)) as f64;
         let title = (self.title.as_deref()).map_or(0.0, |t| width(t, TICK_SIZE, true));
         (cols * self.item_w + (cols - 1.0) * LEGEND_GAP).max(title)
     }
+
     fn height(&self) -> f64 {
         self.title_h() + self.rows as f64 * LEGEND_LINE
     }
@@ -64,33 +63,39 @@ impl Legend {
         y: f64,
     ) -> Result<(), String> {
         if let Some(t) = &self.title {
-            let (tx, h) = match self.bottom {
-                true => (x + self.width() / 2.0, HPos::Center),
-                false => (x, HPos::Left),
+            let (tx, h) = if self.bottom {
+                (x + self.width() / 2.0, HPos::Center)
+            } else {
+                (x, HPos::Left)
             };
-            let st = style(TICK_SIZE, true, TEXT).pos(Pos::new(h, VPos::Top));
-            text(root, t, (tx, y), &st)?;
+            text(
+                root,
+                t,
+                (tx, y),
+                &style(TICK_SIZE, true, TEXT).pos(Pos::new(h, VPos::Top)),
+            )?;
         }
-        for col in 0..self.cols() {
+        for (col, names) in self.names.chunks(self.rows.max(1)).enumerate() {
             let x0 = x + col as f64 * (self.item_w + LEGEND_GAP);
             let at = (x0.round() as i32, (y + self.title_h()).round() as i32);
-            let size = (self.item_w as u32 + 1, self.height() as u32);
-            let area = root.clone().shrink(at, size);
+            let area = root
+                .clone()
+                .shrink(at, (self.item_w as u32 + 1, self.height() as u32));
             let mut chart =
                 (ChartBuilder::on(&area).build_cartesian_2d(0..1, 0..1)).map_err(err)?;
-            let items = self.names.iter().enumerate().skip(col * self.rows);
-            for (i, name) in items.take(self.rows) {
-                let c = series_color(i).filled();
+            for (i, name) in names.iter().enumerate() {
+                let c = series_color(col * self.rows + i).filled();
                 let swatch = move |(x, y)| {
                     Rectangle::new([(x, y - SWATCH / 2), (x + SWATCH, y + SWATCH / 2)], c)
                 };
-                (chart.draw_series(std::iter::empty::<Rectangle<(i32, i32)>>()))
+                let empty = std::iter::empty::<Rectangle<(i32, i32)>>();
+                chart
+                    .draw_series(empty)
                     .map_err(err)?
                     .label(name.as_str())
                     .legend(swatch);
             }
-            chart
-                .configure_series_labels()
+            (chart.configure_series_labels())
                 .position(SeriesLabelPosition::Coordinate(0, 0))
                 .margin(0)
                 .legend_area_size(SWATCH + 6)
@@ -119,6 +124,15 @@ pub struct Bars {
     value_labels: Option<usize>,
 }
 
+/// A bar, or a segment of a stack: category `c`, series `s`, the fractions `a` of the category's
+/// slot it spans and the values `v` it runs between.
+struct Seg {
+    c: usize,
+    s: usize,
+    a: (f64, f64),
+    v: (f64, f64),
+}
+
 /// Lays out a bar chart.
 pub fn layout(grid: &Grid, p: &Params) -> Result<Bars, String> {
     let mut vals = grid.cells.clone();
@@ -130,9 +144,9 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Bars, String> {
         if let Some((s, v)) = row.iter().enumerate().find(|(_, v)| **v < 0.0) {
             let series = grid.rows.get(s).filter(|r| !r.is_empty());
             let series = series.map(|r| format!(" / {r:?}")).unwrap_or_default();
+            let cat = &grid.cols[c];
             return Err(format!(
-                "stacked charts need non-negative values, but {:?}{series} is {v}",
-                grid.cols[c],
+                "stacked charts need non-negative values, but {cat:?}{series} is {v}"
             ));
         }
     }
@@ -153,17 +167,13 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Bars, String> {
         true => usize::from(p.decimals.unwrap_or(0)),
         false => label_decimals(p.decimals, all()),
     };
-    let legend = match p.legend {
-        _ if p.series.is_none() => None,
-        Some(Place::None) => None,
-        pos => Some(Legend {
-            title: has(&p.legend_title),
-            item_w: max_width(&grid.rows, TICK_SIZE, false) + f64::from(SWATCH + 6),
-            names: grid.rows.clone(),
-            rows: grid.rows.len(),
-            bottom: pos == Some(Place::Bottom),
-        }),
-    };
+    let legend = (p.series.is_some() && p.legend != Some(Place::None)).then(|| Legend {
+        title: has(&p.legend_title),
+        item_w: max_width(&grid.rows, TICK_SIZE, false) + f64::from(SWATCH + 6),
+        names: grid.rows.clone(),
+        rows: grid.rows.len(),
+        bottom: p.legend == Some(Place::Bottom),
+    });
     let value_labels = p.value_labels.unwrap_or(false);
     let mut bars = Bars {
         frame: Frame::default(),
@@ -180,16 +190,19 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Bars, String> {
     // Grouped bars carry their value labels beyond the bar's end: widen the value range so
     // that the longest label fits on each side that has bars.
     if value_labels && p.chart == Chart::Grouped {
-        let lw = bars.value_label_width();
         let len = bars.frame.plot[if bars.horizontal { 2 } else { 3 }];
-        let ext = match bars.horizontal || bars.rotated_values() {
-            true => lw,
-            false => em(VALUE_SIZE),
+        let across = bars.horizontal || bars.rotated_values();
+        let ext = if across {
+            bars.value_label_width()
+        } else {
+            em(VALUE_SIZE)
         } + 6.0;
         if len > 3.0 * ext {
             let e = ext / len;
-            let up = f64::from(u8::from(dmax > 0.0));
-            let down = f64::from(u8::from(dmin < 0.0));
+            let (up, down) = (
+                f64::from(u8::from(dmax > 0.0)),
+                f64::from(u8::from(dmin < 0.0)),
+            );
             let range = (dmax - dmin) / (1.0 - (up + down) * e);
             bars.axis = Axis::new(dmin - down * e * range, dmax + up * e * range, TICKS);
             bars.geometry(grid, p)?;
@@ -236,8 +249,7 @@ impl Bars {
 
     /// Measures margins, label areas and the canvas.
     fn geometry(&mut self, grid: &Grid, p: &Params) -> Result<(), String> {
-        let n_cat = grid.cols.len() as f64;
-        let n_ser = grid.rows.len().max(1) as f64;
+        let (n_cat, n_ser) = (grid.cols.len() as f64, grid.rows.len().max(1) as f64);
         let grouped = self.chart == Chart::Grouped;
         let tick_w = self.axis.label_width(self.chart == Chart::Stacked100);
         let (cat_desc, value_desc) = (desc(&self.cat_desc), desc(&self.value_desc));
@@ -245,10 +257,8 @@ impl Bars {
             Some(l) if !l.bottom => (LEGEND_GAP + l.width(), l.height()),
             _ => (0.0, 0.0),
         };
-        // Value tick labels sit 2 tick lengths from the axis (plotters' rule).
-        let ticks = 2.0 * TICK_LEN;
         let legend = &mut self.legend;
-        let bottom = |w: u32| match legend {
+        let below = |w: u32| match legend {
             Some(l) if l.bottom => {
                 let room = f64::from(w) - 2.0 * MARGIN + LEGEND_GAP;
                 let per_row = (room / (l.item_w + LEGEND_GAP)).floor().max(1.0) as usize;
@@ -257,6 +267,8 @@ impl Bars {
             }
             _ => 0.0,
         };
+        // Value tick labels sit 2 tick lengths from the axis (plotters' rule).
+        let ticks = 2.0 * TICK_LEN;
         self.frame = if self.horizontal {
             let right = MARGIN + legend_w.max(tick_w / 2.0);
             let cats = Cats::left(&grid.cols, p.width, MARGIN + cat_desc + right + 160.0);
@@ -267,13 +279,14 @@ impl Bars {
             } else {
                 30.0
             };
-            let (auto_h, min_h) = (n_cat * slot.max(lines + 6.0), n_cat * lines);
-            let below = Below::Fixed(ticks + em(TICK_SIZE) + value_desc);
-            let (auto, min) = ((520.0, auto_h.max(legend_h)), (160.0, min_h));
-            Frame::new(p, (left, right), Some(cats), auto, min, below, bottom)?
+            let (auto, min) = (
+                (520.0, (n_cat * slot.max(lines + 6.0)).max(legend_h)),
+                (160.0, n_cat * lines),
+            );
+            let fixed = Below::Fixed(ticks + em(TICK_SIZE) + value_desc);
+            Frame::new(p, (left, right), Some(cats), auto, min, fixed, below)?
         } else {
             let left = MARGIN + value_desc + tick_w + ticks;
-            let cat_w = max_width(&grid.cols, TICK_SIZE, false);
             let (slot, min_slot) = match grouped {
                 true => (
                     (n_ser * 18.0 + 20.0).max(64.0),
@@ -283,7 +296,7 @@ impl Bars {
             };
             // Wide slots let labels sit horizontally, but not at any price: past
             // MAX_AUTO_PLOT the slots shrink (to a minimum per bar) and long labels turn.
-            let slot = slot.max((cat_w + 12.0).min(140.0));
+            let slot = slot.max((max_width(&grid.cols, TICK_SIZE, false) + 12.0).min(140.0));
             let auto_w = (n_cat * slot)
                 .min((n_cat * min_slot).max(MAX_AUTO_PLOT))
                 .max(360.0);
@@ -291,47 +304,61 @@ impl Bars {
                 (auto_w, 320f64.max(legend_h)),
                 ((n_cat * 6.0).max(80.0), 80.0),
             );
-            let (sides, below) = ((left, MARGIN + legend_w), Below::Cats(&grid.cols, cat_desc));
-            Frame::new(p, sides, None, auto, min, below, bottom)?
+            let cats = Below::Cats(&grid.cols, cat_desc);
+            Frame::new(p, (left, MARGIN + legend_w), None, auto, min, cats, below)?
         };
         Ok(())
     }
 
-    /// Position `f` (0..1) in category `c`'s slot on the category axis (which runs upwards for
-    /// horizontal bars, so the first category is on top).
-    fn cat(&self, c: usize, f: f64) -> f64 {
-        if self.horizontal {
-            (self.vals.len() - c) as f64 - f
-        } else {
-            c as f64 + f
+    /// A point in chart coordinates: fraction `f` of category `c`'s slot (the category axis
+    /// runs upwards for horizontal bars, so the first category is on top) and value `v`.
+    fn pt(&self, c: usize, f: f64, v: f64) -> (f64, f64) {
+        match self.horizontal {
+            true => (v, (self.vals.len() - c) as f64 - f),
+            false => (c as f64 + f, v),
         }
     }
 
-    /// A point from a category position and a value, in chart coordinates.
-    fn pt(&self, cat: f64, v: f64) -> (f64, f64) {
-        if self.horizontal { (v, cat) } else { (cat, v) }
-    }
-
-    /// The segments `(series, from, to)` of a stack: the first series ends on top of a
-    /// vertical stack (so the legend, read top to bottom, matches it) and on the left of a
-    /// horizontal one.
-    fn stack(&self, row: &[f64]) -> Vec<(usize, f64, f64)> {
-        let mut order: Vec<usize> = (0..row.len()).filter(|s| row[*s] > 0.0).collect();
-        if !self.horizontal {
-            order.reverse();
+    /// Every bar and stack segment. The first series ends on top of a vertical stack (so the
+    /// legend, read top to bottom, matches it) and on the left of a horizontal one.
+    fn segments(&self) -> Vec<Seg> {
+        let (frac, slot) = (self.bar_frac(), self.slot());
+        let mut segs = Vec::new();
+        for (c, row) in self.vals.iter().enumerate() {
+            if self.chart == Chart::Grouped {
+                let (g0, gap) = (
+                    (1.0 - frac * row.len() as f64) / 2.0,
+                    f64::from(u8::from(frac * slot >= 6.0)) / slot,
+                );
+                let a = |s: usize| (g0 + s as f64 * frac, g0 + (s + 1) as f64 * frac - gap);
+                segs.extend(row.iter().enumerate().map(|(s, &v)| Seg {
+                    c,
+                    s,
+                    a: a(s),
+                    v: (0.0, v),
+                }));
+                continue;
+            }
+            let mut order: Vec<usize> = (0..row.len()).filter(|s| row[*s] > 0.0).collect();
+            if !self.horizontal {
+                order.reverse();
+            }
+            let (a, mut acc) = (((1.0 - frac) / 2.0, (1.0 + frac) / 2.0), 0.0);
+            for s in order {
+                segs.push(Seg {
+                    c,
+                    s,
+                    a,
+                    v: (acc, acc + row[s]),
+                });
+                acc += row[s];
+            }
         }
-        let mut acc = 0.0;
-        let mut seg = |s: usize| {
-            let from = acc;
-            acc += row[s];
-            (s, from, acc)
-        };
-        order.into_iter().map(&mut seg).collect()
+        segs
     }
 
     pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let n = self.vals.len() as f64;
-        let (lo, hi) = (self.axis.lo, self.axis.hi);
+        let (n, lo, hi) = (self.vals.len() as f64, self.axis.lo, self.axis.hi);
         let (xr, yr) = if self.horizontal {
             (lo..hi, 0.0..n)
         } else {
@@ -340,12 +367,13 @@ impl Bars {
         let mut chart = (self.frame.chart(root)?.build_cartesian_2d(xr, yr)).map_err(err)?;
         let fmt = |v: &f64| label(*v, self.axis.decimals, self.chart == Chart::Stacked100);
         let mut mesh = chart.configure_mesh();
-        mesh.bold_line_style(GRID)
+        (mesh
+            .bold_line_style(GRID)
             .max_light_lines(0)
-            .axis_style(AXIS)
-            .set_all_tick_mark_size(TICK_LEN as u32)
-            .label_style(style(TICK_SIZE, false, TEXT))
-            .axis_desc_style(style(AXIS_SIZE, false, TEXT));
+            .axis_style(AXIS))
+        .set_all_tick_mark_size(TICK_LEN as u32)
+        .label_style(style(TICK_SIZE, false, TEXT))
+        .axis_desc_style(style(AXIS_SIZE, false, TEXT));
         let (x_desc, y_desc) = if self.horizontal {
             mesh.disable_y_mesh()
                 .y_labels(0)
@@ -359,56 +387,29 @@ impl Bars {
                 .y_label_formatter(&fmt);
             (&self.cat_desc, &self.value_desc)
         };
-        if let Some(d) = x_desc {
-            mesh.x_desc(d.as_str());
-        }
-        if let Some(d) = y_desc {
-            mesh.y_desc(d.as_str());
-        }
+        x_desc.as_ref().map(|d| mesh.x_desc(d));
+        y_desc.as_ref().map(|d| mesh.y_desc(d));
         mesh.draw().map_err(err)?;
 
         // Bars, and 1 px white separators between stacked segments.
-        let frac = self.bar_frac();
-        let (mut rects, mut seps) = (Vec::new(), Vec::new());
-        for (c, row) in self.vals.iter().enumerate() {
-            if self.chart == Chart::Grouped {
-                let g0 = (1.0 - frac * row.len() as f64) / 2.0;
-                let gap = if frac * self.slot() >= 6.0 {
-                    1.0 / self.slot()
-                } else {
-                    0.0
-                };
-                for (s, &v) in row.iter().enumerate() {
-                    let (a0, a1) = (g0 + s as f64 * frac, g0 + (s + 1) as f64 * frac - gap);
-                    rects.push((
-                        self.pt(self.cat(c, a0), 0.0),
-                        self.pt(self.cat(c, a1), v),
-                        s,
-                    ));
-                }
-                continue;
-            }
-            let (a0, a1) = (
-                self.cat(c, (1.0 - frac) / 2.0),
-                self.cat(c, (1.0 + frac) / 2.0),
-            );
-            let segs = self.stack(row);
-            for (i, &(s, v0, v1)) in segs.iter().enumerate() {
-                rects.push((self.pt(a0, v0), self.pt(a1, v1), s));
-                if i + 1 < segs.len() {
-                    seps.push(PathElement::new(
-                        vec![self.pt(a0, v1), self.pt(a1, v1)],
-                        WHITE,
-                    ));
-                }
-            }
-        }
-        let rects =
-            (rects.into_iter()).map(|(p, q, s)| Rectangle::new([p, q], series_color(s).filled()));
-        chart.draw_series(rects).map_err(err)?;
-        chart.draw_series(seps).map_err(err)?;
+        let segs = self.segments();
+        let ends = |g: &Seg, v: f64| [self.pt(g.c, g.a.0, v), self.pt(g.c, g.a.1, v)];
+        let rect = |g: &Seg| {
+            Rectangle::new(
+                [ends(g, g.v.0)[0], ends(g, g.v.1)[1]],
+                series_color(g.s).filled(),
+            )
+        };
+        chart.draw_series(segs.iter().map(rect)).map_err(err)?;
+        let seps = segs.iter().filter(|g| g.v.0 > 0.0);
+        chart
+            .draw_series(seps.map(|g| PathElement::new(ends(g, g.v.0), WHITE)))
+            .map_err(err)?;
         if lo < 0.0 {
-            let zero = PathElement::new(vec![self.pt(0.0, 0.0), self.pt(n, 0.0)], AXIS);
+            let zero = PathElement::new(
+                vec![self.pt(0, 0.0, 0.0), self.pt(self.vals.len(), 0.0, 0.0)],
+                AXIS,
+            );
             chart.draw_series([zero]).map_err(err)?;
         }
 
@@ -417,14 +418,14 @@ impl Bars {
             (f64::from(x), f64::from(y))
         };
         let centres: Vec<f64> = (0..self.vals.len())
-            .map(|c| px(self.pt(self.cat(c, 0.5), lo)))
+            .map(|c| px(self.pt(c, 0.5, lo)))
             .map(|(x, y)| if self.horizontal { y } else { x })
             .collect();
         let (xs, ys) = chart.plotting_area().get_pixel_range();
         self.frame
             .draw_cats(root, (xs.clone(), ys.clone()), &centres, &centres)?;
         if self.value_labels.is_some() {
-            self.draw_values(root, px, frac)?;
+            self.draw_values(root, &segs, px)?;
         }
         match &self.legend {
             Some(l) if l.bottom => {
@@ -441,53 +442,43 @@ impl Bars {
     fn draw_values<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
+        segs: &[Seg],
         px: impl Fn((f64, f64)) -> (f64, f64),
-        frac: f64,
     ) -> Result<(), String> {
-        let base = style(VALUE_SIZE, false, TEXT);
-        let rotated = self.rotated_values();
-        for (c, row) in self.vals.iter().enumerate() {
+        let (base, rotated) = (style(VALUE_SIZE, false, TEXT), self.rotated_values());
+        for g in segs {
+            let v = g.v.1 - g.v.0;
+            let mid = |v: f64| px(self.pt(g.c, (g.a.0 + g.a.1) / 2.0, v));
+            let (p, q) = (mid(g.v.0), mid(g.v.1));
             if self.chart == Chart::Grouped {
-                let g0 = (1.0 - frac * row.len() as f64) / 2.0;
-                for (s, &v) in row.iter().enumerate() {
-                    let (x, y) = px(self.pt(self.cat(c, g0 + (s as f64 + 0.5) * frac), v));
-                    let (d, end, v_pos) = match v >= 0.0 {
-                        true => (4.0, HPos::Left, VPos::Bottom),
-                        false => (-4.0, HPos::Right, VPos::Top),
-                    };
-                    let (at, st) = if self.horizontal {
-                        ((x + d, y), base.pos(Pos::new(end, VPos::Center)))
-                    } else if rotated {
-                        let st = base.pos(Pos::new(end, VPos::Center));
-                        ((x, y - d), st.transform(FontTransform::Rotate270))
-                    } else {
-                        ((x, y - d), base.pos(Pos::new(HPos::Center, v_pos)))
-                    };
-                    text(root, &self.label(v), at, &st)?;
-                }
+                let (d, end, v_pos) = match v >= 0.0 {
+                    true => (4.0, HPos::Left, VPos::Bottom),
+                    false => (-4.0, HPos::Right, VPos::Top),
+                };
+                let (at, st) = match (self.horizontal, rotated) {
+                    (true, _) => ((q.0 + d, q.1), base.pos(Pos::new(end, VPos::Center))),
+                    (_, true) => (
+                        (q.0, q.1 - d),
+                        base.pos(Pos::new(end, VPos::Center))
+                            .transform(FontTransform::Rotate270),
+                    ),
+                    _ => ((q.0, q.1 - d), base.pos(Pos::new(HPos::Center, v_pos))),
+                };
+                text(root, &self.label(v), at, &st)?;
                 continue;
             }
-            for (s, v0, v1) in self.stack(row) {
-                let label = self.label(v1 - v0);
-                let p = px(self.pt(self.cat(c, 0.5), v0));
-                let q = px(self.pt(self.cat(c, 0.5), v1));
-                let len = (q.0 - p.0).abs() + (q.1 - p.1).abs();
-                let (along, across) =
-                    (em(VALUE_SIZE) + 2.0, width(&label, VALUE_SIZE, false) + 6.0);
-                let (along, across) = match self.horizontal {
-                    true => (across, along),
-                    false => (along, across),
-                };
-                if len >= along && frac * self.slot() >= across {
-                    let st = base.pos(Pos::new(HPos::Center, VPos::Center));
-                    let fg = contrasting(series_color(s));
-                    text(
-                        root,
-                        &label,
-                        ((p.0 + q.0) / 2.0, (p.1 + q.1) / 2.0),
-                        &st.color(&fg),
-                    )?;
-                }
+            let label = self.label(v);
+            let (along, across) = (em(VALUE_SIZE) + 2.0, width(&label, VALUE_SIZE, false) + 6.0);
+            let (along, across) = if self.horizontal {
+                (across, along)
+            } else {
+                (along, across)
+            };
+            let len = (q.0 - p.0).abs() + (q.1 - p.1).abs();
+            if len >= along && (g.a.1 - g.a.0) * self.slot() >= across {
+                let fg = contrasting(series_color(g.s));
+                let st = base.pos(Pos::new(HPos::Center, VPos::Center)).color(&fg);
+                text(root, &label, ((p.0 + q.0) / 2.0, (p.1 + q.1) / 2.0), &st)?;
             }
         }
         Ok(())
