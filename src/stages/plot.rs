@@ -30,7 +30,6 @@ use serde::Deserialize;
 
 use crate::stages::csvtab::Table;
 
-use data::Columns;
 /// How a figure prints a number (for the test that tables, claims and figures agree).
 #[cfg(test)]
 pub(crate) use frame::label as chart_label;
@@ -181,51 +180,27 @@ fn validate(p: &Params, stage: &StageSpec) -> Vec<Problem> {
     let msg = "`colormap` is for heatmaps only (bars use the Okabe-Ito palette)";
     rule(!heat && p.colormap.is_some(), "colormap", msg);
     let no_legend = "there is no legend without `series` (one series, one colour)";
-    rule(
-        lone && matches!(p.legend, Some(Legend::Right | Legend::Bottom)),
-        "legend",
-        no_legend,
-    );
+    let legend = matches!(p.legend, Some(Legend::Right | Legend::Bottom));
+    rule(lone && legend, "legend", no_legend);
     rule(lone && p.legend_title.is_some(), "legend_title", no_legend);
-    let stacked = if p.chart == Chart::Stacked {
-        "stacked"
-    } else {
-        "stacked100"
-    };
+    let stacked = ["stacked100", "stacked"][usize::from(p.chart == Chart::Stacked)];
     let msg = format!("a `{stacked}` chart needs `series`: the column whose values are stacked");
     rule(lone && p.chart != Chart::Grouped, "chart", &msg);
     let row = [("series", &p.series), ("y", &p.y)][usize::from(heat)];
-    let columns = [
-        ("x", Some(&p.x)),
-        ("value", Some(&p.value)),
-        (row.0, row.1.as_ref()),
-    ];
-    let columns: Vec<(&str, &str)> = columns
-        .into_iter()
-        .filter_map(|(k, c)| Some((k, c?.as_str())))
-        .collect();
+    let mut columns = vec![("x", p.x.as_str()), ("value", p.value.as_str())];
+    columns.extend(row.1.as_deref().map(|c| (row.0, c)));
     for (i, &(key, col)) in columns.iter().enumerate() {
-        rule(
-            col.trim().is_empty(),
-            key,
-            &format!("`{key}` must name a column (it is empty)"),
-        );
+        let msg = format!("`{key}` must name a column (it is empty)");
+        rule(col.trim().is_empty(), key, &msg);
         if let Some((other, _)) = columns[..i].iter().find(|(_, c)| *c == col) {
-            rule(
-                true,
-                key,
-                &format!(
-                    "`{key}` and `{other}` name the same column {col:?}; use distinct columns"
-                ),
-            );
+            let msg =
+                format!("`{key}` and `{other}` name the same column {col:?}; use distinct columns");
+            rule(true, key, &msg);
         }
     }
     let d = p.decimals.unwrap_or(0);
-    rule(
-        d > MAX_DECIMALS,
-        "decimals",
-        &format!("`decimals: {d}` is too many (0 to {MAX_DECIMALS})"),
-    );
+    let msg = format!("`decimals: {d}` is too many (0 to {MAX_DECIMALS})");
+    rule(d > MAX_DECIMALS, "decimals", &msg);
     for (key, n) in [("width", p.width), ("height", p.height)] {
         let n = n.unwrap_or(MIN_SIDE);
         let msg = format!("`{key}: {n}` is out of range ({MIN_SIDE} to {MAX_SIDE} pixels)");
@@ -260,11 +235,7 @@ impl Figure {
 
     fn write(&self, path: &Path, svg: bool) -> Result<(), String> {
         if !svg {
-            return self.draw(&mut text::Png(
-                BitMapBackend::new(path, self.size()),
-                vec![],
-                vec![],
-            ));
+            return self.draw(&mut text::Png::new(BitMapBackend::new(path, self.size())));
         }
         let mut buf = String::new();
         self.draw(SVGBackend::with_string(&mut buf, self.size()))?;
@@ -275,7 +246,7 @@ impl Figure {
     fn record(&self) -> Result<(Vec<text::Label>, Vec<text::Rect>), String> {
         let (w, h) = self.size();
         let mut buf = vec![0u8; w as usize * h as usize * 3];
-        let mut png = text::Png(BitMapBackend::with_buffer(&mut buf, (w, h)), vec![], vec![]);
+        let mut png = text::Png::new(BitMapBackend::with_buffer(&mut buf, (w, h)));
         self.draw(&mut png)?;
         Ok((png.1, png.2))
     }
@@ -288,15 +259,7 @@ fn render(p: &Params, table: &Table, file: &str) -> Result<Figure, String> {
         true => Some((p.y.as_deref().ok_or("a heatmap needs `y`")?, "y")),
         false => p.series.as_deref().map(|s| (s, "series")),
     };
-    let grid = data::grid(
-        table,
-        file,
-        &Columns {
-            x: &p.x,
-            row,
-            value: &p.value,
-        },
-    )?;
+    let grid = data::grid(table, file, (&p.x, row, &p.value))?;
     let chart = match heat {
         true => Figure::Heat(heatmap::layout(&grid, p)?),
         false => Figure::Bars(bars::layout(&grid, p)?),
@@ -311,10 +274,9 @@ fn render(p: &Params, table: &Table, file: &str) -> Result<Figure, String> {
     // Every label must lie inside the canvas; with automatic sizes that holds by
     // construction, with a given `width`/`height` it may not.
     let (wf, hf) = (f64::from(w) + 0.5, f64::from(h) + 0.5);
-    let cut = chart
-        .record()?
-        .0
-        .into_iter()
+    let labels = chart.record()?.0;
+    let cut = labels
+        .iter()
         .find(|t| t.bbox.0 < -0.5 || t.bbox.1 < -0.5 || t.bbox.2 > wf || t.bbox.3 > hf);
     let Some(t) = cut else { return Ok(chart) };
     let which = match (p.width, p.height) {

@@ -63,24 +63,16 @@ impl Legend {
         y: f64,
     ) -> Result<(), String> {
         if let Some(t) = &self.title {
-            let (tx, h) = if self.bottom {
-                (x + self.width() / 2.0, HPos::Center)
-            } else {
-                (x, HPos::Left)
-            };
-            text(
-                root,
-                t,
-                (tx, y),
-                &style(TICK_SIZE, true, TEXT).pos(Pos::new(h, VPos::Top)),
-            )?;
+            let (tx, h) =
+                [(x, HPos::Left), (x + self.width() / 2.0, HPos::Center)][usize::from(self.bottom)];
+            let st = style(TICK_SIZE, true, TEXT).pos(Pos::new(h, VPos::Top));
+            text(root, t, (tx, y), &st)?;
         }
         for (col, names) in self.names.chunks(self.rows.max(1)).enumerate() {
             let x0 = x + col as f64 * (self.item_w + LEGEND_GAP);
             let at = (x0.round() as i32, (y + self.title_h()).round() as i32);
-            let area = root
-                .clone()
-                .shrink(at, (self.item_w as u32 + 1, self.height() as u32));
+            let size = (self.item_w as u32 + 1, self.height() as u32);
+            let area = root.clone().shrink(at, size);
             let mut chart =
                 (ChartBuilder::on(&area).build_cartesian_2d(0..1, 0..1)).map_err(err)?;
             for (i, name) in names.iter().enumerate() {
@@ -89,11 +81,8 @@ impl Legend {
                     Rectangle::new([(x, y - SWATCH / 2), (x + SWATCH, y + SWATCH / 2)], c)
                 };
                 let empty = std::iter::empty::<Rectangle<(i32, i32)>>();
-                chart
-                    .draw_series(empty)
-                    .map_err(err)?
-                    .label(name.as_str())
-                    .legend(swatch);
+                let series = chart.draw_series(empty).map_err(err)?;
+                series.label(name.as_str()).legend(swatch);
             }
             (chart.configure_series_labels())
                 .position(SeriesLabelPosition::Coordinate(0, 0))
@@ -114,6 +103,8 @@ pub struct Bars {
     pub frame: Frame,
     chart: Chart,
     horizontal: bool,
+    /// Stacked to 100 %: values and ticks print as percentages.
+    percent: bool,
     /// `vals[c][s]`: the value of series `s` in category `c`, as drawn.
     vals: Vec<Vec<f64>>,
     axis: Axis,
@@ -136,11 +127,8 @@ struct Seg {
 /// Lays out a bar chart.
 pub fn layout(grid: &Grid, p: &Params) -> Result<Bars, String> {
     let mut vals = grid.cells.clone();
-    for (c, row) in vals
-        .iter()
-        .enumerate()
-        .filter(|_| p.chart != Chart::Grouped)
-    {
+    let stacked = p.chart != Chart::Grouped;
+    for (c, row) in vals.iter().enumerate().filter(|_| stacked) {
         if let Some((s, v)) = row.iter().enumerate().find(|(_, v)| **v < 0.0) {
             let series = grid.rows.get(s).filter(|r| !r.is_empty());
             let series = series.map(|r| format!(" / {r:?}")).unwrap_or_default();
@@ -178,6 +166,7 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Bars, String> {
     let mut bars = Bars {
         frame: Frame::default(),
         chart: p.chart,
+        percent,
         horizontal: p.orientation == Some(Orientation::Horizontal),
         vals,
         axis: Axis::new(dmin, dmax, TICKS),
@@ -192,17 +181,11 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Bars, String> {
     if value_labels && p.chart == Chart::Grouped {
         let len = bars.frame.plot[if bars.horizontal { 2 } else { 3 }];
         let across = bars.horizontal || bars.rotated_values();
-        let ext = if across {
-            bars.value_label_width()
-        } else {
-            em(VALUE_SIZE)
-        } + 6.0;
+        let ext = 6.0 + [em(VALUE_SIZE), bars.value_label_width()][usize::from(across)];
         if len > 3.0 * ext {
             let e = ext / len;
-            let (up, down) = (
-                f64::from(u8::from(dmax > 0.0)),
-                f64::from(u8::from(dmin < 0.0)),
-            );
+            let up = f64::from(u8::from(dmax > 0.0));
+            let down = f64::from(u8::from(dmin < 0.0));
             let range = (dmax - dmin) / (1.0 - (up + down) * e);
             bars.axis = Axis::new(dmin - down * e * range, dmax + up * e * range, TICKS);
             bars.geometry(grid, p)?;
@@ -213,19 +196,12 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Bars, String> {
 
 impl Bars {
     fn label(&self, v: f64) -> String {
-        label(
-            v,
-            self.value_labels.unwrap_or(0),
-            self.chart == Chart::Stacked100,
-        )
+        label(v, self.value_labels.unwrap_or(0), self.percent)
     }
 
     fn value_label_width(&self) -> f64 {
-        max_width(
-            self.vals.iter().flatten().map(|v| self.label(*v)),
-            VALUE_SIZE,
-            false,
-        )
+        let labels = self.vals.iter().flatten().map(|v| self.label(*v));
+        max_width(labels, VALUE_SIZE, false)
     }
 
     /// A category slot in pixels.
@@ -251,7 +227,7 @@ impl Bars {
     fn geometry(&mut self, grid: &Grid, p: &Params) -> Result<(), String> {
         let (n_cat, n_ser) = (grid.cols.len() as f64, grid.rows.len().max(1) as f64);
         let grouped = self.chart == Chart::Grouped;
-        let tick_w = self.axis.label_width(self.chart == Chart::Stacked100);
+        let tick_w = self.axis.label_width(self.percent);
         let (cat_desc, value_desc) = (desc(&self.cat_desc), desc(&self.value_desc));
         let (legend_w, legend_h) = match &self.legend {
             Some(l) if !l.bottom => (LEGEND_GAP + l.width(), l.height()),
@@ -274,15 +250,9 @@ impl Bars {
             let cats = Cats::left(&grid.cols, p.width, MARGIN + cat_desc + right + 160.0);
             let left = MARGIN + cat_desc + cats.depth();
             let lines = cats.most_lines() as f64 * em(TICK_SIZE) * LINE;
-            let slot = if grouped {
-                (n_ser * 14.0 + 8.0).max(24.0)
-            } else {
-                30.0
-            };
-            let (auto, min) = (
-                (520.0, (n_cat * slot.max(lines + 6.0)).max(legend_h)),
-                (160.0, n_cat * lines),
-            );
+            let slot = [30.0, (n_ser * 14.0 + 8.0).max(24.0)][usize::from(grouped)];
+            let auto = (520.0, (n_cat * slot.max(lines + 6.0)).max(legend_h));
+            let min = (160.0, n_cat * lines);
             let fixed = Below::Fixed(ticks + em(TICK_SIZE) + value_desc);
             Frame::new(p, (left, right), Some(cats), auto, min, fixed, below)?
         } else {
@@ -297,13 +267,9 @@ impl Bars {
             // Wide slots let labels sit horizontally, but not at any price: past
             // MAX_AUTO_PLOT the slots shrink (to a minimum per bar) and long labels turn.
             let slot = slot.max((max_width(&grid.cols, TICK_SIZE, false) + 12.0).min(140.0));
-            let auto_w = (n_cat * slot)
-                .min((n_cat * min_slot).max(MAX_AUTO_PLOT))
-                .max(360.0);
-            let (auto, min) = (
-                (auto_w, 320f64.max(legend_h)),
-                ((n_cat * 6.0).max(80.0), 80.0),
-            );
+            let auto_w = (n_cat * slot).min((n_cat * min_slot).max(MAX_AUTO_PLOT));
+            let auto = (auto_w.max(360.0), 320f64.max(legend_h));
+            let min = ((n_cat * 6.0).max(80.0), 80.0);
             let cats = Below::Cats(&grid.cols, cat_desc);
             Frame::new(p, (left, MARGIN + legend_w), None, auto, min, cats, below)?
         };
@@ -326,17 +292,15 @@ impl Bars {
         let mut segs = Vec::new();
         for (c, row) in self.vals.iter().enumerate() {
             if self.chart == Chart::Grouped {
-                let (g0, gap) = (
-                    (1.0 - frac * row.len() as f64) / 2.0,
-                    f64::from(u8::from(frac * slot >= 6.0)) / slot,
-                );
-                let a = |s: usize| (g0 + s as f64 * frac, g0 + (s + 1) as f64 * frac - gap);
-                segs.extend(row.iter().enumerate().map(|(s, &v)| Seg {
-                    c,
-                    s,
-                    a: a(s),
-                    v: (0.0, v),
-                }));
+                let g0 = (1.0 - frac * row.len() as f64) / 2.0;
+                let gap = f64::from(u8::from(frac * slot >= 6.0)) / slot;
+                for (s, &v) in row.iter().enumerate() {
+                    let (a, v) = (
+                        (g0 + s as f64 * frac, g0 + (s + 1) as f64 * frac - gap),
+                        (0.0, v),
+                    );
+                    segs.push(Seg { c, s, a, v });
+                }
                 continue;
             }
             let mut order: Vec<usize> = (0..row.len()).filter(|s| row[*s] > 0.0).collect();
@@ -345,13 +309,9 @@ impl Bars {
             }
             let (a, mut acc) = (((1.0 - frac) / 2.0, (1.0 + frac) / 2.0), 0.0);
             for s in order {
-                segs.push(Seg {
-                    c,
-                    s,
-                    a,
-                    v: (acc, acc + row[s]),
-                });
-                acc += row[s];
+                let v = (acc, acc + row[s]);
+                segs.push(Seg { c, s, a, v });
+                acc = v.1;
             }
         }
         segs
@@ -359,34 +319,30 @@ impl Bars {
 
     pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let (n, lo, hi) = (self.vals.len() as f64, self.axis.lo, self.axis.hi);
-        let (xr, yr) = if self.horizontal {
-            (lo..hi, 0.0..n)
-        } else {
-            (0.0..n, lo..hi)
-        };
-        let mut chart = (self.frame.chart(root)?.build_cartesian_2d(xr, yr)).map_err(err)?;
-        let fmt = |v: &f64| label(*v, self.axis.decimals, self.chart == Chart::Stacked100);
+        let (cats, values) = (0.0..n, lo..hi);
+        let mut chart = match self.horizontal {
+            true => self.frame.chart(root)?.build_cartesian_2d(values, cats),
+            false => self.frame.chart(root)?.build_cartesian_2d(cats, values),
+        }
+        .map_err(err)?;
+        let fmt = |v: &f64| label(*v, self.axis.decimals, self.percent);
         let mut mesh = chart.configure_mesh();
-        (mesh
-            .bold_line_style(GRID)
+        mesh.bold_line_style(GRID)
             .max_light_lines(0)
-            .axis_style(AXIS))
-        .set_all_tick_mark_size(TICK_LEN as u32)
-        .label_style(style(TICK_SIZE, false, TEXT))
-        .axis_desc_style(style(AXIS_SIZE, false, TEXT));
-        let (x_desc, y_desc) = if self.horizontal {
-            mesh.disable_y_mesh()
-                .y_labels(0)
-                .x_labels(TICKS)
-                .x_label_formatter(&fmt);
-            (&self.value_desc, &self.cat_desc)
+            .axis_style(AXIS);
+        mesh.set_all_tick_mark_size(TICK_LEN as u32);
+        mesh.label_style(style(TICK_SIZE, false, TEXT));
+        mesh.axis_desc_style(style(AXIS_SIZE, false, TEXT));
+        // The value axis: ticks and grid lines; the category axis: its line only.
+        let (mut x_desc, mut y_desc) = (&self.cat_desc, &self.value_desc);
+        if self.horizontal {
+            mesh.disable_y_mesh().y_labels(0).x_labels(TICKS);
+            mesh.x_label_formatter(&fmt);
+            (x_desc, y_desc) = (y_desc, x_desc);
         } else {
-            mesh.disable_x_mesh()
-                .x_labels(0)
-                .y_labels(TICKS)
-                .y_label_formatter(&fmt);
-            (&self.cat_desc, &self.value_desc)
-        };
+            mesh.disable_x_mesh().x_labels(0).y_labels(TICKS);
+            mesh.y_label_formatter(&fmt);
+        }
         x_desc.as_ref().map(|d| mesh.x_desc(d));
         y_desc.as_ref().map(|d| mesh.y_desc(d));
         mesh.draw().map_err(err)?;
@@ -394,23 +350,17 @@ impl Bars {
         // Bars, and 1 px white separators between stacked segments.
         let segs = self.segments();
         let ends = |g: &Seg, v: f64| [self.pt(g.c, g.a.0, v), self.pt(g.c, g.a.1, v)];
-        let rect = |g: &Seg| {
-            Rectangle::new(
-                [ends(g, g.v.0)[0], ends(g, g.v.1)[1]],
-                series_color(g.s).filled(),
-            )
-        };
+        let corners = |g: &Seg| [ends(g, g.v.0)[0], ends(g, g.v.1)[1]];
+        let rect = |g: &Seg| Rectangle::new(corners(g), series_color(g.s).filled());
         chart.draw_series(segs.iter().map(rect)).map_err(err)?;
         let seps = segs.iter().filter(|g| g.v.0 > 0.0);
-        chart
-            .draw_series(seps.map(|g| PathElement::new(ends(g, g.v.0), WHITE)))
-            .map_err(err)?;
+        let seps = seps.map(|g| PathElement::new(ends(g, g.v.0), WHITE));
+        chart.draw_series(seps).map_err(err)?;
         if lo < 0.0 {
-            let zero = PathElement::new(
-                vec![self.pt(0, 0.0, 0.0), self.pt(self.vals.len(), 0.0, 0.0)],
-                AXIS,
-            );
-            chart.draw_series([zero]).map_err(err)?;
+            let zero = [self.pt(0, 0.0, 0.0), self.pt(self.vals.len(), 0.0, 0.0)];
+            chart
+                .draw_series([PathElement::new(zero, AXIS)])
+                .map_err(err)?;
         }
 
         let px = |p: (f64, f64)| {
@@ -422,8 +372,8 @@ impl Bars {
             .map(|(x, y)| if self.horizontal { y } else { x })
             .collect();
         let (xs, ys) = chart.plotting_area().get_pixel_range();
-        self.frame
-            .draw_cats(root, (xs.clone(), ys.clone()), &centres, &centres)?;
+        let area = (xs.clone(), ys.clone());
+        self.frame.draw_cats(root, area, &centres, &centres)?;
         if self.value_labels.is_some() {
             self.draw_values(root, &segs, px)?;
         }
@@ -455,25 +405,23 @@ impl Bars {
                     true => (4.0, HPos::Left, VPos::Bottom),
                     false => (-4.0, HPos::Right, VPos::Top),
                 };
+                let (beside, up) = ((q.0 + d, q.1), (q.0, q.1 - d));
+                let turned = base.pos(Pos::new(end, VPos::Center));
                 let (at, st) = match (self.horizontal, rotated) {
-                    (true, _) => ((q.0 + d, q.1), base.pos(Pos::new(end, VPos::Center))),
-                    (_, true) => (
-                        (q.0, q.1 - d),
-                        base.pos(Pos::new(end, VPos::Center))
-                            .transform(FontTransform::Rotate270),
-                    ),
-                    _ => ((q.0, q.1 - d), base.pos(Pos::new(HPos::Center, v_pos))),
+                    (true, _) => (beside, turned),
+                    (_, true) => (up, turned.transform(FontTransform::Rotate270)),
+                    _ => (up, base.pos(Pos::new(HPos::Center, v_pos))),
                 };
                 text(root, &self.label(v), at, &st)?;
                 continue;
             }
             let label = self.label(v);
-            let (along, across) = (em(VALUE_SIZE) + 2.0, width(&label, VALUE_SIZE, false) + 6.0);
-            let (along, across) = if self.horizontal {
-                (across, along)
-            } else {
-                (along, across)
-            };
+            // The room the label needs along the bar and across it.
+            let (mut along, mut across) =
+                (em(VALUE_SIZE) + 2.0, width(&label, VALUE_SIZE, false) + 6.0);
+            if self.horizontal {
+                (along, across) = (across, along);
+            }
             let len = (q.0 - p.0).abs() + (q.1 - p.1).abs();
             if len >= along && (g.a.1 - g.a.0) * self.slot() >= across {
                 let fg = contrasting(series_color(g.s));

@@ -62,11 +62,8 @@ pub fn contrasting(c: RGBColor) -> RGBColor {
         c => ((c + 0.055) / 1.055).powf(2.4),
     };
     let l = 0.2126 * lin(c.0) + 0.7152 * lin(c.1) + 0.0722 * lin(c.2);
-    if 1.05 / (l + 0.05) >= (l + 0.05) / 0.05 {
-        WHITE
-    } else {
-        RGBColor(0, 0, 0)
-    }
+    let white = 1.05 / (l + 0.05) >= (l + 0.05) / 0.05;
+    [RGBColor(0, 0, 0), WHITE][usize::from(white)]
 }
 
 /// Every number a chart prints, through the formatter of tables and claims.
@@ -102,31 +99,26 @@ impl Axis {
                 _ => hi - lo,
             };
             let clean = |v: f64| (v * 1e9).round() / 1e9;
-            let widened = (
-                clean((lo / step + 1e-9).floor() * step),
-                clean((hi / step - 1e-9).ceil() * step),
-            );
+            let down = clean((lo / step + 1e-9).floor() * step);
+            let widened = (down, clean((hi / step - 1e-9).ceil() * step));
             if widened == (lo, hi) {
                 break;
             }
             (lo, hi) = widened;
         }
         let decimals = (0..10).find(|d| (step * 10f64.powi(*d)).fract().abs() <= 1e-6);
-        let ticks = ticks(lo, hi);
+        let (ticks, decimals) = (ticks(lo, hi), decimals.unwrap_or(10) as usize);
         Axis {
             lo,
             hi,
             ticks,
-            decimals: decimals.unwrap_or(10) as usize,
+            decimals,
         }
     }
 
     pub fn label_width(&self, percent: bool) -> f64 {
-        max_width(
-            self.ticks.iter().map(|t| label(*t, self.decimals, percent)),
-            TICK_SIZE,
-            false,
-        )
+        let labels = self.ticks.iter().map(|t| label(*t, self.decimals, percent));
+        max_width(labels, TICK_SIZE, false)
     }
 }
 
@@ -137,12 +129,8 @@ pub fn text<DB: DrawingBackend>(
     (x, y): (f64, f64),
     st: &TextStyle<'_>,
 ) -> Result<(), String> {
-    root.draw(&Text::new(
-        s,
-        (x.round() as i32, y.round() as i32),
-        st.clone(),
-    ))
-    .map_err(err)
+    let at = (x.round() as i32, y.round() as i32);
+    root.draw(&Text::new(s, at, st.clone())).map_err(err)
 }
 
 /// A drawing error as a message.
@@ -306,24 +294,22 @@ impl Frame {
             Below::Fixed(h) => (h, None),
         };
         let width = given_w.unwrap_or((left + plot_w + right).ceil() as u32);
-        let title = title.map_or(vec![], |t| {
-            wrap(&t, f64::from(width) - 2.0 * MARGIN, TITLE_SIZE, true)
-        });
-        let title_h = block(title.len(), TITLE_SIZE) + GAP;
-        let top = MARGIN
-            + if title.is_empty() {
-                em(TICK_SIZE) / 2.0
-            } else {
-                title_h
-            };
+        let room = f64::from(width) - 2.0 * MARGIN;
+        let title = title.map_or(vec![], |t| wrap(&t, room, TITLE_SIZE, true));
+        let title_h = match title.len() {
+            0 => em(TICK_SIZE) / 2.0,
+            n => block(n, TITLE_SIZE) + GAP,
+        };
+        let top = MARGIN + title_h;
         let fixed = top + below + MARGIN + legend_below(width);
         let plot_h = plot_len("height", given_h, fixed, auto.1, min.1)?;
         let height = given_h.unwrap_or((fixed + plot_h).ceil() as u32);
+        let plot = [left, top, plot_w, plot_h];
         Ok(Frame {
             width,
             height,
             title,
-            plot: [left, top, plot_w, plot_h],
+            plot,
             below,
             cats_left,
             cats_below,
@@ -338,11 +324,8 @@ impl Frame {
         root.fill(&WHITE).map_err(err)?;
         let s = style(TITLE_SIZE, true, TEXT).pos(Pos::new(HPos::Center, VPos::Top));
         for (i, line) in self.title.iter().enumerate() {
-            let at = (
-                f64::from(self.width / 2),
-                MARGIN + i as f64 * em(TITLE_SIZE) * LINE,
-            );
-            text(root, line, at, &s)?;
+            let y = MARGIN + i as f64 * em(TITLE_SIZE) * LINE;
+            text(root, line, (f64::from(self.width / 2), y), &s)?;
         }
         let r = |v: f64| v.round() as u32;
         let [left, top, w, h] = self.plot;
@@ -368,9 +351,8 @@ impl Frame {
         if let Some(c) = &self.cats_below {
             c.draw(root, f64::from(ys.end), below)?;
         }
-        self.cats_left
-            .as_ref()
-            .map_or(Ok(()), |c| c.draw(root, f64::from(xs.start), left))
+        let cats = self.cats_left.as_ref();
+        cats.map_or(Ok(()), |c| c.draw(root, f64::from(xs.start), left))
     }
 }
 

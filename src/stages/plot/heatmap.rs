@@ -85,22 +85,20 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Heat, String> {
         a
     });
     let (row_desc, col_desc) = (has(&p.y_label), has(&p.x_label));
-    let bar_w = bar.as_ref().map_or(0.0, |a| {
-        let title = scale_title
+    let title_w = scale_title
+        .as_ref()
+        .map_or(0.0, |t| width(t, TICK_SIZE, true));
+    let ticks_w = |a: &Axis| f64::from(BAR_W) + 2.0 * TICK_LEN + a.label_width(false);
+    let right = MARGIN
+        + bar
             .as_ref()
-            .map_or(0.0, |t| BAR_GAP + width(t, TICK_SIZE, true));
-        title.max(BAR_GAP + f64::from(BAR_W) + 2.0 * TICK_LEN + a.label_width(false))
-    });
-    let right = MARGIN + bar_w;
+            .map_or(0.0, |a| BAR_GAP + title_w.max(ticks_w(a)));
     let col_w = max_width(&grid.cols, TICK_SIZE, false);
     let auto_cell_w = (col_w + 12.0).max(val_w + 16.0).clamp(56.0, 150.0);
     let min_cell_w = (val_w * MIN_CELL_SIZE / CELL_SIZE + 4.0).max(16.0);
-    let rows = Cats::left(
-        &grid.rows,
-        p.width,
-        MARGIN + desc(&row_desc) + right + n_col * min_cell_w,
-    );
-    let left = MARGIN + desc(&row_desc) + rows.depth();
+    let beside = MARGIN + desc(&row_desc);
+    let rows = Cats::left(&grid.rows, p.width, beside + right + n_col * min_cell_w);
+    let left = beside + rows.depth();
     let auto = (
         n_col * auto_cell_w,
         n_row * (300.0 / n_row).clamp(26.0, 40.0),
@@ -109,20 +107,20 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Heat, String> {
     let below = Below::Cats(&grid.cols, desc(&col_desc));
     let frame = Frame::new(p, (left, right), Some(rows), auto, min, below, |_| 0.0)?;
     let (cell_w, cell_h) = (frame.plot[2] / n_col, frame.plot[3] / n_row);
-    let fit_w = if val_w > 0.0 {
-        CELL_SIZE * (cell_w - 6.0) / val_w
-    } else {
-        CELL_SIZE
-    };
+    // The cell labels shrink (to MIN_CELL_SIZE) to fit the cells.
+    let fit_w = CELL_SIZE * (cell_w - 6.0) / val_w.max(1e-9);
     let label_size = CELL_SIZE
         .min(cell_h * 0.62 * 1.24)
         .min(fit_w)
         .max(MIN_CELL_SIZE);
-    let colormap = p.colormap.unwrap_or(Colormap::Viridis);
-    let bar = bar.map(|a| (a, scale_title));
+    let (colormap, bar, grid) = (
+        p.colormap.unwrap_or(Colormap::Viridis),
+        bar.map(|a| (a, scale_title)),
+        grid.clone(),
+    );
     Ok(Heat {
         frame,
-        grid: grid.clone(),
+        grid,
         labels,
         label_size,
         colormap,
@@ -137,12 +135,9 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Heat, String> {
 impl Heat {
     pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let (n_col, n_row) = (self.grid.cols.len(), self.grid.rows.len());
-        let ranges = (0.0..n_col as f64, 0.0..n_row as f64);
-        let mut chart = (self
-            .frame
-            .chart(root)?
-            .build_cartesian_2d(ranges.0, ranges.1))
-        .map_err(err)?;
+        let mut builder = self.frame.chart(root)?;
+        let chart = builder.build_cartesian_2d(0.0..n_col as f64, 0.0..n_row as f64);
+        let mut chart = chart.map_err(err)?;
         let mut mesh = chart.configure_mesh();
         mesh.disable_mesh().disable_axes().x_labels(0).y_labels(0);
         mesh.axis_desc_style(style(AXIS_SIZE, false, TEXT));
@@ -172,16 +167,15 @@ impl Heat {
         }
         let (xs, ys) = chart.plotting_area().get_pixel_range();
         let cols: Vec<f64> = (0..n_col).map(|c| px((c as f64 + 0.5, 0.0)).0).collect();
-        let rows: Vec<f64> = (0..n_row)
-            .map(|r| px((0.0, (n_row - r) as f64 - 0.5)).1)
-            .collect();
+        let row = |r: usize| px((0.0, (n_row - r) as f64 - 0.5)).1;
+        let rows: Vec<f64> = (0..n_row).map(row).collect();
         chart.draw_series(cells).map_err(err)?;
         let base = style(self.label_size, false, TEXT).pos(Pos::new(HPos::Center, VPos::Center));
         for (t, at, color) in texts {
             text(root, t, at, &base.color(&color))?;
         }
-        self.frame
-            .draw_cats(root, (xs.clone(), ys.clone()), &rows, &cols)?;
+        let area = (xs.clone(), ys.clone());
+        self.frame.draw_cats(root, area, &rows, &cols)?;
 
         let Some((axis, title)) = &self.bar else {
             return Ok(());
@@ -193,9 +187,8 @@ impl Heat {
         }
         // Leave half a tick label of room at both ends of the bar.
         let y = (y + em(TICK_SIZE) / 2.0).round();
-        let h = (f64::from(ys.end) - y - em(TICK_SIZE) / 2.0)
-            .clamp(40.0, BAR_MAX_H)
-            .round();
+        let h = f64::from(ys.end) - y - em(TICK_SIZE) / 2.0;
+        let h = h.clamp(40.0, BAR_MAX_H).round();
         let (x, width) = (x.round() as u32, self.frame.width);
         let area = (root.clone()).shrink((x as i32, y as i32), (width - x, h as u32 + 1));
         let mut bar = (ChartBuilder::on(&area))
@@ -203,14 +196,11 @@ impl Heat {
             .build_cartesian_2d(0.0..1.0, self.lo..self.hi)
             .map_err(err)?;
         let v = |f: f64| self.lo + f * span;
-        let strip = |i: f64| {
-            Rectangle::new(
-                [(0.0, v(i / h)), (1.0, v((i + 1.0) / h))],
-                self.colormap.at((i + 0.5) / h).filled(),
-            )
+        let strip = |i: usize| {
+            let (i, color) = (i as f64, self.colormap.at((i as f64 + 0.5) / h));
+            Rectangle::new([(0.0, v(i / h)), (1.0, v((i + 1.0) / h))], color.filled())
         };
-        bar.draw_series((0..h as usize).map(|i| strip(i as f64)))
-            .map_err(err)?;
+        bar.draw_series((0..h as usize).map(strip)).map_err(err)?;
         let fmt = |v: &f64| label(*v, axis.decimals, false);
         (bar.configure_mesh().disable_mesh().disable_x_axis())
             .y_labels(BAR_TICKS)

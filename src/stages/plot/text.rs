@@ -142,6 +142,12 @@ pub type Rect = ((i32, i32, i32, i32), (u8, u8, u8));
 /// plotters' bitmap backend with text set as the module docs say, noting what it draws.
 pub struct Png<'a>(pub BitMapBackend<'a>, pub Vec<Label>, pub Vec<Rect>);
 
+impl<'a> Png<'a> {
+    pub fn new(bitmap: BitMapBackend<'a>) -> Png<'a> {
+        Png(bitmap, Vec::new(), Vec::new())
+    }
+}
+
 type Error = <BitMapBackend<'static> as DrawingBackend>::ErrorType;
 type Res<T> = Result<T, plotters_backend::DrawingErrorKind<Error>>;
 
@@ -172,10 +178,8 @@ impl DrawingBackend for &mut Png<'_> {
         self.0.draw_rect(a, b, s, fill)
     }
     fn estimate_text_size<S: BackendTextStyle>(&self, text: &str, s: &S) -> Res<(u32, u32)> {
-        Ok((
-            width(text, s.size(), bold(s)).round() as u32,
-            em(s.size()).round() as u32,
-        ))
+        let w = width(text, s.size(), bold(s));
+        Ok((w.round() as u32, em(s.size()).round() as u32))
     }
     fn draw_text<S: BackendTextStyle>(&mut self, text: &str, s: &S, pos: BackendCoord) -> Res<()> {
         let color = s.color();
@@ -194,24 +198,16 @@ impl DrawingBackend for &mut Png<'_> {
             let (b, mut pixels) = (outline.px_bounds(), Vec::new());
             outline.draw(|gx, gy, cov| {
                 // The centre of the glyph's pixel, turned with the line.
-                let (lu, lv) = (
-                    f64::from(b.min.x) + f64::from(gx),
-                    f64::from(b.min.y) + f64::from(gy),
-                );
-                let (x, y) = place(&t, pos, lu + 0.5, lv + 0.5);
-                pixels.push((
-                    (x.floor() as i32, y.floor() as i32),
-                    f64::from(cov.min(1.0)),
-                ));
+                let centre = |m: f32, g: u32| f64::from(m) + f64::from(g) + 0.5;
+                let at = place(&t, pos, centre(b.min.x, gx), centre(b.min.y, gy));
+                pixels.push((at, f64::from(cov.min(1.0))));
             });
-            for (p, cov) in pixels.into_iter().filter(|(_, c)| *c > 0.0) {
-                self.0.draw_pixel(
-                    p,
-                    BackendColor {
-                        alpha: color.alpha * cov,
-                        ..color
-                    },
-                )?;
+            for ((x, y), cov) in pixels.into_iter().filter(|(_, c)| *c > 0.0) {
+                let c = BackendColor {
+                    alpha: color.alpha * cov,
+                    ..color
+                };
+                self.0.draw_pixel((x.floor() as i32, y.floor() as i32), c)?;
             }
         }
         self.1.push(Label { text, bbox, rgb });
@@ -247,11 +243,7 @@ mod tests {
             let bearing = k * f64::from(f.h_side_bearing_unscaled(f.glyph_id(c)));
             assert!(bearing >= 1.0, "{c}: {bearing}");
             let mut buf = vec![255u8; 60 * 40 * 3];
-            let mut png = Png(
-                BitMapBackend::with_buffer(&mut buf, (60, 40)),
-                vec![],
-                vec![],
-            );
+            let mut png = Png::new(BitMapBackend::with_buffer(&mut buf, (60, 40)));
             let st = style(24.8, false, RGBColor(0, 0, 0));
             (&mut png)
                 .draw_text(&c.to_string(), &st, (10, 5))
