@@ -113,7 +113,7 @@ impl Kind for PlotKind {
         "plot"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn about(&self) -> &'static str {
         "bar charts and heatmaps from a long-format CSV, as SVG and/or PNG"
@@ -401,15 +401,11 @@ stages:
         // Once the variants are fixed, the cross-checks of stage "d" show up too.
         let yaml = yaml
             .replace("diagonal", "vertical")
-            .replace("bars", "grouped")
-            .replace(", colour: red", "");
+            .replace("bars", "grouped");
+        let yaml = yaml.replace(", colour: red", "");
         let got = errors(&yaml, &[("d.csv", "e,s,n\na,b,1\n")]);
         let want = r#"pipeline.yaml:6:127: error: in `with` of stage "d" (kind plot): `series` and `x` name the same column "e"; use distinct columns"#;
-        assert!(
-            got.iter().any(|g| g == want),
-            "missing {want}\ngot:\n{}",
-            got.join("\n")
-        );
+        assert!(got.iter().any(|g| g == want), "got:\n{}", got.join("\n"));
     }
 
     #[test]
@@ -420,51 +416,31 @@ stages:
         run_stage(stage, &fixtures(), out.path()).expect("run");
         let svg = std::fs::read_to_string(out.path().join("figures/grouped.svg")).expect("svg");
         // plotters writes each text element's content on a line of its own.
-        for t in [
-            "Symptoms by engine",
-            "Engine",
-            "Bugs",
-            "Symptom",
-            "llama.cpp",
-            "TensorRT-LLM",
-            "Abnormal Performance",
-        ] {
+        let texts =
+            "Symptoms by engine|Engine|Bugs|Symptom|llama.cpp|TensorRT-LLM|Abnormal Performance";
+        for t in texts.split('|') {
             assert!(svg.contains(&format!(">\n{t}\n</text>")), "SVG lacks {t}");
         }
         // Named so that a browser with DejaVu Sans draws it as the PNG does.
-        assert!(
-            svg.contains(r#"font-family="DejaVu Sans, sans-serif""#)
-                && !svg.contains(r#"font-family="sans-serif""#)
-        );
+        let named = svg.contains(r#"font-family="DejaVu Sans, sans-serif""#);
+        assert!(named && !svg.contains(r#"font-family="sans-serif""#));
         // The PNG (a signature, then IHDR's width and height) is of the chart's size, or the given one.
         let png_size = |name: &str| {
             let b = std::fs::read(out.path().join(format!("figures/{name}.png"))).expect("png");
-            assert_eq!(
-                (&b[..8], &b[12..16]),
-                (&b"\x89PNG\r\n\x1a\n"[..], &b"IHDR"[..])
-            );
-            (
-                u32::from_be_bytes([b[16], b[17], b[18], b[19]]),
-                u32::from_be_bytes([b[20], b[21], b[22], b[23]]),
-            )
+            assert!(b.starts_with(b"\x89PNG\r\n\x1a\n") && &b[12..16] == b"IHDR");
+            let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+            (be(16), be(20))
         };
-        assert_eq!(
-            png_size("grouped"),
-            figure_of(stage, &fixtures()).expect("render").size()
-        );
-        run_stage(
-            pipeline.stage("grouped_labels").expect("stage"),
-            &fixtures(),
-            out.path(),
-        )
-        .expect("run");
+        let size = figure_of(stage, &fixtures()).expect("render").size();
+        assert_eq!(png_size("grouped"), size);
+        let stage = pipeline.stage("grouped_labels").expect("stage");
+        run_stage(stage, &fixtures(), out.path()).expect("run");
         assert_eq!(png_size("grouped_labels"), (900, 520));
         let svg =
             std::fs::read_to_string(out.path().join("figures/grouped_labels.svg")).expect("svg");
         assert!(
             svg.starts_with(r#"<svg width="900" height="520""#),
-            "{}",
-            &svg[..80]
+            "{svg:.80}"
         );
     }
 
@@ -477,11 +453,8 @@ stages:
                     run_stage(stage, &fixtures(), d.path()).expect("run");
                     std::fs::read(d.path().join(&o.path)).expect("output")
                 });
-                assert!(
-                    !a.is_empty() && a == b,
-                    "{} is empty or differs between two runs",
-                    o.path
-                );
+                let same = !a.is_empty() && a == b;
+                assert!(same, "{} is empty or differs between two runs", o.path);
             }
         }
     }
@@ -496,10 +469,8 @@ stages:
         let p = parse(&yaml, dir.path(), &[("d.csv", csv)]).expect("valid");
         let run = || run_stage(&p.stages[0], dir.path(), dir.path()).map_err(|e| e.to_string());
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
-        (
-            figure_of(&p.stages[0], dir.path()),
-            ran.unwrap_or_else(|_| Err(format!("{with}: panicked"))),
-        )
+        let ran = ran.unwrap_or_else(|_| Err(format!("{with}: panicked")));
+        (figure_of(&p.stages[0], dir.path()), ran)
     }
 
     #[test]
@@ -530,17 +501,11 @@ stages:
             let csv = format!("engine,symptom,n\nvLLM,Crash,3\nvLLM,Hang,{value}\n");
             for chart in ["grouped", "stacked", "stacked100", "heatmap"] {
                 let row = if chart == "heatmap" { "y" } else { "series" };
-                let got = one(
-                    &format!("chart: {chart}, x: engine, {row}: symptom, value: n"),
-                    &csv,
-                )
-                .1;
+                let with = format!("chart: {chart}, x: engine, {row}: symptom, value: n");
                 let large = if why.contains("large") { large } else { "" };
-                let want = Some(format!(
-                    "d.csv: row 3, column \"n\": \"{value}\" {why}{large}"
-                ))
-                .filter(|_| !why.is_empty());
-                assert_eq!(got.err(), want, "{chart} with {value}");
+                let want = format!("d.csv: row 3, column \"n\": \"{value}\" {why}{large}");
+                let want = Some(want).filter(|_| !why.is_empty());
+                assert_eq!(one(&with, &csv).1.err(), want, "{chart} with {value}");
             }
         }
     }
@@ -548,30 +513,23 @@ stages:
     #[test]
     fn stacked100_shows_percentages_of_each_category() {
         let with = "chart: stacked100, x: e, series: s, value: n, value_labels: true";
-        let (labels, _) = one(with, "e,s,n\na,x,1\na,y,3\nb,x,2\n")
-            .0
-            .expect("render")
-            .record()
-            .expect("draw");
+        let figure = one(with, "e,s,n\na,x,1\na,y,3\nb,x,2\n").0.expect("render");
+        let (labels, _) = figure.record().expect("draw");
         let texts: Vec<&str> = labels.iter().map(|t| t.text.as_str()).collect();
         for want in ["0%", "100%", "25%", "75%"] {
             assert!(texts.contains(&want), "{want} missing from {texts:?}");
         }
         // b has only x: one full bar labelled 100 %, the missing (b, y) pair is 0 and unlabelled.
-        assert_eq!(
-            texts.iter().filter(|t| **t == "100%").count(),
-            2,
-            "{texts:?}"
-        );
+        let full = texts.iter().filter(|t| **t == "100%").count();
+        assert_eq!(full, 2, "{texts:?}");
     }
 
     /// The layout rules the pictures rely on: every label inside the canvas, no two labels
     /// overlapping, and no label (other than value labels) on a bar or cell.
     #[test]
     fn fixture_layouts_have_no_cut_or_overlapping_labels() {
-        let overlap = |a: (f64, f64, f64, f64), b: (f64, f64, f64, f64)| {
-            a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
-        };
+        type Bbox = (f64, f64, f64, f64);
+        let overlap = |a: Bbox, b: Bbox| a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3;
         for stage in &fixture_pipeline().stages {
             let figure =
                 figure_of(stage, &fixtures()).unwrap_or_else(|e| panic!("{}: {e}", stage.name));
@@ -580,19 +538,15 @@ stages:
             for (i, t) in texts.iter().enumerate() {
                 let (x0, y0, x1, y1) = t.bbox;
                 let inside = x0 >= 0.0 && y0 >= 0.0 && x1 <= f64::from(w) && y1 <= f64::from(h);
+                let name = &stage.name;
                 assert!(
                     inside,
-                    "{}: {:?} is cut: {:?} in {w}x{h}",
-                    stage.name, t.text, t.bbox
+                    "{name}: {:?} is cut: {:?} in {w}x{h}",
+                    t.text, t.bbox
                 );
                 for b in &texts[i + 1..] {
-                    assert!(
-                        !overlap(t.bbox, b.bbox),
-                        "{}: {:?} overlaps {:?}",
-                        stage.name,
-                        t.text,
-                        b.text
-                    );
+                    let clear = !overlap(t.bbox, b.bbox);
+                    assert!(clear, "{name}: {:?} overlaps {:?}", t.text, b.text);
                 }
             }
             // Labels in the text colour (all but those inside bars and cells) stay off the
@@ -600,20 +554,14 @@ stages:
             let plain = [frame::WHITE, frame::GRID, frame::AXIS].map(|c| (c.0, c.1, c.2));
             let shapes = rects.iter().filter(|(_, c)| !plain.contains(c));
             for ((x0, y0, x1, y1), c) in shapes {
-                let r = (
-                    f64::from(*x0),
-                    f64::from(*y0),
-                    f64::from(x1 + 1),
-                    f64::from(y1 + 1),
-                );
-                for t in texts
-                    .iter()
-                    .filter(|t| t.rgb == (frame::TEXT.0, frame::TEXT.1, frame::TEXT.2))
-                {
+                let r = [*x0, *y0, x1 + 1, y1 + 1].map(f64::from);
+                let r = (r[0], r[1], r[2], r[3]);
+                let text = (frame::TEXT.0, frame::TEXT.1, frame::TEXT.2);
+                for t in texts.iter().filter(|t| t.rgb == text) {
+                    let (name, clear) = (&stage.name, !overlap(t.bbox, r));
                     assert!(
-                        !overlap(t.bbox, r),
-                        "{}: {:?} covers a shape {r:?} of colour {c:?}",
-                        stage.name,
+                        clear,
+                        "{name}: {:?} covers a shape {r:?} of colour {c:?}",
                         t.text
                     );
                 }
