@@ -7,28 +7,25 @@ use crate::stages::csvtab::Table;
 
 /// A dense table of values: `cells[c][r]` is the value of column category `cols[c]` and row
 /// category `rows[r]` (the series of a bar chart, the rows of a heatmap).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Grid {
     pub cols: Vec<String>,
     pub rows: Vec<String>,
     pub cells: Vec<Vec<f64>>,
 }
 
-/// Which CSV columns to read; `row` is `None` for a bar chart without series.
-pub struct Columns<'a> {
-    pub x: &'a str,
-    pub row: Option<(&'a str, &'a str)>,
-    pub value: &'a str,
-}
+/// The CSV columns a grid reads: the categories, the rows as `(column, param key)` (`None`
+/// for a bar chart without series) and the values.
+type Columns<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a str);
 
-/// Builds the grid. `file` names the CSV in messages; `cols.row` is `(column, param key)`.
-pub fn grid(table: &Table, file: &str, cols: &Columns<'_>) -> Result<Grid, String> {
+/// Builds the grid. `file` names the CSV in messages.
+pub fn grid(table: &Table, file: &str, (x, row, value): Columns<'_>) -> Result<Grid, String> {
     let find = |name: &str, key: &str| {
         (table.col(name)).map_err(|e| format!("{file}: {e}; `{key}` names it"))
     };
-    let xi = find(cols.x, "x")?;
-    let ri = cols.row.map(|(name, key)| find(name, key)).transpose()?;
-    let vi = find(cols.value, "value")?;
+    let xi = find(x, "x")?;
+    let ri = row.map(|(name, key)| find(name, key)).transpose()?;
+    let vi = find(value, "value")?;
     if table.rows.is_empty() {
         return Err(format!("{file}: the table has a header but no data rows"));
     }
@@ -37,11 +34,7 @@ pub fn grid(table: &Table, file: &str, cols: &Columns<'_>) -> Result<Grid, Strin
         Some(i) => i,
         None => (names.push(name.to_string()), names.len() - 1).1,
     };
-    let mut g = Grid {
-        cols: Vec::new(),
-        rows: Vec::new(),
-        cells: Vec::new(),
-    };
+    let mut g = Grid::default();
     // (col, row) -> the CSV row that set it and its value.
     let mut seen: HashMap<(usize, usize), (usize, f64)> = HashMap::new();
     for (i, rec) in table.rows.iter().enumerate() {
@@ -50,11 +43,11 @@ pub fn grid(table: &Table, file: &str, cols: &Columns<'_>) -> Result<Grid, Strin
         let c = index(&mut g.cols, cell(xi));
         let r = index(&mut g.rows, ri.map_or("", cell));
         let v = parse_number(cell(vi))
-            .map_err(|why| format!("{file}: row {line}, column {:?}: {why}", cols.value))?;
+            .map_err(|why| format!("{file}: row {line}, column {value:?}: {why}"))?;
         if let Some((first, _)) = seen.insert((c, r), (line, v)) {
-            let what = match cols.row {
-                Some((name, _)) => format!("{}={:?}, {name}={:?}", cols.x, g.cols[c], g.rows[r]),
-                None => format!("{}={:?}", cols.x, g.cols[c]),
+            let what = match row {
+                Some((name, _)) => format!("{x}={:?}, {name}={:?}", g.cols[c], g.rows[r]),
+                None => format!("{x}={:?}", g.cols[c]),
             };
             return Err(format!(
                 "{file}: rows {first} and {line} both give a value for {what} (aggregate the data first)"
@@ -97,7 +90,7 @@ mod tests {
     fn grid_of(csv: &str, x: &str, row: Option<&str>) -> Result<Grid, String> {
         let t = Table::parse(csv.as_bytes()).expect("valid CSV");
         let row = row.map(|r| (r, "series"));
-        grid(&t, "f.csv", &Columns { x, row, value: "n" })
+        grid(&t, "f.csv", (x, row, "n"))
     }
 
     #[test]

@@ -1,7 +1,6 @@
-//! What bar charts and heatmaps share: sizes, colours, the value axis, the title, the category
-//! labels ([`Cats`]) and the one layout of the frame around the plot ([`Frame`]): categories
-//! left of the plot and under it, axis titles, margins, and a canvas sized from them or checked
-//! against a given `width`/`height`.
+//! What bar charts and heatmaps share: sizes, colours, how numbers print, the value axis, the
+//! category labels ([`Cats`]) and the one layout of title, category labels and plot area
+//! ([`Frame`]), sized from the labels or checked against a given `width`/`height`.
 
 use plotters::chart::ChartBuilder;
 use plotters::coord::Shift;
@@ -13,8 +12,8 @@ use plotters::prelude::DrawingBackend;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontTransform, RGBColor, TextStyle};
 
+use super::Params;
 use super::text::{max_width, style, width, wrap};
-use super::{Chart, Params};
 use crate::stages::numfmt;
 
 /// Font sizes in plotters' units (the em is size / 1.24: 15 gives a 12 px em).
@@ -22,27 +21,19 @@ pub const TITLE_SIZE: f64 = 21.0;
 pub const AXIS_SIZE: f64 = 17.0;
 pub const TICK_SIZE: f64 = 15.0;
 pub const VALUE_SIZE: f64 = 13.0;
-/// Line height as a multiple of the em.
+/// Line height in ems; then margins, gaps and tick marks in pixels.
 pub const LINE: f64 = 1.3;
 pub const MARGIN: f64 = 16.0;
 pub const GAP: f64 = 10.0;
 pub const TICK_LEN: f64 = 5.0;
-/// Room between an axis and its labels.
-const LABEL_GAP: f64 = 6.0;
-/// Widest canvas made when `width` is not given (longer titles wrap).
-const MAX_AUTO_WIDTH: f64 = 1800.0;
-/// Most ticks on a value axis.
+/// Most ticks on a value axis; the widest canvas a title asks for (longer titles wrap).
 pub const TICKS: usize = 7;
+const MAX_TITLE_WIDTH: f64 = 1800.0;
 
 pub const TEXT: RGBColor = RGBColor(0x22, 0x22, 0x22);
 pub const AXIS: RGBColor = RGBColor(0x44, 0x44, 0x44);
 pub const GRID: RGBColor = RGBColor(0xE0, 0xE0, 0xE0);
 pub const WHITE: RGBColor = RGBColor(255, 255, 255);
-
-/// The em in pixels of a font size.
-pub fn em(size: f64) -> f64 {
-    size / 1.24
-}
 
 /// Okabe & Ito's colour-blind-safe palette, then Paul Tol's "muted" scheme for series 9-17;
 /// beyond that the colours repeat.
@@ -51,31 +42,28 @@ const PALETTE: [u32; 17] = [
     0x88CCEE, 0x44AA99, 0x117733, 0x999933, 0xDDCC77, 0xCC6677, 0x882255, 0xAA4499,
 ];
 
+/// The em in pixels of a font size.
+pub fn em(size: f64) -> f64 {
+    size / 1.24
+}
+
 pub fn hex(v: u32) -> RGBColor {
     RGBColor((v >> 16) as u8, (v >> 8) as u8, v as u8)
 }
 
-/// Colour of the `i`-th series.
 pub fn series_color(i: usize) -> RGBColor {
     hex(PALETTE[i % PALETTE.len()])
 }
 
 /// Black or white, whichever contrasts more (WCAG) with `c` as a background.
 pub fn contrasting(c: RGBColor) -> RGBColor {
-    let lin = |c: u8| {
-        let c = f64::from(c) / 255.0;
-        if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
+    let lin = |c: u8| match f64::from(c) / 255.0 {
+        c if c <= 0.04045 => c / 12.92,
+        c => ((c + 0.055) / 1.055).powf(2.4),
     };
     let l = 0.2126 * lin(c.0) + 0.7152 * lin(c.1) + 0.0722 * lin(c.2);
-    if 1.05 / (l + 0.05) >= (l + 0.05) / 0.05 {
-        WHITE
-    } else {
-        RGBColor(0, 0, 0)
-    }
+    let white = 1.05 / (l + 0.05) >= (l + 0.05) / 0.05;
+    [RGBColor(0, 0, 0), WHITE][usize::from(white)]
 }
 
 /// Every number a chart prints, through the formatter of tables and claims.
@@ -85,10 +73,8 @@ pub fn label(v: f64, decimals: usize, percent: bool) -> String {
 
 /// Decimals for value labels: as asked, else 0 when every value is whole and 1 otherwise.
 pub fn label_decimals(asked: Option<u8>, values: impl IntoIterator<Item = f64>) -> usize {
-    match asked {
-        Some(d) => usize::from(d),
-        None => usize::from(!values.into_iter().all(|v| (v - v.round()).abs() < 1e-9)),
-    }
+    let whole = |v: f64| (v - v.round()).abs() < 1e-9;
+    asked.map_or_else(|| usize::from(!values.into_iter().all(whole)), usize::from)
 }
 
 /// A value axis: plotters' ticks for `lo..hi`, the range widened to whole ticks.
@@ -103,30 +89,25 @@ pub struct Axis {
 impl Axis {
     pub fn new(lo: f64, hi: f64, max_ticks: usize) -> Axis {
         let (mut lo, mut hi) = if hi > lo { (lo, hi) } else { (lo, lo + 1.0) };
+        let ticks = |lo: f64, hi: f64| RangedCoordf64::from(lo..hi).key_points(max_ticks);
         let mut step = hi - lo;
         // Widen to whole steps (without float noise such as 0.7000000000000001) until plotters
         // picks the same step for the widened range, so that both ends are ticks.
         for _ in 0..4 {
-            let kp = RangedCoordf64::from(lo..hi).key_points(max_ticks);
-            step = match kp.as_slice() {
+            step = match ticks(lo, hi)[..] {
                 [a, b, ..] => b - a,
                 _ => hi - lo,
             };
             let clean = |v: f64| (v * 1e9).round() / 1e9;
-            let (l, h) = (
-                clean((lo / step + 1e-9).floor() * step),
-                clean((hi / step - 1e-9).ceil() * step),
-            );
-            if (l, h) == (lo, hi) {
+            let down = clean((lo / step + 1e-9).floor() * step);
+            let widened = (down, clean((hi / step - 1e-9).ceil() * step));
+            if widened == (lo, hi) {
                 break;
             }
-            (lo, hi) = (l, h);
+            (lo, hi) = widened;
         }
-        let mut decimals = 0;
-        while decimals < 10 && (step * 10f64.powi(decimals as i32)).fract().abs() > 1e-6 {
-            decimals += 1;
-        }
-        let ticks = RangedCoordf64::from(lo..hi).key_points(max_ticks);
+        let decimals = (0..10).find(|d| (step * 10f64.powi(*d)).fract().abs() <= 1e-6);
+        let (ticks, decimals) = (ticks(lo, hi), decimals.unwrap_or(10) as usize);
         Axis {
             lo,
             hi,
@@ -160,22 +141,26 @@ pub fn err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> St
 /// A trimmed, non-blank label.
 pub fn has(l: &Option<String>) -> Option<String> {
     l.as_deref()
-        .filter(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
         .map(str::to_string)
 }
 
 /// Height of an axis title, gap included, when there is one.
 pub fn desc(d: &Option<String>) -> f64 {
-    if d.is_some() {
-        em(AXIS_SIZE) * 1.1 + GAP
-    } else {
-        0.0
-    }
+    f64::from(u8::from(d.is_some())) * (em(AXIS_SIZE) * 1.1 + GAP)
 }
 
+/// Height of a block of `n` lines of text.
+pub fn block(n: usize, size: f64) -> f64 {
+    (n as f64 - 1.0) * em(size) * LINE + em(size)
+}
+
+/// Room between an axis and its category labels.
+const LABEL_GAP: f64 = 6.0;
+
 /// A category axis' labels: under the axis (each wrapped to its slot, or all turned vertical
-/// when a single word does not fit) or left of it (each in full, or wrapped to a given width).
-#[derive(Default)]
+/// when a single word does not fit) or left of it (in full, or wrapped to a given width).
 pub struct Cats {
     lines: Vec<Vec<String>>,
     rotated: bool,
@@ -183,37 +168,33 @@ pub struct Cats {
 }
 
 impl Cats {
-    fn below(names: &[String], slot: f64) -> Cats {
-        let mut lines = Vec::with_capacity(names.len());
-        let mut rotated = false;
-        for n in names {
-            let l = wrap(n, slot - 8.0, TICK_SIZE, false);
-            rotated |= max_width(&l, TICK_SIZE, false) > slot - 4.0;
-            lines.push(l);
-        }
-        if rotated {
-            lines = names.iter().map(|n| vec![n.clone()]).collect();
-        }
+    fn new(names: &[String], max: Option<f64>, left: bool) -> Cats {
+        let wrap =
+            |n: &String| max.map_or_else(|| vec![n.clone()], |m| wrap(n, m, TICK_SIZE, false));
         Cats {
-            lines,
-            rotated,
-            left: false,
+            lines: names.iter().map(wrap).collect(),
+            rotated: false,
+            left,
         }
     }
 
-    /// Labels left of the axis, in full, or wrapped when a given canvas `width` leaves less
-    /// than their width after `other` pixels (at least 60 px stay for the labels).
+    fn below(names: &[String], slot: f64) -> Cats {
+        let c = Cats::new(names, Some(slot - 8.0), false);
+        match max_width(c.lines.iter().flatten(), TICK_SIZE, false) > slot - 4.0 {
+            true => Cats {
+                rotated: true,
+                ..Cats::new(names, None, false)
+            },
+            false => c,
+        }
+    }
+
+    /// Labels left of the axis, wrapped when a given canvas `width` leaves less than their
+    /// width after `other` pixels (at least 60 px stay for the labels).
     pub fn left(names: &[String], width: Option<u32>, other: f64) -> Cats {
-        let wrapped = |max: Option<f64>| Cats {
-            lines: (names.iter())
-                .map(|n| max.map_or(vec![n.clone()], |m| wrap(n, m, TICK_SIZE, false)))
-                .collect(),
-            rotated: false,
-            left: true,
-        };
-        let room = width.map_or(0.0, |w| f64::from(w) - other);
-        match wrapped(None) {
-            c if width.is_some() && c.depth() > room && room >= 60.0 => wrapped(Some(room)),
+        let room = width.map_or(f64::INFINITY, |w| f64::from(w) - other);
+        match Cats::new(names, None, true) {
+            c if c.depth() > room && room >= 60.0 => Cats::new(names, Some(room), true),
             c => c,
         }
     }
@@ -222,54 +203,44 @@ impl Cats {
         self.lines.iter().map(Vec::len).max().unwrap_or(1)
     }
 
-    /// Height of a label block of `n` lines.
-    fn block(n: usize) -> f64 {
-        (n as f64 - 1.0) * em(TICK_SIZE) * LINE + em(TICK_SIZE)
-    }
-
     /// How far the labels reach from the axis, gap included.
     pub fn depth(&self) -> f64 {
         LABEL_GAP
             + match self.left || self.rotated {
                 true => max_width(self.lines.iter().flatten(), TICK_SIZE, false),
-                false => Cats::block(self.most_lines()),
+                false => block(self.most_lines(), TICK_SIZE),
             }
     }
 
     /// Draws label `i` centred on `centres[i]` (pixels along the axis), the axis at `axis`.
-    pub fn draw<DB: DrawingBackend>(
+    fn draw<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
         axis: f64,
         centres: &[f64],
     ) -> Result<(), String> {
-        let line_h = em(TICK_SIZE) * LINE;
-        let base = style(TICK_SIZE, false, TEXT);
+        let (line_h, base) = (em(TICK_SIZE) * LINE, style(TICK_SIZE, false, TEXT));
         for (lines, &c) in self.lines.iter().zip(centres) {
-            let top = c - Cats::block(lines.len()) / 2.0;
+            let top = c - block(lines.len(), TICK_SIZE) / 2.0;
             for (i, l) in lines.iter().enumerate() {
-                let (x, y, s) = if self.left {
-                    let s = base.pos(Pos::new(HPos::Right, VPos::Top));
-                    (axis - LABEL_GAP, top + i as f64 * line_h, s)
-                } else if self.rotated {
-                    let s = base.pos(Pos::new(HPos::Right, VPos::Center));
-                    (c, axis + LABEL_GAP, s.transform(FontTransform::Rotate270))
-                } else {
-                    let s = base.pos(Pos::new(HPos::Center, VPos::Top));
-                    (c, axis + LABEL_GAP + i as f64 * line_h, s)
+                let (h, v, down) = (HPos::Center, VPos::Top, i as f64 * line_h);
+                let (at, s) = match (self.left, self.rotated) {
+                    (true, _) => (
+                        (axis - LABEL_GAP, top + down),
+                        base.pos(Pos::new(HPos::Right, v)),
+                    ),
+                    (_, true) => (
+                        (c, axis + LABEL_GAP),
+                        base.pos(Pos::new(HPos::Right, VPos::Center))
+                            .transform(FontTransform::Rotate270),
+                    ),
+                    _ => ((c, axis + LABEL_GAP + down), base.pos(Pos::new(h, v))),
                 };
-                text(root, l, (x, y), &s)?;
+                text(root, l, at, &s)?;
             }
         }
         Ok(())
     }
-}
-
-/// What lies under the plot: category labels (one per slot) and the axis title's height, or
-/// a label area of a fixed height.
-pub enum Below<'a> {
-    Cats(&'a [String], f64),
-    Fixed(f64),
 }
 
 /// The plot area, the label areas and the title on a canvas: the one layout of both charts.
@@ -278,18 +249,24 @@ pub struct Frame {
     pub width: u32,
     pub height: u32,
     title: Vec<String>,
-    /// The plot area `[left, top, width, height]` and the label area under it.
+    /// The plot area `[left, top, width, height]` and the height of the label area under it.
     pub plot: [f64; 4],
     pub below: f64,
     cats_left: Option<Cats>,
     cats_below: Option<Cats>,
 }
 
+/// What lies under the plot: category labels (one per slot) and the height of their axis
+/// title, or a label area of a fixed height.
+pub enum Below<'a> {
+    Cats(&'a [String], f64),
+    Fixed(f64),
+}
+
 impl Frame {
-    /// Lays out a plot with `left`/`right` pixels beside it, of automatic width and height
-    /// `auto` (at least `min`), unless `p` gives the canvas size. A long title widens the plot
-    /// of a bar chart, and the margins of a heatmap (its grid centred, the cells unstretched).
-    /// `bottom` gives the room under the label area for a canvas width (a legend below).
+    /// Lays out a plot with `left`/`right` pixels beside it, of size `auto` (at least `min`)
+    /// unless `p` gives the canvas size; a title wider than that widens both margins alike.
+    /// `legend_below` gives the room a legend under the labels takes for a canvas width.
     pub fn new(
         p: &Params,
         (mut left, mut right): (f64, f64),
@@ -297,23 +274,17 @@ impl Frame {
         auto: (f64, f64),
         min: (f64, f64),
         below: Below<'_>,
-        bottom: impl FnOnce(u32) -> f64,
+        legend_below: impl FnOnce(u32) -> f64,
     ) -> Result<Frame, String> {
-        let title = p.title.as_deref().filter(|t| !t.trim().is_empty());
-        let size = (p.width, p.height);
-        let mut plot_w = plot_len("width", size.0, left + right, auto.0, min.0)?;
-        let need = match title {
-            Some(t) => (width(t.trim(), TITLE_SIZE, true) + 2.0 * MARGIN).min(MAX_AUTO_WIDTH),
-            None => 0.0,
-        };
-        if size.0.is_none() && need > left + plot_w + right {
-            if p.chart == Chart::Heatmap {
-                let extra = need - (left + plot_w + right);
-                left += extra / 2.0;
-                right += extra / 2.0;
-            } else {
-                plot_w = need - left - right;
-            }
+        let (given_w, given_h) = (p.width, p.height);
+        let plot_w = plot_len("width", given_w, left + right, auto.0, min.0)?;
+        let title = has(&p.title);
+        let need = title
+            .as_ref()
+            .map_or(0.0, |t| width(t, TITLE_SIZE, true) + 2.0 * MARGIN);
+        let extra = need.min(MAX_TITLE_WIDTH) - (left + plot_w + right);
+        if given_w.is_none() && extra > 0.0 {
+            (left, right) = (left + extra / 2.0, right + extra / 2.0);
         }
         let (below, cats_below) = match below {
             Below::Cats(names, desc) => {
@@ -322,56 +293,53 @@ impl Frame {
             }
             Below::Fixed(h) => (h, None),
         };
-        let width = size
-            .0
-            .unwrap_or_else(|| (left + plot_w + right).ceil().max(1.0) as u32);
-        let max = f64::from(width) - 2.0 * MARGIN;
-        let title = title.map_or(Vec::new(), |t| wrap(t, max, TITLE_SIZE, true));
+        let width = given_w.unwrap_or((left + plot_w + right).ceil() as u32);
+        let room = f64::from(width) - 2.0 * MARGIN;
+        let title = title.map_or(vec![], |t| wrap(&t, room, TITLE_SIZE, true));
         let title_h = match title.len() {
-            0 => 0.0,
-            n => (n as f64 - 1.0) * em(TITLE_SIZE) * LINE + em(TITLE_SIZE) + GAP,
+            0 => em(TICK_SIZE) / 2.0,
+            n => block(n, TITLE_SIZE) + GAP,
         };
-        let top = MARGIN + title_h.max(em(TICK_SIZE) / 2.0);
-        let bottom = MARGIN + bottom(width);
-        let plot_h = plot_len("height", size.1, top + below + bottom, auto.1, min.1)?;
-        let content = top + plot_h + below + bottom;
+        let top = MARGIN + title_h;
+        let fixed = top + below + MARGIN + legend_below(width);
+        let plot_h = plot_len("height", given_h, fixed, auto.1, min.1)?;
+        let height = given_h.unwrap_or((fixed + plot_h).ceil() as u32);
+        let plot = [left, top, plot_w, plot_h];
         Ok(Frame {
             width,
-            height: size.1.unwrap_or_else(|| content.ceil().max(1.0) as u32),
+            height,
             title,
-            plot: [left, top, plot_w, plot_h],
+            plot,
             below,
             cats_left,
             cats_below,
         })
     }
 
-    /// Fills the canvas, draws the title and returns a chart on the plot area.
+    /// Fills the canvas, draws the title and returns a chart builder on the plot area.
     pub fn chart<'a, 'b, DB: DrawingBackend>(
         &self,
         root: &'a DrawingArea<DB, Shift>,
     ) -> Result<ChartBuilder<'a, 'b, DB>, String> {
         root.fill(&WHITE).map_err(err)?;
-        let cx = f64::from(root.dim_in_pixel().0 / 2);
         let s = style(TITLE_SIZE, true, TEXT).pos(Pos::new(HPos::Center, VPos::Top));
         for (i, line) in self.title.iter().enumerate() {
             let y = MARGIN + i as f64 * em(TITLE_SIZE) * LINE;
-            text(root, line, (cx, y), &s)?;
+            text(root, line, (f64::from(self.width / 2), y), &s)?;
         }
         let r = |v: f64| v.round() as u32;
         let [left, top, w, h] = self.plot;
-        let (cw, ch) = root.dim_in_pixel();
         let mut b = ChartBuilder::on(root);
         b.margin_left(r(MARGIN))
             .margin_top(r(top))
-            .margin_right(cw.saturating_sub(r(left + w)))
-            .margin_bottom(ch.saturating_sub(r(top + h + self.below)))
+            .margin_right(self.width.saturating_sub(r(left + w)))
+            .margin_bottom(self.height.saturating_sub(r(top + h + self.below)))
             .y_label_area_size(r(left - MARGIN))
             .x_label_area_size(r(self.below));
         Ok(b)
     }
 
-    /// Draws the category labels, centred on `left[i]` (pixels down) left of the plot area
+    /// Draws the category labels centred on `left[i]` (pixels down) left of the plot area
     /// `(xs, ys)` and on `below[i]` (pixels across) under it.
     pub fn draw_cats<DB: DrawingBackend>(
         &self,
@@ -383,19 +351,17 @@ impl Frame {
         if let Some(c) = &self.cats_below {
             c.draw(root, f64::from(ys.end), below)?;
         }
-        match &self.cats_left {
-            Some(c) => c.draw(root, f64::from(xs.start), left),
-            None => Ok(()),
-        }
+        let cats = self.cats_left.as_ref();
+        cats.map_or(Ok(()), |c| c.draw(root, f64::from(xs.start), left))
     }
 }
 
 /// The plot-area length along one side: what `given` leaves after `fixed` pixels of margins and
 /// labels, or `auto` when nothing is given. Errors when less than `min` would remain.
 fn plot_len(key: &str, given: Option<u32>, fixed: f64, auto: f64, min: f64) -> Result<f64, String> {
-    match given {
+    match given.map(f64::from) {
         None => Ok(auto.max(min)),
-        Some(g) if f64::from(g) - fixed >= min => Ok(f64::from(g) - fixed),
+        Some(g) if g - fixed >= min => Ok(g - fixed),
         Some(g) => Err(format!(
             "`{key}: {g}` is too small for this chart: labels, legend and margins take {fixed:.0} \
              px and the plot area needs at least {min:.0} px; use `{key}: {}` or more, or omit \

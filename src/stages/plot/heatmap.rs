@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::drawing::DrawingArea;
 use plotters::element::Rectangle;
 use plotters::prelude::DrawingBackend;
-use plotters::style::colors::colormaps::{ColorMap as _, ViridisRGB};
+use plotters::style::colors::colormaps::{ColorMap as _, DerivedColorMap, ViridisRGB};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color, RGBColor};
 
@@ -37,23 +37,15 @@ const CIVIDIS: [u32; 10] = [
 impl Colormap {
     /// Colour at `t` in 0..=1 (clamped).
     fn at(self, t: f64) -> RGBColor {
-        let t = if t.is_finite() {
-            t.clamp(0.0, 1.0)
+        let t = if matches!(self, Colormap::ViridisR | Colormap::CividisR) {
+            1.0 - t
         } else {
-            0.0
+            t
         };
-        let t = match self {
-            Colormap::ViridisR | Colormap::CividisR => 1.0 - t,
-            _ => t,
-        };
-        if matches!(self, Colormap::Viridis | Colormap::ViridisR) {
-            return ViridisRGB.get_color_normalized(t, 0.0, 1.0);
+        match self {
+            Colormap::Viridis | Colormap::ViridisR => ViridisRGB.get_color_normalized(t, 0.0, 1.0),
+            _ => DerivedColorMap::new(&CIVIDIS.map(hex)).get_color_normalized(t, 0.0, 1.0),
         }
-        let pos = t * 9.0;
-        let i = (pos.floor() as usize).min(8);
-        let (a, b, f) = (hex(CIVIDIS[i]), hex(CIVIDIS[i + 1]), pos - i as f64);
-        let mix = |x: u8, y: u8| (f64::from(x) + (f64::from(y) - f64::from(x)) * f).round() as u8;
-        RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
     }
 }
 
@@ -92,51 +84,49 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Heat, String> {
         a.ticks.retain(|t| *t >= lo - 1e-9 && *t <= hi + 1e-9);
         a
     });
-
     let (row_desc, col_desc) = (has(&p.y_label), has(&p.x_label));
-    let mut right = MARGIN;
-    if let Some(a) = &bar {
-        let ticks = BAR_GAP + f64::from(BAR_W) + 2.0 * TICK_LEN + a.label_width(false);
-        let title = match &scale_title {
-            Some(t) => BAR_GAP + width(t, TICK_SIZE, true),
-            None => 0.0,
-        };
-        right += ticks.max(title);
-    }
+    let title_w = scale_title
+        .as_ref()
+        .map_or(0.0, |t| width(t, TICK_SIZE, true));
+    let ticks_w = |a: &Axis| f64::from(BAR_W) + 2.0 * TICK_LEN + a.label_width(false);
+    let right = MARGIN
+        + bar
+            .as_ref()
+            .map_or(0.0, |a| BAR_GAP + title_w.max(ticks_w(a)));
     let col_w = max_width(&grid.cols, TICK_SIZE, false);
     let auto_cell_w = (col_w + 12.0).max(val_w + 16.0).clamp(56.0, 150.0);
     let min_cell_w = (val_w * MIN_CELL_SIZE / CELL_SIZE + 4.0).max(16.0);
-    let other = MARGIN + desc(&row_desc) + right + n_col * min_cell_w;
-    let rows = Cats::left(&grid.rows, p.width, other);
-    let left = MARGIN + desc(&row_desc) + rows.depth();
+    let beside = MARGIN + desc(&row_desc);
+    let rows = Cats::left(&grid.rows, p.width, beside + right + n_col * min_cell_w);
+    let left = beside + rows.depth();
     let auto = (
         n_col * auto_cell_w,
         n_row * (300.0 / n_row).clamp(26.0, 40.0),
     );
     let min = (n_col * min_cell_w, n_row * em(MIN_CELL_SIZE) * 1.3);
     let below = Below::Cats(&grid.cols, desc(&col_desc));
-    let mut frame = Frame::new(p, (left, right), Some(rows), auto, min, below, |_| 0.0)?;
-    let [_, top, plot_w, plot_h] = frame.plot;
-    // The label area reaches down to the margin (the canvas rounded up adds to it).
-    frame.below = f64::from(frame.height) - top - plot_h - MARGIN;
-    let (cell_w, cell_h) = (plot_w / n_col, plot_h / n_row);
-    let fit_w = match val_w > 0.0 {
-        true => CELL_SIZE * (cell_w - 6.0) / val_w,
-        false => CELL_SIZE,
-    };
+    let frame = Frame::new(p, (left, right), Some(rows), auto, min, below, |_| 0.0)?;
+    let (cell_w, cell_h) = (frame.plot[2] / n_col, frame.plot[3] / n_row);
+    // The cell labels shrink (to MIN_CELL_SIZE) to fit the cells.
+    let fit_w = CELL_SIZE * (cell_w - 6.0) / val_w.max(1e-9);
     let label_size = CELL_SIZE
         .min(cell_h * 0.62 * 1.24)
         .min(fit_w)
         .max(MIN_CELL_SIZE);
+    let (colormap, bar, grid) = (
+        p.colormap.unwrap_or(Colormap::Viridis),
+        bar.map(|a| (a, scale_title)),
+        grid.clone(),
+    );
     Ok(Heat {
         frame,
-        grid: grid.clone(),
+        grid,
         labels,
         label_size,
-        colormap: p.colormap.unwrap_or(Colormap::Viridis),
+        colormap,
         lo,
         hi,
-        bar: bar.map(|a| (a, scale_title)),
+        bar,
         col_desc,
         row_desc,
     })
@@ -144,92 +134,75 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Heat, String> {
 
 impl Heat {
     pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let [_, _, pw, ph] = self.frame.plot;
         let (n_col, n_row) = (self.grid.cols.len(), self.grid.rows.len());
-        let mut chart = (self.frame.chart(root)?)
-            .build_cartesian_2d(0.0..n_col as f64, 0.0..n_row as f64)
-            .map_err(err)?;
+        let mut builder = self.frame.chart(root)?;
+        let chart = builder.build_cartesian_2d(0.0..n_col as f64, 0.0..n_row as f64);
+        let mut chart = chart.map_err(err)?;
         let mut mesh = chart.configure_mesh();
-        mesh.disable_mesh()
-            .disable_axes()
-            .x_labels(0)
-            .y_labels(0)
-            .axis_desc_style(style(AXIS_SIZE, false, TEXT));
-        if let Some(d) = &self.col_desc {
-            mesh.x_desc(d.as_str());
-        }
-        if let Some(d) = &self.row_desc {
-            mesh.y_desc(d.as_str());
-        }
+        mesh.disable_mesh().disable_axes().x_labels(0).y_labels(0);
+        mesh.axis_desc_style(style(AXIS_SIZE, false, TEXT));
+        self.col_desc.as_ref().map(|d| mesh.x_desc(d));
+        self.row_desc.as_ref().map(|d| mesh.y_desc(d));
         mesh.draw().map_err(err)?;
 
         let px = |p: (f64, f64)| {
             let (x, y) = chart.backend_coord(&p);
             (f64::from(x), f64::from(y))
         };
-        let (cw, ch) = (pw / n_col as f64, ph / n_row as f64);
-        let gap = u32::from(cw >= 8.0 && ch >= 8.0);
+        let [_, _, pw, ph] = self.frame.plot;
+        let gap = u32::from(pw / n_col as f64 >= 8.0 && ph / n_row as f64 >= 8.0);
         let span = self.hi - self.lo;
         let (mut cells, mut texts) = (Vec::new(), Vec::new());
         for (c, col) in self.grid.cells.iter().enumerate() {
-            for (rr, v) in col.iter().enumerate() {
-                let y = (n_row - rr) as f64;
+            for (r, v) in col.iter().enumerate() {
+                let (x, y) = (c as f64, (n_row - r) as f64);
                 let color = self.colormap.at((v - self.lo) / span);
-                let mut cell =
-                    Rectangle::new([(c as f64, y - 1.0), (c as f64 + 1.0, y)], color.filled());
+                let mut cell = Rectangle::new([(x, y - 1.0), (x + 1.0, y)], color.filled());
                 cell.set_margin(0, gap, 0, gap);
                 cells.push(cell);
-                let (x, y) = px((c as f64 + 0.5, y - 0.5));
+                let (x, y) = px((x + 0.5, y - 0.5));
                 let at = (x - f64::from(gap) / 2.0, y - f64::from(gap) / 2.0);
-                texts.push((self.labels[c][rr].as_str(), at, contrasting(color)));
+                texts.push((self.labels[c][r].as_str(), at, contrasting(color)));
             }
         }
         let (xs, ys) = chart.plotting_area().get_pixel_range();
         let cols: Vec<f64> = (0..n_col).map(|c| px((c as f64 + 0.5, 0.0)).0).collect();
-        let rows: Vec<f64> = (0..n_row)
-            .map(|r| px((0.0, (n_row - r) as f64 - 0.5)).1)
-            .collect();
+        let row = |r: usize| px((0.0, (n_row - r) as f64 - 0.5)).1;
+        let rows: Vec<f64> = (0..n_row).map(row).collect();
         chart.draw_series(cells).map_err(err)?;
         let base = style(self.label_size, false, TEXT).pos(Pos::new(HPos::Center, VPos::Center));
         for (t, at, color) in texts {
             text(root, t, at, &base.color(&color))?;
         }
-        self.frame
-            .draw_cats(root, (xs.clone(), ys.clone()), &rows, &cols)?;
+        let area = (xs.clone(), ys.clone());
+        self.frame.draw_cats(root, area, &rows, &cols)?;
 
         let Some((axis, title)) = &self.bar else {
             return Ok(());
         };
-        let r = |v: f64| v.round() as u32;
-        let x = f64::from(xs.end) + BAR_GAP;
-        let mut y = f64::from(ys.start);
+        let (x, mut y) = (f64::from(xs.end) + BAR_GAP, f64::from(ys.start));
         if let Some(t) = title {
-            let s = style(TICK_SIZE, true, TEXT).pos(Pos::new(HPos::Left, VPos::Top));
-            text(root, t, (x, y), &s)?;
+            text(root, t, (x, y), &style(TICK_SIZE, true, TEXT))?;
             y += em(TICK_SIZE) * 1.5 + 4.0;
         }
         // Leave half a tick label of room at both ends of the bar.
         let y = (y + em(TICK_SIZE) / 2.0).round();
-        let h = (f64::from(ys.end) - y - em(TICK_SIZE) / 2.0)
-            .clamp(40.0, BAR_MAX_H)
-            .round();
-        let width = self.frame.width;
-        let area = (root.clone()).shrink((r(x) as i32, y as i32), (width - r(x), h as u32 + 1));
-        let mut bar = ChartBuilder::on(&area)
-            .set_label_area_size(LabelAreaPosition::Right, width - r(x) - BAR_W)
+        let h = f64::from(ys.end) - y - em(TICK_SIZE) / 2.0;
+        let h = h.clamp(40.0, BAR_MAX_H).round();
+        let (x, width) = (x.round() as u32, self.frame.width);
+        let area = (root.clone()).shrink((x as i32, y as i32), (width - x, h as u32 + 1));
+        let mut bar = (ChartBuilder::on(&area))
+            .set_label_area_size(LabelAreaPosition::Right, width - x - BAR_W)
             .build_cartesian_2d(0.0..1.0, self.lo..self.hi)
             .map_err(err)?;
-        bar.draw_series((0..h as usize).map(|i| {
-            let (a, b) = (i as f64 / h, (i + 1) as f64 / h);
-            let c = self.colormap.at((a + b) / 2.0);
-            let v = |f: f64| self.lo + f * span;
-            Rectangle::new([(0.0, v(a)), (1.0, v(b))], c.filled())
-        }))
-        .map_err(err)?;
+        let v = |f: f64| self.lo + f * span;
+        let strip = |i: usize| {
+            let (i, color) = (i as f64, self.colormap.at((i as f64 + 0.5) / h));
+            Rectangle::new([(0.0, v(i / h)), (1.0, v((i + 1.0) / h))], color.filled())
+        };
+        bar.draw_series((0..h as usize).map(strip)).map_err(err)?;
         let fmt = |v: &f64| label(*v, axis.decimals, false);
-        bar.configure_mesh()
-            .disable_mesh()
-            .disable_x_axis()
+        (bar.configure_mesh().disable_mesh().disable_x_axis())
             .y_labels(BAR_TICKS)
             .y_label_formatter(&fmt)
             .axis_style(AXIS)
