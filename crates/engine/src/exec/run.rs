@@ -661,7 +661,11 @@ impl<'a> Engine<'a> {
             Decision::Run(reason) => self.run_stage(i, key, kd, reason),
         };
         res.fetched = fetched && res.status == Status::Restored;
-        if let (Status::Ran, Some(rec)) = (&res.status, &res.record) {
+        // A stage that ran over the SLURM cache transport published its result itself.
+        let published = self
+            .slurm_for(i)
+            .is_some_and(|(s, _)| s.settings.transport == super::slurm::Transport::Cache);
+        if let (Status::Ran, Some(rec), false) = (&res.status, &res.record, published) {
             self.remote_upload(i, rec);
         }
         res.millis = start.elapsed().as_millis() as u64;
