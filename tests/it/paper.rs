@@ -17,15 +17,8 @@ use sha2::{Digest, Sha256};
 /// sha256 of the pinned `dataset.csv` (commit ef89a16), as in `pipeline.yaml`.
 const DATASET_SHA256: &str = "2d4ee580a2ea4bc47a7b8c084e6d4ccff596d1fc400008983126831e4c550e7c";
 
-fn mirror() -> PathBuf {
-    match std::env::var_os("ARTIFACT_MIRROR") {
-        Some(m) if !m.is_empty() => PathBuf::from(m),
-        _ => testkit::root().join("../shared/upstream/bugs-in-LLM-inference-engines"),
-    }
-}
-
 fn mirror_file(name: &str) -> PathBuf {
-    let p = mirror().join(name);
+    let p = super::util::mirror_dir().join(name);
     assert!(
         p.is_file(),
         "{} is missing: set ARTIFACT_MIRROR to a folder holding the authors' {name}",

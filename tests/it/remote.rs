@@ -7,36 +7,16 @@ use std::path::Path;
 use std::process::Command;
 
 use super::scaleout::{Nginx, PASSWORD, USER, free_port};
-use super::util::{Project, Run};
+use super::util::{Project, Run, mirror_dir, paper_project};
 
 /// A clone of the paper: the real pipeline, its data and templates.
 fn paper_clone() -> Project {
     let repo = env!("CARGO_MANIFEST_DIR");
-    let p = Project::new(&std::fs::read_to_string(format!("{repo}/pipeline.yaml")).unwrap());
-    for f in [
-        "data/taxonomy.yaml",
-        "data/claims.yaml",
-        "data/corrections.yaml",
-    ] {
-        p.write(f, &std::fs::read_to_string(format!("{repo}/{f}")).unwrap());
-    }
-    for e in std::fs::read_dir(format!("{repo}/templates")).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().into_owned();
-        p.write(
-            &format!("templates/{name}"),
-            &std::fs::read_to_string(e.path()).unwrap(),
-        );
-    }
-    p
+    paper_project(&std::fs::read_to_string(format!("{repo}/pipeline.yaml")).unwrap())
 }
 
 fn mirror() -> String {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let m = std::env::var("ARTIFACT_MIRROR")
-        .ok()
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| format!("{repo}/../shared/upstream/bugs-in-LLM-inference-engines"));
+    let m = mirror_dir().display().to_string();
     assert!(
         Path::new(&m).join("dataset.csv").is_file(),
         "{m}/dataset.csv is missing: set ARTIFACT_MIRROR (this test never skips)"

@@ -2,7 +2,7 @@
 //! report (snapshot), the README's claims map, the example study, and an edited copy of the real
 //! dataset turning a claim into a MISMATCH with both values shown.
 
-use crate::util::Project;
+use crate::util::{Project, mirror_dir, paper_project};
 
 const CLAIMS: &str = r#"version: 1
 claims:
@@ -331,15 +331,12 @@ fn the_example_study_runs() {
 
 /// The real dataset from the mirror folder.
 fn real_dataset() -> String {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let mirror = std::env::var("ARTIFACT_MIRROR")
-        .unwrap_or_else(|_| format!("{repo}/../shared/upstream/bugs-in-LLM-inference-engines"));
-    std::fs::read_to_string(format!("{mirror}/dataset.csv"))
+    std::fs::read_to_string(mirror_dir().join("dataset.csv"))
         .expect("the real dataset in the mirror folder (set ARTIFACT_MIRROR)")
 }
 
 /// The real pipeline in a temporary folder, its fetch stage replaced by a copy of `dataset`.
-fn paper_project(dataset: &str) -> Project {
+fn paper_on(dataset: &str) -> Project {
     let repo = env!("CARGO_MANIFEST_DIR");
     let pipeline = std::fs::read_to_string(format!("{repo}/pipeline.yaml")).unwrap();
     let start = pipeline.find("  fetch_dataset:\n").expect("fetch stage");
@@ -348,24 +345,12 @@ fn paper_project(dataset: &str) -> Project {
             .find("\n  validate:\n")
             .expect("validate stage");
     let local = "  fetch_dataset:\n    kind: command\n    inputs: [data/edited.csv]\n    outputs: [data/raw/dataset.csv]\n    with: { run: 'mkdir -p data/raw && cp data/edited.csv data/raw/dataset.csv' }\n";
-    let p = Project::new(&format!(
+    let p = paper_project(&format!(
         "{}{local}{}",
         &pipeline[..start],
         &pipeline[end..]
     ));
     p.write("data/edited.csv", dataset);
-    for f in [
-        "data/taxonomy.yaml",
-        "data/claims.yaml",
-        "data/corrections.yaml",
-    ] {
-        p.write(f, &std::fs::read_to_string(format!("{repo}/{f}")).unwrap());
-    }
-    for e in std::fs::read_dir(format!("{repo}/templates")).unwrap() {
-        let e = e.unwrap();
-        let name = format!("templates/{}", e.file_name().to_string_lossy());
-        p.write(&name, &std::fs::read_to_string(e.path()).unwrap());
-    }
     p
 }
 
@@ -377,7 +362,7 @@ fn an_edited_dataset_turns_claims_into_mismatches() {
     let mut lines: Vec<&str> = raw.lines().collect();
     let dropped = lines.pop().expect("rows");
     assert!(dropped.contains("github.com"));
-    let p = paper_project(&(lines.join("\n") + "\n"));
+    let p = paper_on(&(lines.join("\n") + "\n"));
     let r = p.run(&["check"]);
     r.code(6);
     assert!(
@@ -402,7 +387,7 @@ fn an_edited_dataset_turns_claims_into_mismatches() {
 #[test]
 fn a_correction_relabels_one_bug_and_the_report_says_the_data_was_edited() {
     let raw = real_dataset();
-    let p = paper_project(&raw);
+    let p = paper_on(&raw);
     p.run(&["run", "-q"]).code(0);
     let before = p.read("results/phases_by_engine.csv");
     // The first bug, moved to the phase of the first bug with another phase.
@@ -514,7 +499,7 @@ fn synthetic_data_passes_the_real_pipeline() {
     assert!(st.success());
     let data = std::fs::read_to_string(&out).unwrap();
     assert_eq!(data.lines().count(), 501);
-    let p = paper_project(&data);
+    let p = paper_on(&data);
     p.run(&["run", "-q"]).code(0);
     let overview = p.read("results/overview.csv");
     let bugs: i64 = overview

@@ -57,6 +57,36 @@ impl Project {
     }
 }
 
+/// The folder holding the authors' `dataset.csv`: `ARTIFACT_MIRROR` when set and not empty,
+/// else `../shared/upstream/bugs-in-LLM-inference-engines` beside the checkout.
+pub fn mirror_dir() -> PathBuf {
+    match std::env::var_os("ARTIFACT_MIRROR") {
+        Some(m) if !m.is_empty() => PathBuf::from(m),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/upstream/bugs-in-LLM-inference-engines"),
+    }
+}
+
+/// A copy of the paper project with `pipeline` as its `pipeline.yaml`: its data files
+/// (taxonomy, claims, corrections) and templates.
+pub fn paper_project(pipeline: &str) -> Project {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let p = Project::new(pipeline);
+    for f in [
+        "data/taxonomy.yaml",
+        "data/claims.yaml",
+        "data/corrections.yaml",
+    ] {
+        p.write(f, &std::fs::read_to_string(format!("{repo}/{f}")).unwrap());
+    }
+    for e in std::fs::read_dir(format!("{repo}/templates")).unwrap() {
+        let e = e.unwrap();
+        let name = format!("templates/{}", e.file_name().to_string_lossy());
+        p.write(&name, &std::fs::read_to_string(e.path()).unwrap());
+    }
+    p
+}
+
 impl From<Output> for Run {
     fn from(out: Output) -> Run {
         Run {

@@ -64,11 +64,9 @@ impl Corrections {
         } else {
             serde_saphyr::from_str::<Option<Vec<Located<Correction>>>>(text)
                 .map_err(|e| {
-                    let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-                    let msg = e.to_string();
-                    let first = msg.lines().next().unwrap_or("unreadable").trim();
                     format!(
-                        "{shown}:{line}:{col}: {first} (expected a list of corrections, each with `where`, `was`, `set` and `why`)"
+                        "{} (expected a list of corrections, each with `where`, `was`, `set` and `why`)",
+                        super::vocab::yaml_error(&e, shown)
                     )
                 })?
                 .unwrap_or_default()
@@ -230,7 +228,7 @@ impl Applier<'_> {
 
     /// The corrections that did not apply to exactly one row, each located in the file; `name`
     /// gives a column's stage name from its cell index.
-    pub fn finish(self, name: &dyn Fn(usize) -> String) -> Result<usize, String> {
+    pub fn finish(self, name: &dyn Fn(usize) -> String) -> Result<(), String> {
         let at = |loc: engine::diag::Loc| format!("{}:{}:{}", self.file.shown, loc.line, loc.col);
         let mut problems = Vec::new();
         for (n, (r, c)) in self.resolved.iter().zip(&self.file.list).enumerate() {
@@ -266,7 +264,7 @@ impl Applier<'_> {
             }
         }
         if problems.is_empty() {
-            Ok(self.resolved.len())
+            Ok(())
         } else {
             Err(problems.join("\n"))
         }

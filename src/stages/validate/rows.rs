@@ -20,8 +20,6 @@ pub struct Checked {
     pub rows: Vec<(u64, Vec<Vec<String>>)>,
     /// Rows left out by `keep` / `drop`.
     pub filtered: u64,
-    /// Corrections applied (each to one row).
-    pub corrected: usize,
 }
 
 /// `{column.attr}` or `{column.attr|attr}` in a pattern.
@@ -997,7 +995,7 @@ pub fn check_stream(
                 .find(|c| c.idx == idx)
                 .map_or_else(String::new, |c| c.name.to_string())
         };
-        out.corrected = f.finish(&name)?;
+        f.finish(&name)?;
     }
     if let Some(err) = collector.finish(input) {
         // An unclosed quote swallows the rest of the file into one cell: say so, not what the

@@ -120,6 +120,15 @@ pub fn load(path: &Path, shown: &str) -> Result<Vec<Vocab>, String> {
     parse(&text, shown)
 }
 
+/// A YAML reader's error as `shown:line:column: <its first line>` (the rest of serde-saphyr's
+/// message is a source excerpt the location already gives).
+pub fn yaml_error(e: &serde_saphyr::Error, shown: &str) -> String {
+    let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+    let msg = e.to_string();
+    let first = msg.lines().next().unwrap_or("unreadable").trim();
+    format!("{shown}:{line}:{col}: {first}")
+}
+
 /// Parses vocabulary YAML text; every problem is reported as `shown:line:column: ...`.
 pub fn parse(text: &str, shown: &str) -> Result<Vec<Vocab>, String> {
     if text.trim().is_empty() {
@@ -127,12 +136,7 @@ pub fn parse(text: &str, shown: &str) -> Result<Vec<Vocab>, String> {
             "{shown}:1:1: the file is empty (expected `vocabularies:`)"
         ));
     }
-    let def: FileDef = serde_saphyr::from_str(text).map_err(|e| {
-        let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        let msg = e.to_string();
-        let first = msg.lines().next().unwrap_or("unreadable").trim();
-        format!("{shown}:{line}:{col}: {first}")
-    })?;
+    let def: FileDef = serde_saphyr::from_str(text).map_err(|e| yaml_error(&e, shown))?;
     let mut problems = Vec::new();
     let mut out = Vec::new();
     for (name, v) in def.vocabularies {
