@@ -55,63 +55,176 @@ impl Table {
     }
 }
 
-/// Where a CSV's quoted cell opens and is never closed: `(row, line)` of its opening quote
-/// (header = row 1, lines from 1), following RFC 4180 (a quote only opens at the start of a
-/// cell; `""` inside a quoted cell is a literal quote).
-pub fn unclosed_quote(bytes: &[u8]) -> Option<(u64, u64)> {
-    let (mut row, mut line) = (1u64, 1u64);
-    let mut open: Option<(u64, u64)> = None;
-    let mut at_cell_start = true;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match open {
-            Some(_) => {
-                if b == b'"' {
-                    if bytes.get(i + 1) == Some(&b'"') {
-                        i += 1;
-                    } else {
-                        open = None;
-                    }
-                } else if b == b'\n' {
-                    line += 1;
+/// The shape of CSV bytes, fed in pieces: the header's width, the first row of another width,
+/// and a quoted cell that is never closed (RFC 4180: a quote opens only at the start of a cell,
+/// `""` inside a quoted cell is a literal quote; blank lines are skipped; header = row 1).
+///
+/// Hand-written because no library reports both in one streamed pass: the `csv` crate reads an
+/// unclosed quote to the end of the file without an error, and polars names no row and does not
+/// count the cells of columns it was not asked for.
+#[derive(Debug)]
+pub struct Shape {
+    state: State,
+    /// Rows ended so far (blank lines not counted), the current line (from 1) and the line
+    /// where the current row starts.
+    rows: u64,
+    line: u64,
+    start: u64,
+    /// Cells of the current row so far minus one (its delimiters), and whether it has a byte.
+    commas: usize,
+    content: bool,
+    width: Option<usize>,
+    /// Row and line where the open quoted cell starts.
+    opened: (u64, u64),
+    /// The first row whose width differs: row, line, cells.
+    ragged: Option<(u64, u64, usize)>,
+    last: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Outside quotes; whether at the start of a cell.
+    Plain(bool),
+    Quoted,
+    /// A quote inside a quoted cell: closes it unless another quote follows.
+    QuoteInQuoted,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape {
+            state: State::Plain(true),
+            rows: 0,
+            line: 1,
+            start: 1,
+            commas: 0,
+            content: false,
+            width: None,
+            opened: (0, 0),
+            ragged: None,
+            last: b'\n',
+        }
+    }
+}
+
+impl Shape {
+    /// Reads the next piece of the file.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let mut i = 0;
+        while i < bytes.len() {
+            // A whole line without quotes, from a row's start: its cells are its commas plus
+            // one, counted in one vectorised pass (most lines of most tables).
+            if self.state == State::Plain(true) && self.commas == 0 && !self.content {
+                let rest = &bytes[i..];
+                if let Some(n) = memchr::memchr(b'\n', rest)
+                    && memchr::memchr(b'"', &rest[..n]).is_none()
+                {
+                    let line = &rest[..n];
+                    self.commas = line.iter().filter(|b| **b == b',').count();
+                    self.content = line.iter().any(|b| *b != b',' && *b != b'\r');
+                    self.end_row();
+                    self.line += 1;
+                    self.start = self.line;
+                    i += n + 1;
+                    continue;
                 }
             }
-            None => match b {
-                b'"' if at_cell_start => open = Some((row, line)),
-                b',' => {
-                    at_cell_start = true;
-                    i += 1;
-                    continue;
-                }
-                b'\n' => {
-                    row += 1;
-                    line += 1;
-                    at_cell_start = true;
-                    i += 1;
-                    continue;
-                }
+            self.byte(bytes[i]);
+            i += 1;
+        }
+        if let Some(&l) = bytes.last() {
+            self.last = l;
+        }
+    }
+
+    fn byte(&mut self, b: u8) {
+        match self.state {
+            State::Quoted => match b {
+                b'"' => self.state = State::QuoteInQuoted,
+                b'\n' => self.line += 1,
                 _ => {}
             },
+            State::QuoteInQuoted if b == b'"' => self.state = State::Quoted,
+            State::QuoteInQuoted | State::Plain(_) => {
+                let at_start = self.state == State::Plain(true);
+                self.state = match b {
+                    b'"' if at_start => {
+                        self.opened = (self.rows + 1, self.line);
+                        self.content = true;
+                        State::Quoted
+                    }
+                    b',' => {
+                        self.commas += 1;
+                        State::Plain(true)
+                    }
+                    b'\n' => {
+                        self.end_row();
+                        self.line += 1;
+                        self.start = self.line;
+                        State::Plain(true)
+                    }
+                    b'\r' => State::Plain(at_start),
+                    _ => {
+                        self.content = true;
+                        State::Plain(false)
+                    }
+                };
+            }
         }
-        at_cell_start = b == b'\r' && at_cell_start;
-        i += 1;
     }
-    open
+
+    fn end_row(&mut self) {
+        if self.content || self.commas > 0 {
+            self.rows += 1;
+            let cells = self.commas + 1;
+            match self.width {
+                None => self.width = Some(cells),
+                Some(w) if w != cells && self.ragged.is_none() => {
+                    self.ragged = Some((self.rows, self.start, cells));
+                }
+                Some(_) => {}
+            }
+        }
+        self.commas = 0;
+        self.content = false;
+    }
+
+    /// After the last piece: what is wrong with the file's shape, in its terms, if anything.
+    pub fn problem(mut self) -> Option<String> {
+        if self.state == State::Quoted {
+            let (row, line) = self.opened;
+            let lines = self.line - u64::from(self.last == b'\n');
+            return Some(format!(
+                "row {row} (line {line}): a quoted cell opens here and is never closed, so the rest \
+                 of the file ({} more line(s)) would be read as one value. Close the quote; a \
+                 quote inside a quoted cell is written twice (\"\")",
+                lines.saturating_sub(line)
+            ));
+        }
+        self.end_row();
+        let (row, line, cells) = self.ragged?;
+        let width = self.width.unwrap_or(0);
+        let fix = if cells > width {
+            "a value holding a `,` must be quoted (\"a, b\"), or remove the extra cells"
+        } else {
+            "add the missing cells (an empty cell is written as nothing between two commas)"
+        };
+        Some(format!(
+            "row {row} (line {line}) has {cells} cell(s) but the header has {width}: {fix}"
+        ))
+    }
 }
 
 /// The problem behind a polars CSV read error, in terms of the file: an unclosed quote or a row
 /// with more or fewer cells than the header, with its row and line and how to fix it. polars'
 /// own messages name no row and give advice for its Python API (`truncate_ragged_lines`,
-/// `infer_schema_length`); this reads the file again with the `csv` crate to find the row, and
-/// falls back to polars' first paragraph without the advice.
+/// `infer_schema_length`); this reads the file again to find the row, and falls back to
+/// polars' first paragraph without the advice.
 pub fn explain_polars_csv_error(e: &dyn std::fmt::Display, path: &Path) -> String {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    match shape_problem(path) {
         Err(io) => return format!("cannot read the file: {io}"),
-    };
-    if let Some(why) = diagnose(&bytes) {
-        return why;
+        Ok(Some(why)) => return why,
+        Ok(None) => {}
     }
     let msg = e.to_string();
     let first = msg.split("\n\n").next().unwrap_or(&msg).trim();
@@ -122,48 +235,33 @@ pub fn explain_polars_csv_error(e: &dyn std::fmt::Display, path: &Path) -> Strin
     s
 }
 
-/// A structural problem of CSV bytes (see [`explain_polars_csv_error`]), if any.
+/// A structural problem of CSV bytes (see [`Shape`]), if any. A UTF-8 BOM is skipped.
 pub fn diagnose(bytes: &[u8]) -> Option<String> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if let Some((row, line)) = unclosed_quote(bytes) {
-        let newlines = bytes.iter().filter(|b| **b == b'\n').count() as u64;
-        let lines = newlines + u64::from(!bytes.ends_with(b"\n"));
-        let rest = lines.saturating_sub(line);
-        return Some(format!(
-            "row {row} (line {line}): a quoted cell opens here and is never closed, so the rest \
-             of the file ({rest} more line(s)) would be read as one value. Close the quote; a \
-             quote inside a quoted cell is written twice (\"\")"
-        ));
-    }
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(bytes);
-    let width = match rdr.headers() {
-        Ok(h) => h.len(),
-        Err(e) => return Some(format!("the header row cannot be read: {e}")),
-    };
-    for rec in rdr.records() {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => return Some(format!("{e}")),
-        };
-        if rec.len() != width {
-            let (row, line) = rec
-                .position()
-                .map_or((0, 0), |p| (p.record() + 1, p.line()));
-            let fix = if rec.len() > width {
-                "a value holding a `,` must be quoted (\"a, b\"), or remove the extra cells"
-            } else {
-                "add the missing cells (an empty cell is written as nothing between two commas)"
-            };
-            return Some(format!(
-                "row {row} (line {line}) has {} cell(s) but the header has {width}: {fix}",
-                rec.len()
-            ));
+    let mut s = Shape::default();
+    s.feed(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes));
+    s.problem()
+}
+
+/// [`diagnose`] for a file, read in pieces (a table of any size is checked in constant memory).
+pub fn shape_problem(path: &Path) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut s = Shape::default();
+    let mut first = true;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(s.problem());
         }
+        let piece = &buf[..n];
+        let piece = match first {
+            true => piece.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(piece),
+            false => piece,
+        };
+        first = false;
+        s.feed(piece);
     }
-    None
 }
 
 /// Writes a frame as CSV: header, LF line endings, nulls as empty cells, no BOM. A float that
@@ -212,6 +310,24 @@ fn null_non_finite(df: &mut DataFrame) -> PolarsResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shape_check_names_the_row_and_line() {
+        let d = |b: &[u8]| diagnose(b).unwrap_or_default();
+        assert!(
+            d(b"a,b\nx,1\ny,2,3\n")
+                .starts_with("row 3 (line 3) has 3 cell(s) but the header has 2: a value holding")
+        );
+        // Blank lines are skipped but counted as lines; CRLF is one line end.
+        assert!(d(b"a,b\r\n\r\nx,1\r\n\ny\n").starts_with(
+            "row 3 (line 5) has 1 cell(s) but the header has 2: add the missing cells"
+        ));
+        // A quoted cell may hold commas and line ends; the row starts where its first line does.
+        assert!(d(b"a,b\n\"x,\ny\",1\nz\n").starts_with("row 3 (line 4) has 1 cell(s)"));
+        assert!(d(b"a,b\nx,\"1\ny,2\n").starts_with("row 2 (line 2): a quoted cell opens here and is never closed, so the rest of the file (1 more line(s))"));
+        assert_eq!(diagnose(b"\xEF\xBB\xBFa,b\n1,2\n\n\"x\"\"y\",\n3,4"), None);
+        assert_eq!(diagnose(b""), None);
+    }
 
     #[test]
     fn round_trip_with_bom_and_quotes() {

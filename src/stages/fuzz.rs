@@ -86,4 +86,29 @@ proptest! {
         let _ = csvtab::Table::parse(&b);
         let _ = super::aggregate::read_table(&p);
     }
+
+    /// The CSV shape check gives the same verdict however the file is cut into pieces (its
+    /// whole-line fast path against its byte-by-byte path), and its verdict on a file is that
+    /// on the bytes.
+    #[test]
+    fn the_shape_check_does_not_depend_on_how_the_file_is_read(
+        b in prop::collection::vec(prop::sample::select(b"a,\"\n\r".to_vec()), 0..300),
+        cut in 1usize..40,
+    ) {
+        let whole = csvtab::diagnose(&b);
+        let mut s = csvtab::Shape::default();
+        for piece in b.chunks(cut) {
+            s.feed(piece);
+        }
+        prop_assert_eq!(&s.problem(), &whole);
+        let mut s = csvtab::Shape::default();
+        for byte in &b {
+            s.feed(std::slice::from_ref(byte));
+        }
+        prop_assert_eq!(&s.problem(), &whole);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, &b).expect("write");
+        prop_assert_eq!(&csvtab::shape_problem(&p).expect("read"), &whole);
+    }
 }

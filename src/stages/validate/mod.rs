@@ -282,7 +282,7 @@ impl Kind for ValidateKind {
             &vocabs,
             fixes.as_ref(),
             Some(&ctx.root.join(&log_rel)),
-            &mut |src, values| row_tables.row(src, &values),
+            &mut |src, values| row_tables.row(src, values),
         )
         .map_err(|e| rows::relabel(e, p.input.as_str(), &input, &log_rel))?;
         row_tables.finish()?;

@@ -3,14 +3,16 @@
 //! parallel columns and the rules, and collects every problem with bounded memory (the full
 //! list is streamed to a CSV file).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use engine::kind::{Located, StageError};
+use rayon::prelude::*;
 use regex::Regex;
 
-use super::vocab::Vocab;
+use super::vocab::{FastMap, Vocab};
 use super::{Column, Cond, Params, Type};
 
 /// The rows kept and checked: `(source row, values per column)`, values in canonical text (a
@@ -20,6 +22,56 @@ pub struct Checked {
     pub rows: Vec<(u64, Vec<Vec<String>>)>,
     /// Rows left out by `keep` / `drop`.
     pub filtered: u64,
+}
+
+/// One checked row's values, column by column (`values[i]` is column `i`'s values, none for
+/// an empty cell), in canonical text. A value is borrowed from the row or the vocabulary when
+/// it is already canonical (the common case), and the columns share one list, so a row costs
+/// a few allocations, not one per cell.
+#[derive(Clone, Debug, Default)]
+pub struct Values<'r> {
+    cells: Vec<Cow<'r, str>>,
+    /// Where each column's values end in `cells`.
+    ends: Vec<usize>,
+}
+
+impl<'r> Values<'r> {
+    fn with_capacity(columns: usize) -> Self {
+        Values {
+            cells: Vec::with_capacity(columns),
+            ends: Vec::with_capacity(columns),
+        }
+    }
+
+    /// Borrows rows held as strings (`Checked::rows`).
+    pub fn from_rows(columns: &'r [Vec<String>]) -> Self {
+        let mut v = Values::with_capacity(columns.len());
+        for c in columns {
+            v.cells.extend(c.iter().map(|s| Cow::Borrowed(s.as_str())));
+            v.ends.push(v.cells.len());
+        }
+        v
+    }
+
+    /// The values as owned strings, column by column.
+    pub fn to_rows(&self) -> Vec<Vec<String>> {
+        self.columns()
+            .map(|c| c.iter().map(|v| v.to_string()).collect())
+            .collect()
+    }
+
+    /// Each column's values, in order.
+    pub fn columns(&self) -> impl Iterator<Item = &[Cow<'r, str>]> {
+        (0..self.ends.len()).map(|i| &self[i])
+    }
+}
+
+impl<'r> std::ops::Index<usize> for Values<'r> {
+    type Output = [Cow<'r, str>];
+    fn index(&self, i: usize) -> &Self::Output {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.cells[start..self.ends[i]]
+    }
 }
 
 /// `{column.attr}` or `{column.attr|attr}` in a pattern.
@@ -412,27 +464,35 @@ fn split<'c>(cell: &'c str, c: &Column) -> Vec<&'c str> {
     }
 }
 
-/// The canonical text of a typed value, or what is wrong with it.
-fn typed(v: &str, c: &Column) -> Result<String, (&'static str, String)> {
+/// The canonical text of a typed value (the cell itself when it is already canonical), or
+/// what is wrong with it.
+fn typed<'v>(v: &'v str, c: &Column) -> Result<Cow<'v, str>, (&'static str, String)> {
+    let canonical = |t: String| match t == v {
+        true => Cow::Borrowed(v),
+        false => Cow::Owned(t),
+    };
     match c.ty {
-        Type::String => Ok(v.to_string()),
+        Type::String => Ok(Cow::Borrowed(v)),
         Type::Int => v
             .parse::<i64>()
-            .map(|n| n.to_string())
+            .map(|n| match itoa::Buffer::new().format(n) == v {
+                true => Cow::Borrowed(v),
+                false => Cow::Owned(n.to_string()),
+            })
             .map_err(|_| ("not an integer", "an integer such as 42".into())),
         Type::Float => match v.parse::<f64>() {
-            Ok(x) if x.is_finite() => Ok(format!("{x:?}")),
+            Ok(x) if x.is_finite() => Ok(canonical(format!("{x:?}"))),
             _ => Err(("not a number", "a finite number such as 4.2".into())),
         },
         Type::Bool => match v.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "1" => Ok("true".into()),
-            "false" | "no" | "0" => Ok("false".into()),
+            "true" | "yes" | "1" => Ok(Cow::Borrowed("true")),
+            "false" | "no" | "0" => Ok(Cow::Borrowed("false")),
             _ => Err(("not a boolean", "true/false, yes/no or 1/0".into())),
         },
         Type::Date => {
             let fmt = c.format.as_deref().unwrap_or("%Y-%m-%d");
             chrono::NaiveDate::parse_from_str(v, fmt)
-                .map(|d| d.format("%Y-%m-%d").to_string())
+                .map(|d| canonical(d.format("%Y-%m-%d").to_string()))
                 .map_err(|_| ("not a date", format!("a date written {fmt}")))
         }
     }
@@ -478,11 +538,86 @@ fn fixed_regex(c: &Cond) -> Option<Regex> {
         .flatten()
 }
 
-/// The compiled regex of `key` (compiled at its first use).
-fn compiled(map: &mut HashMap<String, Option<Regex>>, key: String) -> Option<&Regex> {
+/// Rule patterns with placeholders, compiled once per substitution: keyed by the rule's index
+/// and the vocabulary nodes its placeholders take their attributes from (which fix the
+/// pattern), so a row costs a lookup, not building and hashing the pattern's text.
+type RegexCache = FastMap<(usize, Vec<usize>), Option<Regex>>;
+
+/// The compiled pattern of `key`, built by `pattern` at its first use.
+fn compiled(
+    map: &mut RegexCache,
+    key: (usize, Vec<usize>),
+    pattern: impl FnOnce() -> String,
+) -> Option<&Regex> {
     map.entry(key)
-        .or_insert_with_key(|k| Regex::new(k).ok())
+        .or_insert_with(|| Regex::new(&pattern()).ok())
         .as_ref()
+}
+
+/// What checking one row gives (see `check_stream`).
+enum Outcome<'r> {
+    /// Left out by `keep` / `drop`.
+    Filtered,
+    /// Unreadable as a row (not UTF-8, wrong number of cells): its problems.
+    Rejected(Vec<RowProblem>),
+    /// Each column's values, which columns have a problem, and the problems.
+    Checked {
+        values: Values<'r>,
+        bad: Vec<bool>,
+        problems: Vec<RowProblem>,
+    },
+}
+
+/// Types a row-checking closure: what it returns borrows from the row it is given.
+fn row_checker<F>(f: F) -> F
+where
+    F: for<'r> Fn(u64, &'r csv::StringRecord, &mut RegexCache) -> Outcome<'r> + Sync,
+{
+    f
+}
+
+/// The keys of one `unique` list seen so far, each with the row it was first seen at: their
+/// texts one after another in one buffer, found by hash. (A map of `String`s cost an allocation
+/// and a free per row, a quarter of the stage's time at 10^6 rows.)
+#[derive(Default)]
+struct Seen {
+    text: String,
+    /// (start, end) of a key in `text`, and its row.
+    table: hashbrown::HashTable<(usize, usize, u64)>,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl Seen {
+    /// The row where `key` was first seen; `None` when it is new (it is then recorded at `row`).
+    fn first(&mut self, key: &str, row: u64) -> Option<u64> {
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(key);
+        let text = &self.text;
+        if let Some(&(.., first)) = self.table.find(hash, |&(s, e, _)| &text[s..e] == key) {
+            return Some(first);
+        }
+        let start = self.text.len();
+        self.text.push_str(key);
+        let (text, hasher) = (&self.text, &self.hasher);
+        self.table
+            .insert_unique(hash, (start, text.len(), row), |&(s, e, _)| {
+                hasher.hash_one(&text[s..e])
+            });
+        None
+    }
+}
+
+/// A row's identity as problems show it: the raw cells of its first uniqueness key.
+fn row_key(uniques: &[Vec<usize>], cols: &[Col<'_>], record: &csv::StringRecord) -> String {
+    uniques
+        .first()
+        .map(|k| {
+            k.iter()
+                .map(|i| record.get(cols[*i].idx).unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }
 
 /// Reads and checks the raw CSV; every problem is collected (and written to `log`), and the
@@ -497,7 +632,7 @@ pub fn check_file(
 ) -> Result<Checked, StageError> {
     let mut rows = Vec::new();
     let mut out = check_stream(input, p, vocabs, corrections, log, &mut |row, values| {
-        rows.push((row, values));
+        rows.push((row, values.to_rows()));
         Ok(())
     })?;
     out.rows = rows;
@@ -505,7 +640,7 @@ pub fn check_file(
 }
 
 /// A consumer of checked rows: the source row and each column's values.
-pub type RowSink<'a> = dyn FnMut(u64, Vec<Vec<String>>) -> Result<(), StageError> + 'a;
+pub type RowSink<'a> = dyn FnMut(u64, &Values<'_>) -> Result<(), StageError> + Send + 'a;
 
 /// Reads and checks the raw CSV, handing each checked row to `sink` as long as no problem has
 /// been found (after the first one, rows are only checked, so that every problem is listed, and
@@ -612,12 +747,18 @@ pub fn check_stream(
                 .matches
                 .as_ref()
                 .and_then(|m| Pattern::parse(m).ok());
+            // The columns the pattern's placeholders name.
+            let refs: Vec<usize> = pat
+                .iter()
+                .flat_map(|p| p.refs.iter().map(|(c, _)| pos(c)))
+                .collect();
             (
                 when,
                 pos(&r.require.column),
                 pat,
                 fixed_regex(&r.require),
                 r,
+                refs,
             )
         })
         .collect();
@@ -631,54 +772,19 @@ pub fn check_stream(
         .iter()
         .map(|g| g.iter().map(|c| pos(c)).collect())
         .collect();
-    let mut seen: Vec<HashMap<String, u64>> = vec![HashMap::new(); uniques.len()];
+    let mut seen: Vec<Seen> = uniques.iter().map(|_| Seen::default()).collect();
+    let mut key = String::new();
     let mut fixes = corrections.map(|c| c.applier(&|name| cols[pos(name)].idx));
-    // Patterns with placeholders, compiled once per distinct substitution. (Borrowed, never
-    // cloned: a cloned `Regex` starts with an empty cache, which made every row rebuild it.)
-    let mut regexes: HashMap<String, Option<Regex>> = HashMap::new();
-
     let mut out = Checked::default();
     let mut collector = Collector::new(log);
-    let mut problems: Vec<RowProblem> = Vec::new();
     let whole_row = cols.len();
-    let mut record = csv::StringRecord::new();
-    let mut row = 1u64;
-    loop {
-        row += 1;
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                if let csv::ErrorKind::Utf8 { .. } = e.kind() {
-                    problems.push(RowProblem {
-                        row,
-                        order: whole_row,
-                        column: "(row)".into(),
-                        key: String::new(),
-                        kind: "not UTF-8",
-                        message: "bytes that are not UTF-8 in".into(),
-                        value: String::new(),
-                        expected: "UTF-8 text".into(),
-                        hint: String::new(),
-                    });
-                    collector.row(&mut problems);
-                    continue;
-                }
-                return Err(format!("{}: row {row}: {e}", input.display()).into());
-            }
-        }
-        if let Some(f) = fixes.as_mut() {
-            f.apply(row, &mut record);
-        }
-        let key = uniques
-            .first()
-            .map(|k| {
-                k.iter()
-                    .map(|i| record.get(cols[*i].idx).unwrap_or(""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+    // One row's checks, all but uniqueness (which needs the rows before it). They read only
+    // the row (and fill the worker's own pattern cache), so a batch of rows is checked in
+    // parallel; uniqueness, the problem file and the tables then take the rows in order.
+    let check_row = row_checker(|row, record, regexes| {
+        let mut problems: Vec<RowProblem> = Vec::new();
+        // The row's key, as problems show it (built only when there is one).
+        let key = || row_key(&uniques, &cols, record);
         let mut push = |order: usize,
                         kind: &'static str,
                         message: String,
@@ -690,7 +796,7 @@ pub fn check_stream(
                 row,
                 order,
                 column,
-                key: key.clone(),
+                key: key(),
                 kind,
                 message,
                 value: value.to_string(),
@@ -711,8 +817,7 @@ pub fn check_stream(
                 "one cell per header column (quote a value holding the delimiter)".into(),
                 String::new(),
             );
-            collector.row(&mut problems);
-            continue;
+            return Outcome::Rejected(problems);
         }
         let raw = |i: usize| split(record.get(cols[i].idx).unwrap_or(""), cols[i].spec);
         if !keep
@@ -722,23 +827,24 @@ pub fn check_stream(
                 .iter()
                 .any(|(i, c, re)| holds(c, &raw(*i), re.as_ref()))
         {
-            out.filtered += 1;
-            continue;
+            return Outcome::Filtered;
         }
         // Cells.
-        let mut values: Vec<Vec<String>> = Vec::with_capacity(cols.len());
+        let mut values = Values::with_capacity(cols.len());
         let mut bad = vec![false; cols.len()];
         for (i, c) in cols.iter().enumerate() {
-            let mut vs: Vec<String> = Vec::new();
-            for v in raw(i) {
-                let v = match c
+            let start = values.cells.len();
+            for cell in raw(i) {
+                // An alias's target is the vocabulary's; the kept value then owns a copy (the
+                // values borrow only from the row).
+                let (v, aliased) = match c
                     .vocab
                     .filter(|_| c.spec.aliases)
-                    .and_then(|voc| voc.aliases.get(v))
+                    .and_then(|voc| voc.aliases.get(cell))
                 {
                     Some(to) if to.is_empty() => continue,
-                    Some(to) => to.as_str(),
-                    None => v,
+                    Some(to) => (to.as_str(), true),
+                    None => (cell, false),
                 };
                 if v.is_empty() {
                     push(
@@ -773,9 +879,13 @@ pub fn check_stream(
                         bad[i] = true;
                         continue;
                     }
-                    v.to_string()
+                    match aliased {
+                        true => Cow::Owned(v.to_string()),
+                        false => Cow::Borrowed(cell),
+                    }
                 } else {
-                    match typed(v, c.spec) {
+                    // (Only vocabulary columns have aliases: here `v` is `cell`.)
+                    match typed(cell, c.spec) {
                         Ok(t) => t,
                         Err((kind, expected)) => {
                             push(i, kind, kind.into(), v, expected, String::new());
@@ -784,7 +894,7 @@ pub fn check_stream(
                         }
                     }
                 };
-                if c.spec.distinct && vs.contains(&kept) {
+                if c.spec.distinct && values.cells[start..].contains(&kept) {
                     push(
                         i,
                         "listed twice",
@@ -795,9 +905,9 @@ pub fn check_stream(
                     );
                     bad[i] = true;
                 }
-                vs.push(kept);
+                values.cells.push(kept);
             }
-            if vs.is_empty() && !c.spec.optional && !bad[i] {
+            if values.cells.len() == start && !c.spec.optional && !bad[i] {
                 push(
                     i,
                     "empty value",
@@ -808,7 +918,7 @@ pub fn check_stream(
                 );
                 bad[i] = true;
             }
-            values.push(vs);
+            values.ends.push(values.cells.len());
         }
         // Parallel columns.
         for g in &parallel {
@@ -836,41 +946,8 @@ pub fn check_stream(
                 bad[j] = true;
             }
         }
-        // Uniqueness.
-        for (k, key_cols) in uniques.iter().enumerate() {
-            if key_cols.iter().any(|i| bad[*i]) {
-                continue;
-            }
-            let key: String = key_cols
-                .iter()
-                .map(|i| values[*i].join("\u{1e}"))
-                .collect::<Vec<_>>()
-                .join("\u{1f}");
-            if let Some(first) = seen[k].get(&key) {
-                let shown = key_cols
-                    .iter()
-                    .map(|i| values[*i].join(", "))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let names: Vec<&str> = key_cols.iter().map(|i| cols[*i].name).collect();
-                push(
-                    key_cols[0],
-                    "duplicate key",
-                    format!("duplicate (first at row {first}):"),
-                    &shown,
-                    format!("unique values of ({})", names.join(", ")),
-                    String::new(),
-                );
-            } else {
-                seen[k].insert(key, row);
-            }
-        }
         // Rules.
-        for (n, (when, req, pat, fixed, rule)) in rules.iter().enumerate() {
-            let refs: Vec<usize> = pat
-                .iter()
-                .flat_map(|p| p.refs.iter().map(|(c, _)| pos(c)))
-                .collect();
+        for (n, (when, req, pat, fixed, rule, refs)) in rules.iter().enumerate() {
             let involved = when
                 .iter()
                 .map(|w| w.0)
@@ -896,15 +973,27 @@ pub fn check_stream(
                     .flat_map(|a| node.attrs.get(a).cloned().unwrap_or_default())
                     .collect()
             };
+            let node_of = |col: usize, label: &str| {
+                cols[col]
+                    .vocab
+                    .and_then(|v| v.leaf.get(label).copied())
+                    .unwrap_or(usize::MAX)
+            };
             let (ok, expected, hint) = match pat {
                 Some(pt) if !pt.refs.is_empty() => {
-                    let subst: Vec<Vec<String>> = pt
-                        .refs
+                    let nodes = refs
                         .iter()
-                        .zip(&refs)
-                        .map(|((_, attrs), ci)| attrs_of(*ci, &values[*ci][0], attrs))
+                        .map(|ci| node_of(*ci, &values[*ci][0]))
                         .collect();
-                    let re = compiled(&mut regexes, pt.regex(&subst));
+                    let re = compiled(regexes, (n, nodes), || {
+                        let subst: Vec<Vec<String>> = pt
+                            .refs
+                            .iter()
+                            .zip(refs)
+                            .map(|((_, attrs), ci)| attrs_of(*ci, &values[*ci][0], attrs))
+                            .collect();
+                        pt.regex(&subst)
+                    });
                     let ok = re
                         .as_ref()
                         .is_some_and(|r| values[*req].iter().any(|v| r.is_match(v)));
@@ -919,7 +1008,7 @@ pub fn check_stream(
                     });
                     let expected = Pattern::fill(&template, &|col, attrs| {
                         let ci = pos(col);
-                        let v = values[ci].first().map_or("", String::as_str);
+                        let v = values[ci].first().map_or("", |v| v.as_ref());
                         attrs_of(ci, v, attrs)
                             .into_iter()
                             .next()
@@ -930,8 +1019,8 @@ pub fn check_stream(
                         let (ci, attrs) = (refs[0], &pt.refs[0].1);
                         let voc = cols[ci].vocab.expect("vocabulary");
                         for other in voc.leaves().filter(|l| l.written != values[ci][0]) {
-                            let alt = vec![attrs_of(ci, &other.written, attrs)];
-                            if compiled(&mut regexes, pt.regex(&alt))
+                            let alt = || pt.regex(&[attrs_of(ci, &other.written, attrs)]);
+                            if compiled(regexes, (n, vec![node_of(ci, &other.written)]), alt)
                                 .is_some_and(|r| values[*req].iter().any(|v| r.is_match(v)))
                             {
                                 hint = format!(
@@ -984,10 +1073,148 @@ pub fn check_stream(
                 );
             }
         }
-        collector.row(&mut problems);
-        if collector.total == 0 {
-            sink(row, values)?;
+        Outcome::Checked {
+            values,
+            bad,
+            problems,
         }
+    });
+
+    const BATCH: usize = 8192;
+    let workers = rayon::current_num_threads().max(1);
+    // Patterns with placeholders, compiled once per distinct substitution, in one cache per
+    // worker that lives for the whole file. (Borrowed, never cloned: a cloned `Regex` starts
+    // with an empty cache, which made every row rebuild it.)
+    let mut caches: Vec<RegexCache> = (0..workers).map(|_| RegexCache::default()).collect();
+    // (row number, whether its bytes are UTF-8, the record): records are reused batch to batch.
+    let mut batch: Vec<(u64, bool, csv::StringRecord)> = Vec::new();
+    let mut row = 1u64;
+    let mut end = false;
+    while !end {
+        let mut n = 0;
+        while n < BATCH {
+            if batch.len() == n {
+                batch.push((0, true, csv::StringRecord::new()));
+            }
+            let slot = &mut batch[n];
+            row += 1;
+            slot.0 = row;
+            slot.1 = true;
+            match rdr.read_record(&mut slot.2) {
+                Ok(false) => {
+                    end = true;
+                    break;
+                }
+                Ok(true) => {
+                    if let Some(f) = fixes.as_mut() {
+                        f.apply(row, &mut slot.2);
+                    }
+                }
+                Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => slot.1 = false,
+                Err(e) => return Err(format!("{}: row {row}: {e}", input.display()).into()),
+            }
+            n += 1;
+        }
+        let rows = &batch[..n];
+        let outcomes: Vec<Vec<Outcome>> = rows
+            .par_chunks(n.div_ceil(workers).max(1))
+            .zip(caches.par_iter_mut())
+            .map(|(part, cache)| {
+                part.iter()
+                    .map(|(row, utf8, record)| match utf8 {
+                        true => check_row(*row, record, cache),
+                        false => Outcome::Rejected(vec![RowProblem {
+                            row: *row,
+                            order: whole_row,
+                            column: "(row)".into(),
+                            key: String::new(),
+                            kind: "not UTF-8",
+                            message: "bytes that are not UTF-8 in".into(),
+                            value: String::new(),
+                            expected: "UTF-8 text".into(),
+                            hint: String::new(),
+                        }]),
+                    })
+                    .collect()
+            })
+            .collect();
+        // In row order: uniqueness and the problems on one side, the tables on the other. The
+        // tables are written ahead of the verdict: once a problem turns up the run fails and
+        // they are discarded, and no later batch is written.
+        let clean_so_far = collector.total == 0;
+        let (_, written) = rayon::join(
+            || {
+                for ((row, _, record), outcome) in rows.iter().zip(outcomes.iter().flatten()) {
+                    let row = *row;
+                    let (values, bad, problems) = match outcome {
+                        Outcome::Filtered => {
+                            out.filtered += 1;
+                            continue;
+                        }
+                        Outcome::Rejected(problems) => {
+                            collector.row(&mut problems.clone());
+                            continue;
+                        }
+                        Outcome::Checked {
+                            values,
+                            bad,
+                            problems,
+                        } => (values, bad, problems),
+                    };
+                    let mut problems = problems.clone();
+                    for (k, key_cols) in uniques.iter().enumerate() {
+                        if key_cols.iter().any(|i| bad[*i]) {
+                            continue;
+                        }
+                        key.clear();
+                        for (n, i) in key_cols.iter().enumerate() {
+                            if n > 0 {
+                                key.push('\u{1f}');
+                            }
+                            for (m, v) in values[*i].iter().enumerate() {
+                                if m > 0 {
+                                    key.push('\u{1e}');
+                                }
+                                key.push_str(v);
+                            }
+                        }
+                        let Some(first) = seen[k].first(&key, row) else {
+                            continue;
+                        };
+                        let shown = key_cols
+                            .iter()
+                            .map(|i| values[*i].join(", "))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let names: Vec<&str> = key_cols.iter().map(|i| cols[*i].name).collect();
+                        problems.push(RowProblem {
+                            row,
+                            order: key_cols[0],
+                            column: cols[key_cols[0]].raw.to_string(),
+                            key: row_key(&uniques, &cols, record),
+                            kind: "duplicate key",
+                            message: format!("duplicate (first at row {first}):"),
+                            value: shown,
+                            expected: format!("unique values of ({})", names.join(", ")),
+                            hint: String::new(),
+                        });
+                    }
+                    collector.row(&mut problems);
+                }
+            },
+            || -> Result<(), StageError> {
+                if !clean_so_far {
+                    return Ok(());
+                }
+                for ((row, ..), outcome) in rows.iter().zip(outcomes.iter().flatten()) {
+                    if let Outcome::Checked { values, .. } = outcome {
+                        sink(*row, values)?;
+                    }
+                }
+                Ok(())
+            },
+        );
+        written?;
     }
     if let Some(f) = fixes {
         let name = |idx: usize| {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use engine::kind::StageError;
 
 use super::Params;
-use super::rows::{Checked, Pattern};
+use super::rows::{Checked, Pattern, Values};
 use super::vocab::Vocab;
 
 /// Checks what `with:` names in the vocabulary files: each vocabulary, level and attribute
@@ -97,16 +97,28 @@ fn expand(col: &str, voc: Option<&Vocab>) -> Vec<String> {
     h
 }
 
-/// The cells of one value (see [`expand`]).
-fn expand_value(v: &str, voc: Option<&Vocab>, out: &mut Vec<String>) {
-    out.push(v.to_string());
-    if let Some(voc) = voc {
-        let i = voc.leaf[v];
-        out.push(voc.nodes[i].rank.to_string());
-        for a in voc.ancestors(i) {
-            out.push(a.label.clone());
-            out.push(a.rank.to_string());
+/// How a column's values are written in the row-level tables.
+struct ColumnOut<'a> {
+    /// Multi-valued: the wide table holds its count.
+    multi: bool,
+    vocab: Option<&'a Vocab>,
+    /// With a vocabulary, the cells after a value, by node index: its rank, then each
+    /// ancestor's label and rank (see [`expand`]); computed once, not per row.
+    after: Vec<Vec<String>>,
+    /// Cells a value expands to (written empty for a missing value).
+    width: usize,
+}
+
+impl ColumnOut<'_> {
+    /// Writes the cells of one value (see [`expand`]).
+    fn write(&self, w: &mut csv::Writer<std::fs::File>, v: &str) -> csv::Result<()> {
+        w.write_field(v)?;
+        if let Some(voc) = self.vocab {
+            for cell in &self.after[voc.leaf[v]] {
+                w.write_field(cell)?;
+            }
         }
+        Ok(())
     }
 }
 
@@ -185,13 +197,12 @@ fn create(
 /// Writes the row-level tables (the wide table and the long tables) one checked row at a
 /// time, so that no table is held in memory.
 pub struct RowTables<'a> {
-    cols: Vec<(bool, Option<&'a Vocab>)>,
+    cols: Vec<ColumnOut<'a>>,
     wide: Option<csv::Writer<std::fs::File>>,
     /// Each long table: its writer and the indexes of its columns.
     long: Vec<(csv::Writer<std::fs::File>, Vec<usize>)>,
     /// Rows written so far (the id of the next one is this + 1).
     n: u64,
-    cells: Vec<String>,
 }
 
 impl<'a> RowTables<'a> {
@@ -229,48 +240,69 @@ impl<'a> RowTables<'a> {
                 .columns
                 .0
                 .iter()
-                .map(|(n, c)| (c.separator.is_some(), vocab_of(p, vocabs, n)))
+                .map(|(n, c)| {
+                    let vocab = vocab_of(p, vocabs, n);
+                    let after = vocab.map_or_else(Vec::new, |voc| {
+                        (0..voc.nodes.len())
+                            .map(|i| {
+                                let mut cells = vec![voc.nodes[i].rank.to_string()];
+                                for a in voc.ancestors(i) {
+                                    cells.push(a.label.clone());
+                                    cells.push(a.rank.to_string());
+                                }
+                                cells
+                            })
+                            .collect()
+                    });
+                    ColumnOut {
+                        multi: c.separator.is_some(),
+                        vocab,
+                        after,
+                        width: expand("", vocab).len(),
+                    }
+                })
                 .collect(),
             wide,
             long,
             n: 0,
-            cells: Vec::new(),
         })
     }
 
     /// Writes one checked row (`values`: each column's values) and its long-table rows.
-    pub fn row(&mut self, src: u64, values: &[Vec<String>]) -> Result<(), StageError> {
+    /// (Cell by cell, each record ended by `write_record(None)`: the bytes are those of one
+    /// `write_record` of the same cells, without building them as strings first.)
+    pub fn row(&mut self, src: u64, values: &Values<'_>) -> Result<(), StageError> {
+        const END: Option<&[u8]> = None;
         self.n += 1;
-        let id = self.n.to_string();
+        let mut id = itoa::Buffer::new();
+        let id = id.format(self.n);
+        let mut num = itoa::Buffer::new();
         if let Some(w) = self.wide.as_mut() {
-            let r = &mut self.cells;
-            r.clear();
-            r.push(id.clone());
-            r.push(src.to_string());
-            for ((multi, voc), vs) in self.cols.iter().zip(values) {
-                match (multi, vs.first()) {
-                    (true, _) => r.push(vs.len().to_string()),
-                    (false, Some(v)) => expand_value(v, *voc, r),
+            w.write_field(id)?;
+            w.write_field(num.format(src))?;
+            for (c, vs) in self.cols.iter().zip(values.columns()) {
+                match (c.multi, vs.first()) {
+                    (true, _) => w.write_field(num.format(vs.len()))?,
+                    (false, Some(v)) => c.write(w, v)?,
                     (false, None) => {
-                        r.extend(std::iter::repeat_n(String::new(), expand("", *voc).len()))
+                        for _ in 0..c.width {
+                            w.write_field("")?;
+                        }
                     }
                 }
             }
-            w.write_record(&*r)?;
+            w.write_record(END)?;
         }
         for (w, idx) in &mut self.long {
             // The long table's columns are parallel: position k of each.
-            let first = idx.first().map_or(0, |&j| values[j].len());
-            for k in 0..first {
-                let r = &mut self.cells;
-                r.clear();
-                r.push(id.clone());
-                r.push((k + 1).to_string());
+            let Some(&lead) = idx.first() else { continue };
+            for (k, _) in values[lead].iter().enumerate() {
+                w.write_field(id)?;
+                w.write_field(num.format(k + 1))?;
                 for &j in idx.iter() {
-                    let (vs, voc) = (&values[j], self.cols[j].1);
-                    expand_value(&vs[k], voc, r);
+                    self.cols[j].write(w, &values[j][k])?;
                 }
-                w.write_record(&*r)?;
+                w.write_record(END)?;
             }
         }
         Ok(())
@@ -300,7 +332,7 @@ pub fn write_all(
 ) -> Result<(), StageError> {
     let mut t = RowTables::new(p, vocabs, output)?;
     for (src, values) in &checked.rows {
-        t.row(*src, values)?;
+        t.row(*src, &Values::from_rows(values))?;
     }
     t.finish()?;
     write_dimensions(p, vocabs, output)

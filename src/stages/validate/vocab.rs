@@ -3,6 +3,11 @@
 //! named `file:line`) and the flattened form the row checks and dimension tables use.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A map looked up once or more per row: a fixed-seed fast hasher (keys are the study's own
+/// labels and ids, so hash flooding is not a concern, and nothing iterates these maps into an
+/// output, so the order is irrelevant).
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 use std::path::Path;
 
 use engine::kind::Located;
@@ -84,9 +89,9 @@ pub struct Vocab {
     /// Every node, depth first in file order.
     pub nodes: Vec<Node>,
     /// Written form of a leaf -> node index.
-    pub leaf: HashMap<String, usize>,
+    pub leaf: FastMap<String, usize>,
     /// Alias -> canonical written form (`""` = no value).
-    pub aliases: HashMap<String, String>,
+    pub aliases: FastMap<String, String>,
 }
 
 impl Vocab {
@@ -147,8 +152,8 @@ pub fn parse(text: &str, shown: &str) -> Result<Vec<Vocab>, String> {
                 levels: v.levels.clone(),
                 attributes: v.attributes.clone(),
                 nodes: Vec::new(),
-                leaf: HashMap::new(),
-                aliases: HashMap::new(),
+                leaf: FastMap::default(),
+                aliases: FastMap::default(),
             },
             sep: v.path_separator.clone(),
             problems: Vec::new(),

@@ -20,13 +20,17 @@
 //! Exactly one declared output, a `.csv` file: header, LF line endings, nulls as empty cells.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use engine::kind::{InputPath, Kind, Located, Problem, StageCtx, StageError};
 use engine::spec::StageSpec;
 use polars::prelude::*;
 use polars::sql::SQLContext;
 use serde::Deserialize;
+
+pub use tables::{Tables, read_table};
+
+mod tables;
 
 /// Parameters of an `aggregate` stage (see the module docs).
 #[derive(Clone, Debug, Deserialize)]
@@ -72,13 +76,35 @@ fn valid_table_name(name: &str) -> bool {
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
-/// The words of `query` outside string literals, quoted identifiers and comments, each with
-/// its parenthesis depth, its upper-cased text (empty for punctuation and quoted parts) and its
-/// byte offset.
-fn words(query: &str) -> Vec<(i32, String, usize)> {
+/// What a [`Word`] of a query is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WordKind {
+    /// A keyword or an unquoted identifier (its text upper-cased).
+    Bare,
+    /// A quoted identifier (`"x"` or `` `x` ``; its text as written, escapes resolved).
+    Quoted,
+    /// A string literal (no text).
+    Literal,
+    /// Any other character outside parentheses (its text is that character).
+    Punct,
+}
+
+/// One word of a query, outside comments.
+#[derive(Clone, Debug)]
+struct Word {
+    /// Parenthesis depth.
+    depth: i32,
+    kind: WordKind,
+    text: String,
+    /// Byte offset in the query.
+    at: usize,
+}
+
+/// The words of `query` outside comments, each with its parenthesis depth (see [`Word`]).
+fn words(query: &str) -> Vec<Word> {
     let b = query.as_bytes();
     let mut depth = 0i32;
-    let mut words: Vec<(i32, String, usize)> = Vec::new();
+    let mut words: Vec<Word> = Vec::new();
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -86,18 +112,34 @@ fn words(query: &str) -> Vec<(i32, String, usize)> {
             b'\'' | b'"' | b'`' => {
                 let start = i;
                 // quoted: skip to the closing quote (a doubled quote is an escape)
+                let mut text = Vec::new();
                 i += 1;
                 while i < b.len() {
                     if b[i] == c {
                         if b.get(i + 1) == Some(&c) {
+                            text.push(c);
                             i += 2;
                             continue;
                         }
                         break;
                     }
+                    text.push(b[i]);
                     i += 1;
                 }
-                words.push((depth, String::new(), start));
+                let (kind, text) = if c == b'\'' {
+                    (WordKind::Literal, String::new())
+                } else {
+                    (
+                        WordKind::Quoted,
+                        String::from_utf8_lossy(&text).into_owned(),
+                    )
+                };
+                words.push(Word {
+                    depth,
+                    kind,
+                    text,
+                    at: start,
+                });
                 i += 1;
             }
             b'-' if b.get(i + 1) == Some(&b'-') => {
@@ -125,12 +167,23 @@ fn words(query: &str) -> Vec<(i32, String, usize)> {
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
                     i += 1;
                 }
-                words.push((depth, query[start..i].to_ascii_uppercase(), start));
+                words.push(Word {
+                    depth,
+                    kind: WordKind::Bare,
+                    text: query[start..i].to_ascii_uppercase(),
+                    at: start,
+                });
             }
             _ if c.is_ascii_whitespace() => i += 1,
             _ => {
-                words.push((depth, String::new(), i));
-                i += 1;
+                let ch = query[i..].chars().next().unwrap_or(' ');
+                words.push(Word {
+                    depth,
+                    kind: WordKind::Punct,
+                    text: ch.to_string(),
+                    at: i,
+                });
+                i += ch.len_utf8();
             }
         }
     }
@@ -140,9 +193,48 @@ fn words(query: &str) -> Vec<(i32, String, usize)> {
 /// Whether `query` has an `ORDER BY` outside every parenthesis (so it orders the final result,
 /// not a subquery or a window). String literals, quoted identifiers and comments are skipped.
 pub fn has_top_level_order_by(query: &str) -> bool {
+    let bare = |w: &Word, t: &str| w.depth == 0 && w.kind == WordKind::Bare && w.text == t;
     words(query)
         .windows(2)
-        .any(|w| w[0].0 == 0 && w[1].0 == 0 && w[0].1 == "ORDER" && w[1].1 == "BY")
+        .any(|w| bare(&w[0], "ORDER") && bare(&w[1], "BY"))
+}
+
+/// The columns of a table with `header` that `query` may read, in header order, or `None` when
+/// it may read all of them. Reading only these is what makes an aggregate over a wide table
+/// cheap: polars pushes the selection into its CSV scan, and the other columns are neither
+/// stored nor typed.
+///
+/// SQL names a column only by its name, bare (matched here in any case) or quoted, so a column
+/// whose name the query never writes cannot be read, except through a wildcard: `*` other than
+/// in `COUNT(*)` (`SELECT *`, `t.*`), `COLUMNS(...)`, or a `NATURAL` join (on the columns both
+/// sides share); then every column is kept. This over-approximates (a column named like a
+/// keyword or like another table's column is kept), never the reverse.
+pub fn used_columns(query: &str, header: &[String]) -> Option<Vec<String>> {
+    let w = words(query);
+    let wildcard = w.iter().enumerate().any(|(k, x)| match x.kind {
+        WordKind::Punct if x.text == "*" => {
+            !(k > 0
+                && w[k - 1].kind == WordKind::Bare
+                && w[k - 1].text == "COUNT"
+                && w[k - 1].depth + 1 == x.depth)
+        }
+        WordKind::Bare => x.text == "COLUMNS" || x.text == "NATURAL",
+        _ => false,
+    });
+    if wildcard {
+        return None;
+    }
+    let named = |h: &String| {
+        w.iter().any(|x| {
+            matches!(x.kind, WordKind::Bare | WordKind::Quoted) && x.text.eq_ignore_ascii_case(h)
+        })
+    };
+    let mut used: Vec<String> = header.iter().filter(|h| named(h)).cloned().collect();
+    // `COUNT(*)` alone still needs the rows: keep one column to count them.
+    if used.is_empty() {
+        used.extend(header.first().cloned());
+    }
+    Some(used)
 }
 
 /// polars SQL's table functions, which read a file named in the query (`FROM read_csv('x')`);
@@ -165,7 +257,10 @@ fn reads_files(name: &str, declared: &dyn Fn(&str) -> bool) -> bool {
 /// 1-based line and column of the first word `name` (any case) outside strings and comments.
 fn locate(query: &str, name: &str) -> Option<(usize, usize)> {
     let up = name.to_ascii_uppercase();
-    let (_, _, at) = words(query).into_iter().find(|w| w.1 == up)?;
+    let at = words(query)
+        .into_iter()
+        .find(|w| w.kind == WordKind::Bare && w.text == up)?
+        .at;
     let before = &query[..at];
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -209,83 +304,6 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-/// Reads a CSV table and types its columns from *all* its cells: a column is `Int64` when every
-/// non-empty cell parses as an integer, else `Float64` when every one parses as a number,
-/// `Boolean` when every one is `true` or `false`, `Date` when every one is an ISO date
-/// (`2024-03-01`), else `String` (as is a column with no value at all). Empty cells are nulls.
-/// These are the texts the `validate` kind writes for its `bool` and `date` columns, and the
-/// texts this kind writes back for boolean and date results, so the types survive from stage to
-/// stage (`WHERE replied`, `posted >= '2024-01-01'`, `MIN(posted)`).
-///
-/// (polars' own schema inference over a whole file was 10x slower than reading as strings
-/// and casting; inferring from the first rows only could type a column from unrepresentative
-/// rows, e.g. a rank column that is empty for the first thousand bugs.)
-pub fn read_table(path: &Path) -> PolarsResult<DataFrame> {
-    let raw = LazyCsvReader::new(PlRefPath::new(path.to_string_lossy().as_ref()))
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .finish()?
-        .collect()?;
-    let columns = raw.columns().iter().map(infer_column).collect();
-    DataFrame::new(raw.height(), columns)
-}
-
-fn infer_column(c: &Column) -> Column {
-    let Ok(ca) = c.as_materialized_series().str() else {
-        return c.clone();
-    };
-    // A cheap look at the first value picks the one type worth trying.
-    let Some(first) = ca.iter().flatten().next() else {
-        return c.clone();
-    };
-    if first.trim().parse::<f64>().is_ok() {
-        for dt in [DataType::Int64, DataType::Float64] {
-            if let Ok(typed) = c.strict_cast(&dt) {
-                return typed;
-            }
-        }
-    } else if first == "true" || first == "false" {
-        let typed: Option<BooleanChunked> = ca
-            .iter()
-            .map(|v| match v {
-                None => Some(None),
-                Some("true") => Some(Some(true)),
-                Some("false") => Some(Some(false)),
-                Some(_) => None,
-            })
-            .collect::<Option<Vec<_>>>()
-            .map(|v| v.into_iter().collect());
-        if let Some(b) = typed {
-            return b.with_name(c.name().clone()).into_column();
-        }
-    } else if iso_date(first).is_some() {
-        let typed: Option<Vec<Option<i32>>> = ca
-            .iter()
-            .map(|v| v.map_or(Some(None), |v| iso_date(v).map(Some)))
-            .collect();
-        if let Some(days) = typed {
-            let days: Int32Chunked = days.into_iter().collect();
-            return days
-                .into_date()
-                .into_series()
-                .with_name(c.name().clone())
-                .into_column();
-        }
-    }
-    c.clone()
-}
-
-/// Days since 1970-01-01 of a date written `YYYY-MM-DD` (exactly that shape), or `None`.
-fn iso_date(v: &str) -> Option<i32> {
-    let b = v.as_bytes();
-    if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
-        return None;
-    }
-    let d = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()?;
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
-    i32::try_from(d.signed_duration_since(epoch).num_days()).ok()
-}
-
 /// Runs `query` over the named CSV tables and returns the collected result. A query that could
 /// read any other file is refused (see [`file_access`]; `check` reports it first, with its
 /// location in `pipeline.yaml`).
@@ -297,13 +315,8 @@ pub fn run_query(tables: &[(String, PathBuf)], query: &str) -> Result<DataFrame,
     }
     let mut ctx = SQLContext::new();
     for (name, path) in tables {
-        let df = read_table(path).map_err(|e| {
-            format!(
-                "cannot read table {name:?} ({}): {}",
-                path.display(),
-                super::csvtab::explain_polars_csv_error(&e, path)
-            )
-        })?;
+        let df = Tables::get(path, &|header| used_columns(query, header))
+            .map_err(|e| format!("cannot read table {name:?} ({}): {e}", path.display()))?;
         ctx.register(name, df.lazy());
     }
     let df = ctx
@@ -614,6 +627,126 @@ mod tests {
             "SELECT \"order by\" FROM t /* ORDER BY x */"
         ));
         assert!(!has_top_level_order_by("SELECT order_by FROM t"));
+    }
+
+    #[test]
+    fn only_the_columns_a_query_names_are_read() {
+        let h: Vec<String> = ["bug", "url", "Engine", "phase", "n"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let used = |q: &str| used_columns(q, &h);
+        let some = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        // Bare names in any case, qualified names, quoted names; header order.
+        assert_eq!(
+            used("SELECT b.engine, COUNT(*) AS x FROM bugs b GROUP BY b.engine ORDER BY BUG"),
+            some(&["bug", "Engine"])
+        );
+        assert_eq!(
+            used("SELECT \"phase\" FROM t ORDER BY `n`"),
+            some(&["phase", "n"])
+        );
+        // A name only in a literal or a comment is not a use.
+        assert_eq!(
+            used("SELECT bug FROM t WHERE bug <> 'url' -- phase\n/* n */ ORDER BY bug"),
+            some(&["bug"])
+        );
+        // COUNT(*) alone still reads one column, to count rows.
+        assert_eq!(
+            used("SELECT COUNT(*) AS n0 FROM t ORDER BY 1"),
+            some(&["bug"])
+        );
+        assert_eq!(
+            used("SELECT count ( * ) AS total FROM t ORDER BY total"),
+            some(&["bug"])
+        );
+        // Wildcards and joins on shared names keep every column.
+        for q in [
+            "SELECT * FROM t ORDER BY bug",
+            "SELECT t.* FROM t ORDER BY bug",
+            "SELECT bug * 2 AS d FROM t ORDER BY d",
+            "SELECT bug FROM t NATURAL JOIN u ORDER BY bug",
+            "SELECT COLUMNS('^p.*$') FROM t ORDER BY 1",
+            "SELECT COUNT(DISTINCT *) AS d FROM t ORDER BY d",
+        ] {
+            assert_eq!(used(q), None, "{q}");
+        }
+    }
+
+    /// Over its budget the store drops columns (least recently used first) and reads them
+    /// again when asked: the same table comes back.
+    #[test]
+    fn the_table_store_keeps_to_its_budget() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = dir.path().join("t.csv");
+        std::fs::write(&t, "a,b\n1,x\n2,y\n").expect("write");
+        // (The budget is the process's: other tests only lose their cached columns.)
+        tables::set_budget(0);
+        let first = Tables::get(&t, &|_| None).expect("read");
+        assert_eq!(tables::held(&t), 0, "nothing is held over a zero budget");
+        let again = Tables::get(&t, &|_| None).expect("read");
+        tables::set_budget(2 << 30);
+        assert_eq!(first, again);
+        assert_eq!(again, read_table(&t).expect("read"));
+        let kept = Tables::get(&t, &|_| None).expect("read");
+        assert_eq!(kept, again);
+        assert!(tables::held(&t) > 0, "kept under the budget");
+    }
+
+    /// Reading only the named columns changes no result: the columns a query does not name
+    /// (here one that would fail any typing and one of a million-character cell) are never
+    /// read, and a wildcard still sees them all.
+    #[test]
+    fn a_query_reads_its_columns_only_and_gets_the_same_result() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = dir.path().join("t.csv");
+        let big = "x".repeat(1_000_000);
+        std::fs::write(
+            &t,
+            format!("a,junk,b,Wide\n1,oops,2.5,{big}\n2,3,,\n1,,0.5,w\n"),
+        )
+        .expect("write");
+        let tables = [("t".to_string(), t.clone())];
+        let narrow = run_query(
+            &tables,
+            "SELECT a, SUM(b) AS s, COUNT(*) AS n FROM t GROUP BY a ORDER BY a",
+        )
+        .expect("query");
+        assert_eq!(narrow.get_column_names(), ["a", "s", "n"]);
+        let all = read_table(&t).expect("read");
+        assert_eq!(all.width(), 4);
+        let cols = |q: &str| Tables::get(&t, &|h| used_columns(q, h)).expect("read");
+        let projected = cols("SELECT a FROM t ORDER BY a");
+        assert_eq!(projected.get_column_names(), ["a"]);
+        assert_eq!(projected.column("a").ok(), all.column("a").ok());
+        assert_eq!(cols("SELECT * FROM t ORDER BY a").width(), 4);
+        assert_eq!(
+            cols("SELECT b, a FROM t ORDER BY a").get_column_names(),
+            ["a", "b"]
+        );
+        // A new version of the file is read again, not served from the store.
+        std::fs::write(&t, "a,b\n7,8\n").expect("write");
+        let again = cols("SELECT a FROM t ORDER BY a");
+        assert_eq!(again.height(), 1);
+        assert_eq!(
+            again.column("a").ok(),
+            read_table(&t).expect("read").column("a").ok()
+        );
+        // A ragged row is reported even where the query reads only the first column.
+        std::fs::write(&t, "a,b\n7,8\n9,10,11\n").expect("write");
+        let e = Tables::get(&t, &|h| used_columns("SELECT a FROM t ORDER BY a", h))
+            .expect_err("ragged");
+        assert!(
+            e.contains("row 3 (line 3) has 3 cell(s) but the header has 2"),
+            "{e}"
+        );
+        let mut narrow = narrow;
+        let out = dir.path().join("out.csv");
+        crate::stages::csvtab::write_csv(&mut narrow, &out, Some(2)).expect("write");
+        assert_eq!(
+            std::fs::read_to_string(&out).expect("read"),
+            "a,s,n\n1,3.00,2\n2,,1\n"
+        );
     }
 
     /// Booleans and ISO dates are typed when read and written back as the same texts, so a
