@@ -140,11 +140,14 @@ fn evict() {
 /// The store of the tables read in this process: each file's shape is checked once and each
 /// of its columns parsed and typed once, whichever stage asks first, instead of once per stage
 /// (the paper's aggregates read the same three tidy tables sixteen times). One version per
-/// path is kept: a file whose identity changed is read again. Columns stay until the process
-/// ends; they are the ones the run's queries name (a table's unused columns are never held).
+/// path is kept: a file whose identity changed is read again. Only the columns the run's
+/// queries name are held, within a budget (see `BUDGET`).
 pub struct Tables;
 
-/// Per path; the inner lock makes two stages asking for the same file at once parse it once.
+/// Per path. A stage reading a file holds its entry's lock while it parses, so that a second
+/// stage asking for the same file waits and then finds the columns parsed, rather than parsing
+/// them a second time beside it (twice the memory). This may block because the engine runs
+/// each stage on a thread of its own, never nested in another stage's rayon work.
 static STORE: LazyLock<Mutex<HashMap<PathBuf, Arc<Mutex<Entry>>>>> =
     LazyLock::new(Default::default);
 
@@ -152,11 +155,6 @@ impl Tables {
     /// The table at `path` with the columns `want` picks from its header (`None`: all of
     /// them), typed by [`read_table`]. Fails, naming the row, when the file is not rectangular
     /// (a row with more or fewer cells than the header, or a quote never closed).
-    ///
-    /// No lock is held while a file is read: stages run on a rayon pool and polars reads on
-    /// rayon too, and a worker waiting for its read may take up another stage, which must not
-    /// then wait for a lock that worker holds. Two stages reading the same new column at once
-    /// both parse it (the second insert wins, with the same content).
     pub fn get(
         path: &Path,
         want: &dyn Fn(&[String]) -> Option<Vec<String>>,
@@ -166,7 +164,7 @@ impl Tables {
             let mut store = STORE.lock().unwrap_or_else(|p| p.into_inner());
             store.entry(path.to_path_buf()).or_default().clone()
         };
-        let lock = || {
+        let (table, parsed) = {
             let mut e = slot.lock().unwrap_or_else(|p| p.into_inner());
             if e.id != Some(id) {
                 *e = Entry {
@@ -174,11 +172,23 @@ impl Tables {
                     ..Entry::default()
                 };
             }
-            e
+            Self::read(&mut e, path, want)?
         };
-        let known = lock().header.clone();
-        let header = match known {
-            Some(h) => h,
+        // (After the entry's lock is released: `evict` takes every entry's lock.)
+        if parsed {
+            evict();
+        }
+        Ok(table)
+    }
+
+    /// [`Tables::get`] under the entry's lock; also whether a column was parsed.
+    fn read(
+        e: &mut Entry,
+        path: &Path,
+        want: &dyn Fn(&[String]) -> Option<Vec<String>>,
+    ) -> Result<(DataFrame, bool), String> {
+        let header = match &e.header {
+            Some(h) => h.clone(),
             None => {
                 match super::super::csvtab::shape_problem(path) {
                     Err(io) => return Err(format!("cannot read the file: {io}")),
@@ -191,53 +201,38 @@ impl Tables {
                     .iter_names()
                     .map(|n| n.to_string())
                     .collect();
-                lock().header = Some(h.clone());
+                e.header = Some(h.clone());
                 h
             }
         };
         let names = want(&header).unwrap_or_else(|| header.clone());
-        let (mut have, height): (HashMap<String, Column>, usize) = {
-            let mut e = lock();
-            let now = tick();
-            let have = names
-                .iter()
-                .filter_map(|n| {
-                    let (c, used, _) = e.columns.get_mut(n)?;
-                    *used = now;
-                    Some((n.clone(), c.clone()))
-                })
-                .collect();
-            (have, e.height)
-        };
         let missing: Vec<String> = names
             .iter()
-            .filter(|n| !have.contains_key(*n))
+            .filter(|n| !e.columns.contains_key(*n))
             .cloned()
             .collect();
-        let height = if missing.is_empty() {
-            height
-        } else {
+        let now = tick();
+        if !missing.is_empty() {
             let df = read_columns(path, Some(&missing))
                 .map_err(|err| super::super::csvtab::explain_polars_csv_error(&err, path))?;
-            {
-                let mut e = lock();
-                e.height = df.height();
-                let now = tick();
-                for c in df.columns() {
-                    let bytes = c.as_materialized_series().estimated_size();
-                    e.columns
-                        .insert(c.name().to_string(), (c.clone(), now, bytes));
-                    have.insert(c.name().to_string(), c.clone());
-                }
+            e.height = df.height();
+            for c in df.columns() {
+                let bytes = c.as_materialized_series().estimated_size();
+                e.columns
+                    .insert(c.name().to_string(), (c.clone(), now, bytes));
             }
-            evict();
-            df.height()
-        };
-        let columns = names
-            .iter()
-            .map(|n| have.remove(n).ok_or_else(|| format!("no column {n:?}")))
-            .collect::<Result<Vec<_>, _>>()?;
-        DataFrame::new(height, columns).map_err(|err| err.to_string())
+        }
+        let mut columns = Vec::with_capacity(names.len());
+        for n in &names {
+            let (c, used, _) = e
+                .columns
+                .get_mut(n)
+                .ok_or_else(|| format!("no column {n:?}"))?;
+            *used = now;
+            columns.push(c.clone());
+        }
+        let table = DataFrame::new(e.height, columns).map_err(|err| err.to_string())?;
+        Ok((table, !missing.is_empty()))
     }
 }
 

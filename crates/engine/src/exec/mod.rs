@@ -1,5 +1,6 @@
 //! Running a pipeline: decide per stage (fresh / restore / run) from its cache key, schedule
-//! ready stages on a rayon pool as soon as their inputs exist, store outputs, report events.
+//! ready stages (a thread each, at most `-j` at once) as soon as their inputs exist, store
+//! outputs, report events.
 //!
 //! Guarantees: outputs appear atomically; a failing stage leaves its previous good outputs in
 //! place, its independent siblings finish and its dependents are skipped; a stage whose rerun

@@ -433,11 +433,6 @@ impl<'a> Engine<'a> {
         } else {
             opts.jobs
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs)
-            .thread_name(|i| format!("artifact-worker-{i}"))
-            .build()
-            .expect("thread pool");
         if let Err(e) = self.cache.init() {
             let r: Vec<StageResult> = selected
                 .iter()
@@ -467,7 +462,11 @@ impl<'a> Engine<'a> {
         let (tx, rx) = mpsc::channel::<(usize, StageResult)>();
         let single = jobs == 1;
 
-        pool.in_place_scope(|scope| {
+        // Each running stage has a plain thread of its own (at most `jobs` at once), not a
+        // rayon worker: a worker waiting for rayon work inside a stage (polars, a kind's own
+        // parallel loop) may steal and run another stage on top of it, and a stage that then
+        // waits for a lock or a result the first one holds never returns. A kind may block.
+        std::thread::scope(|scope| {
             let mut running = 0usize;
             loop {
                 while running < jobs {
@@ -533,13 +532,16 @@ impl<'a> Engine<'a> {
                     }
                     let tx = tx.clone();
                     running += 1;
-                    scope.spawn(move |_| {
-                        if single {
-                            super::reset_peak_rss();
-                        }
-                        let res = self.execute(i, key, kd, decision);
-                        let _ = tx.send((i, res));
-                    });
+                    std::thread::Builder::new()
+                        .name(format!("artifact-stage-{i}"))
+                        .spawn_scoped(scope, move || {
+                            if single {
+                                super::reset_peak_rss();
+                            }
+                            let res = self.execute(i, key, kd, decision);
+                            let _ = tx.send((i, res));
+                        })
+                        .expect("cannot start a thread for a stage");
                 }
                 if running == 0 {
                     break;
@@ -1077,14 +1079,22 @@ impl<'a> Engine<'a> {
     /// last recorded run.
     pub fn audit(&self, targets: &[usize], jobs: usize) -> Vec<AuditResult> {
         let selected: Vec<usize> = self.selected(targets).into_iter().collect();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs)
-            .build()
-            .expect("thread pool");
-        let mut res: Vec<AuditResult> = pool.install(|| {
-            use rayon::prelude::*;
-            selected.par_iter().map(|&i| self.audit_one(i)).collect()
+        // Plain threads, as in `run` (a stage may block).
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.clamp(1, selected.len().max(1)) {
+                scope.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(&i) = selected.get(k) else { break };
+                        let r = self.audit_one(i);
+                        done.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+                    }
+                });
+            }
         });
+        let mut res: Vec<AuditResult> = done.into_inner().unwrap_or_else(|p| p.into_inner());
         res.sort_by(|a, b| a.stage.cmp(&b.stage));
         res
     }
