@@ -108,13 +108,13 @@ fn tick() -> u64 {
 }
 
 /// Drops the least recently used columns until the store holds at most [`BUDGET`] bytes.
-/// (Locks the store, then each file's entry in turn: `get` never holds an entry while taking
-/// the store, and nothing here reads a file.)
+/// (Locks the store, then tries each file's entry: `get` never holds an entry while taking the
+/// store, and an entry a stage is reading is skipped rather than waited for.)
 fn evict() {
     let store = STORE.lock().unwrap_or_else(|p| p.into_inner());
     let mut all: Vec<(u64, usize, PathBuf, String)> = Vec::new();
     for (path, slot) in store.iter() {
-        let e = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(e) = idle(slot) else { continue };
         all.extend(
             e.columns
                 .iter()
@@ -127,13 +127,20 @@ fn evict() {
         if total <= BUDGET.load(std::sync::atomic::Ordering::Relaxed) {
             break;
         }
-        if let Some(slot) = store.get(&path) {
-            slot.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .columns
-                .remove(&name);
+        if let Some(mut e) = store.get(&path).and_then(idle) {
+            e.columns.remove(&name);
         }
         total -= bytes;
+    }
+}
+
+/// A file's entry when no stage is reading it (one that is holds its lock while it parses;
+/// its columns are counted at the next eviction instead of stalling this one).
+fn idle(slot: &Arc<Mutex<Entry>>) -> Option<std::sync::MutexGuard<'_, Entry>> {
+    match slot.try_lock() {
+        Ok(e) => Some(e),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
     }
 }
 

@@ -25,9 +25,9 @@ pub struct Checked {
 }
 
 /// One checked row's values, column by column (`values[i]` is column `i`'s values, none for
-/// an empty cell), in canonical text. A value is borrowed from the row or the vocabulary when
-/// it is already canonical (the common case), and the columns share one list, so a row costs
-/// a few allocations, not one per cell.
+/// an empty cell), in canonical text. A value is borrowed from the row when it is already
+/// canonical (the common case; an alias's target or a re-written number is owned), and the
+/// columns share one list, so a row costs a few allocations, not one per cell.
 #[derive(Clone, Debug, Default)]
 pub struct Values<'r> {
     cells: Vec<Cow<'r, str>>,
@@ -642,9 +642,11 @@ pub fn check_file(
 /// A consumer of checked rows: the source row and each column's values.
 pub type RowSink<'a> = dyn FnMut(u64, &Values<'_>) -> Result<(), StageError> + Send + 'a;
 
-/// Reads and checks the raw CSV, handing each checked row to `sink` as long as no problem has
-/// been found (after the first one, rows are only checked, so that every problem is listed, and
-/// the run fails: what `sink` wrote is never used). Nothing holds all rows in memory.
+/// Reads and checks the raw CSV, handing each checked row to `sink`, in row order, as long as
+/// no problem has been found (rows go in batches, so the rest of the batch where the first
+/// problem appears may still reach it; after that batch rows are only checked, so that every
+/// problem is listed, and the run fails: what `sink` wrote is never used). Nothing holds more
+/// than one batch of rows in memory.
 pub fn check_stream(
     input: &Path,
     p: &Params,
