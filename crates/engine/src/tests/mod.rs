@@ -2,6 +2,7 @@
 //! invalidation, restore, early cutoff, failures, locking and validation messages.
 
 mod behaviour;
+mod blocking;
 mod matrix;
 mod procs;
 mod property;
