@@ -1079,7 +1079,11 @@ impl<'a> Engine<'a> {
     /// last recorded run.
     pub fn audit(&self, targets: &[usize], jobs: usize) -> Vec<AuditResult> {
         let selected: Vec<usize> = self.selected(targets).into_iter().collect();
-        // Plain threads, as in `run` (a stage may block).
+        // Plain threads, as in `run` (a stage may block); `jobs` 0 is all cores, as there.
+        let jobs = match jobs {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         let next = std::sync::atomic::AtomicUsize::new(0);
         let done = std::sync::Mutex::new(Vec::new());
         std::thread::scope(|scope| {
