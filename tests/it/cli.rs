@@ -40,11 +40,7 @@ fn run_then_noop_then_edit() {
     let r = p.run(&["run"]);
     r.code(0);
     assert_eq!(r.stages(), ["cached clean", "cached count", "cached side"]);
-    assert!(
-        r.stdout.contains("3 stages: 0 ran, 0 restored, 3 cached"),
-        "{}",
-        r.stdout
-    );
+    r.says("3 stages: 0 ran, 0 restored, 3 cached");
     p.write("data/raw.csv", "a,b\n1,2\n3,4\n");
     let r = p.run(&["run", "-j", "1"]);
     r.code(0);
@@ -71,7 +67,7 @@ fn plan_and_why_explain_reruns() {
     p.run(&["run"]).code(0);
     p.write("data/other.txt", "y\n");
     let r = p.run(&["plan"]);
-    assert!(r.stdout.contains("cached   clean\n"), "{}", r.stdout);
+    r.says("cached   clean\n");
     assert!(
         r.stdout
             .contains("run      side: input data/other.txt changed: "),
@@ -80,12 +76,8 @@ fn plan_and_why_explain_reruns() {
     );
     let r = p.run(&["why", "side"]);
     r.code(0);
-    assert!(
-        r.stdout.contains("  - input data/other.txt changed: "),
-        "{}",
-        r.stdout
-    );
-    assert!(r.stdout.contains("  => would run"), "{}", r.stdout);
+    r.says("  - input data/other.txt changed: ");
+    r.says("  => would run");
     let r = p.run(&["why", "clean"]);
     assert!(
         r.stdout.contains("same key as the last successful run")
@@ -104,11 +96,7 @@ fn param_edit_is_named_by_why() {
     p.run(&["run"]).code(0);
     p.write("pipeline.yaml", &CHAIN.replace("wc -l <", "wc -l  <"));
     let r = p.run(&["why", "count"]);
-    assert!(
-        r.stdout.contains(r#"  - param changed: with.run = "wc -l < out/clean.csv > out/count.txt" -> with.run = "wc -l  < out/clean.csv > out/count.txt""#),
-        "{}",
-        r.stdout
-    );
+    r.says(r#"  - param changed: with.run = "wc -l < out/clean.csv > out/count.txt" -> with.run = "wc -l  < out/clean.csv > out/count.txt""#);
 }
 
 #[test]
@@ -179,19 +167,11 @@ fn restore_verify_and_clean() {
     p.write("out/count.txt", "999\n");
     let r = p.run(&["verify"]);
     r.code(6);
-    assert!(
-        r.stdout.contains("MISMATCH out/count.txt (stage count)"),
-        "{}",
-        r.stdout
-    );
+    r.says("MISMATCH out/count.txt (stage count)");
     let r = p.run(&["run"]);
     r.code(0);
-    assert!(r.stdout.contains("restored  count"), "{}", r.stdout);
-    assert!(
-        r.stdout.contains("output out/count.txt altered"),
-        "{}",
-        r.stdout
-    );
+    r.says("restored  count");
+    r.says("output out/count.txt altered");
     p.run(&["verify"]).code(0);
     p.run(&["clean"]).code(0);
     assert!(!p.path("out/clean.csv").exists());
@@ -226,11 +206,7 @@ fn touch_and_fresh_clone_run_nothing() {
     assert!(status.success());
     let r = q.run(&["run"]);
     r.code(0);
-    assert!(
-        r.stdout.contains("0 ran, 0 restored, 3 cached"),
-        "{}",
-        r.stdout
-    );
+    r.says("0 ran, 0 restored, 3 cached");
 }
 
 #[test]
@@ -241,7 +217,7 @@ fn dag_formats() {
     assert!(r.stdout.starts_with("digraph pipeline {"));
     assert!(r.stdout.contains("\"clean\" -> \"count\";"));
     let r = p.run(&["dag", "--format", "mermaid"]);
-    assert!(r.stdout.contains("s0 --> s1"), "{}", r.stdout);
+    r.says("s0 --> s1");
 }
 
 #[test]
@@ -315,7 +291,7 @@ fn audit_catches_a_stage_that_writes_a_timestamp() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("audit identical pure"), "{}", r.stdout);
+    r.says("audit identical pure");
     assert!(
         r.stdout
             .contains("determinism audit: 1 of 2 stages reproduce byte for byte"),
@@ -351,7 +327,7 @@ fn help_lists_exit_codes() {
     let p = chain();
     let r = p.run(&["--help"]);
     r.code(0);
-    assert!(r.stdout.contains("130  interrupted"), "{}", r.stdout);
+    r.says("130  interrupted");
     p.run(&["bogus"]).code(2);
 }
 
@@ -451,11 +427,7 @@ fn why_on_a_damaged_stage_record_does_not_panic() {
     for stage in ["side", "count"] {
         let r = p.run(&["why", stage]);
         r.code(0);
-        assert!(
-            r.stdout.contains("last successful run had key"),
-            "{}",
-            r.stdout
-        );
+        r.says("last successful run had key");
     }
 }
 
@@ -726,11 +698,7 @@ fn gc_removes_stale_temp_files_left_by_a_killed_restore() {
         .write(&format!("out/.side.txt.tmp.{me}.0"), "");
     let r = p.run(&["gc"]);
     r.code(0);
-    assert!(
-        r.stdout.contains("1 stale temporary file(s)"),
-        "{}",
-        r.stdout
-    );
+    r.says("1 stale temporary file(s)");
     assert!(!p.path("out/.count.txt.tmp.999999999.0").exists());
     assert!(p.path(&format!("out/.side.txt.tmp.{me}.0")).exists());
 }

@@ -53,7 +53,7 @@ fn downloads_verifies_and_caches() {
     // Second run: cached, no request made (the server accepted only one).
     let r = p.run(&["run"]);
     r.code(0);
-    assert!(r.stdout.contains("cached    get"), "{}", r.stdout);
+    r.says("cached    get");
     // A hand edit of the pinned file is undone from the cache (no request), and the note
     // points at the corrections file.
     p.write("data/raw/dataset.csv", "edited\n");

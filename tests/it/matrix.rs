@@ -53,13 +53,13 @@ fn expanded_names_are_shown_and_selectable() {
     assert_eq!(r.stages(), ["cached count@engine=vllm"]);
     let r = p.run(&["status"]);
     r.code(0);
-    assert!(r.stdout.contains("count@engine=vllm"), "{}", r.stdout);
+    r.says("count@engine=vllm");
     let r = p.run(&["dag"]);
     r.code(0);
-    assert!(r.stdout.contains("count@engine=vllm"), "{}", r.stdout);
+    r.says("count@engine=vllm");
     let r = p.run(&["why", "count@engine=vllm"]);
     r.code(0);
-    assert!(r.stdout.contains("count@engine=vllm"), "{}", r.stdout);
+    r.says("count@engine=vllm");
     let r = p.run(&["why", "count"]);
     r.code(4);
     assert!(

@@ -49,12 +49,7 @@ fn small() -> Project {
 /// from the environment; `creds`: pass the writer's credentials as a token.
 fn art(p: &Project, home: &Path, creds: bool, args: &[&str]) -> Run {
     let mut c: Command = p.cmd(args);
-    c.env("HOME", home)
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("ARTIFACT_CONFIG")
-        .env_remove("ARTIFACT_REMOTE")
-        .env_remove("ARTIFACT_REMOTE_WRITE")
-        .env_remove("ARTIFACT_REMOTE_TOKEN");
+    super::util::as_user(&mut c, home);
     if creds {
         c.env("ARTIFACT_REMOTE_TOKEN", format!("{USER}:{PASSWORD}"));
     }
@@ -123,13 +118,9 @@ fn a_second_clone_of_the_paper_executes_no_stage() {
     let b = paper_clone();
     let r = art(&b, h.path(), false, &["run", "--offline", "--remote", &url]);
     r.code(0);
-    assert!(
-        r.stdout.contains(&format!(
-            "{total} stages: 0 ran, {total} restored ({total} fetched from remote), 0 cached"
-        )),
-        "{}",
-        r.stdout
-    );
+    r.says(&format!(
+        "{total} stages: 0 ran, {total} restored ({total} fetched from remote), 0 cached"
+    ));
     let fetched = r
         .stdout
         .lines()
@@ -163,11 +154,7 @@ fn a_second_clone_of_the_paper_executes_no_stage() {
         &["status", "--check-remote", "--remote", &url],
     );
     s.code(0);
-    assert!(
-        s.stdout.contains(&format!(", {total} on the remote cache")),
-        "{}",
-        s.stdout
-    );
+    s.says(&format!(", {total} on the remote cache"));
     let r = art(
         &c,
         h.path(),
@@ -202,7 +189,7 @@ fn a_tampered_blob_is_detected_and_the_stage_reruns() {
     let b = small();
     let r = art(&b, h.path(), false, &["run", "--remote", &url]);
     r.code(0);
-    assert!(r.stdout.contains("ran       upper"), "{}", r.stdout);
+    r.says("ran       upper");
     assert!(
         r.stdout.contains("; fetched from remote"),
         "count is still fetched: {}",
@@ -230,7 +217,7 @@ fn a_server_that_is_down_means_a_local_run_with_one_warning() {
         &["run", "--remote", &url, "--remote-write"],
     );
     r.code(0);
-    assert!(r.stdout.contains("2 stages: 2 ran"), "{}", r.stdout);
+    r.says("2 stages: 2 ran");
     let warnings: Vec<&str> = r
         .stderr
         .lines()
@@ -272,7 +259,7 @@ fn a_write_without_credentials_gets_401_and_reads_still_work() {
     .unwrap();
     let r = art(&a, h.path(), false, &["push", "--remote", &url]);
     r.code(0);
-    assert!(r.stdout.contains("pushed 2 stage(s)"), "{}", r.stdout);
+    r.says("pushed 2 stage(s)");
     // Readers need no credentials.
     a_new_clone_fetches_both_stages(&url);
 }
@@ -290,7 +277,7 @@ fn server_errors_are_misses_with_a_warning() {
         &["run", "--remote", &url, "--remote-write"],
     );
     r.code(0);
-    assert!(r.stdout.contains("2 stages: 2 ran"), "{}", r.stdout);
+    r.says("2 stages: 2 ran");
     assert!(r.stderr.contains("HTTP status 500"), "{}", r.stderr);
 }
 
@@ -311,11 +298,11 @@ fn the_user_config_and_its_errors() {
     let b = small();
     let r = art(&b, h.path(), false, &["run"]);
     r.code(0);
-    assert!(r.stdout.contains("(2 fetched from remote)"), "{}", r.stdout);
+    r.says("(2 fetched from remote)");
     // `--no-remote` wins over the config.
     let c = small();
     let r = art(&c, h.path(), false, &["run", "--no-remote"]);
-    assert!(r.stdout.contains("2 stages: 2 ran"), "{}", r.stdout);
+    r.says("2 stages: 2 ran");
     // A misspelt key is a usage error naming the file.
     std::fs::write(&cfg, "remote:\n  ulr: http://x\n").unwrap();
     let r = art(&small(), h.path(), false, &["run"]);
@@ -387,7 +374,7 @@ fn a_truncated_upload_publishes_nothing() {
     let b = small();
     let r = art(&b, h.path(), false, &["run", "--remote", &url]);
     r.code(0);
-    assert!(r.stdout.contains("ran       upper"), "{}", r.stdout);
+    r.says("ran       upper");
     assert!(
         !r.stderr.contains("warning"),
         "a missing manifest is a plain miss: {}",

@@ -39,10 +39,7 @@ fn art(p: &Project, home: &Path, path_front: Option<&Path>, args: &[&str]) -> Co
     std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
     std::fs::write(&cfg, "slurm:\n  poll_secs: 0.2\n  result_wait_secs: 10\n").unwrap();
     let mut c = p.cmd(args);
-    c.env("HOME", home)
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("ARTIFACT_CONFIG")
-        .env_remove("ARTIFACT_REMOTE");
+    super::util::as_user(&mut c, home);
     if let Some(front) = path_front {
         let path = std::env::var("PATH").unwrap_or_default();
         c.env("PATH", format!("{}:{path}", front.display()));
@@ -88,7 +85,7 @@ fn slurm_stages_go_through_sbatch_and_executor_local_keeps_them_here() {
             .unwrap(),
     );
     r.code(0);
-    assert!(r.stdout.contains("3 stages: 3 ran"), "{}", r.stdout);
+    r.says("3 stages: 3 ran");
     assert_eq!(p.read("c.txt").trim(), "4");
     let log = std::fs::read_to_string(bin.join("sbatch.log")).unwrap();
     let lines: Vec<&str> = log.lines().collect();
@@ -117,7 +114,7 @@ fn slurm_stages_go_through_sbatch_and_executor_local_keeps_them_here() {
             .unwrap(),
     );
     r.code(0);
-    assert!(r.stdout.contains("3 ran"), "{}", r.stdout);
+    r.says("3 ran");
     assert_eq!(
         std::fs::read_to_string(bin.join("sbatch.log")).unwrap(),
         log
@@ -163,12 +160,7 @@ fn a_real_slurm_cluster_runs_fails_and_cancels_jobs() {
     p.write("in.txt", "one\ntwo\n");
     let r = Run::from(art(&p, home.path(), None, &["run"]).output().unwrap());
     r.code(0);
-    assert!(
-        r.stdout.contains("3 stages: 3 ran"),
-        "{}\n{}",
-        r.stdout,
-        r.stderr
-    );
+    r.says("3 stages: 3 ran");
     assert_eq!(p.read("b.txt"), "ONE\nTWO\nONE\nTWO\n");
     assert_eq!(p.read("c.txt").trim(), "4");
     // Job folders of successful jobs are gone; no job id is left saved.
@@ -241,12 +233,7 @@ fn a_real_slurm_cluster_runs_fails_and_cancels_jobs() {
     let none = home.path().join("no-fakes");
     let r = xart(&x, home.path(), &none, &writable(&nginx), true, &["run"]);
     r.code(0);
-    assert!(
-        r.stdout.contains("2 stages: 2 ran"),
-        "{}\n{}",
-        r.stdout,
-        r.stderr
-    );
+    r.says("2 stages: 2 ran");
     assert_eq!(x.read("out/b.txt"), "ONE\nTWO\nONE\nTWO\n");
     let ran_in = x.read("where.txt");
     assert!(
@@ -336,13 +323,8 @@ fn xart(p: &Project, home: &Path, bin: &Path, remote: &str, token: bool, args: &
     .unwrap();
     let mut c = p.cmd(args);
     let path = std::env::var("PATH").unwrap_or_default();
-    c.env("HOME", home)
+    super::util::as_user(&mut c, home)
         .env("PATH", format!("{}:{path}", bin.display()))
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("ARTIFACT_CONFIG")
-        .env_remove("ARTIFACT_REMOTE")
-        .env_remove("ARTIFACT_REMOTE_WRITE")
-        .env_remove("ARTIFACT_REMOTE_TOKEN")
         .env_remove("TMPDIR");
     if token {
         c.env("ARTIFACT_REMOTE_TOKEN", format!("{USER}:{PASSWORD}"));
@@ -392,12 +374,7 @@ fn cache_transport_runs_in_node_scratch_and_outputs_arrive_through_the_cache() {
         &["run", "-j", "1"],
     );
     r.code(0);
-    assert!(
-        r.stdout.contains("2 stages: 2 ran"),
-        "{}\n{}",
-        r.stdout,
-        r.stderr
-    );
+    r.says("2 stages: 2 ran");
     assert_eq!(p.read("out/a.txt"), "ONE\nTWO\n");
     assert_eq!(p.read("out/b.txt"), "ONE\nTWO\nONE\nTWO\n");
     // The command ran in the node's scratch, which is gone, and the project never saw it.
@@ -450,7 +427,7 @@ fn cache_transport_runs_in_node_scratch_and_outputs_arrive_through_the_cache() {
     // nothing.
     let r = xart(&p, home.path(), &node, &writable(&nginx), false, &["run"]);
     r.code(0);
-    assert!(r.stdout.contains("0 ran"), "{}", r.stdout);
+    r.says("0 ran");
     let clone = Project::new(XPORT);
     clone.write("data/in.txt", "one\ntwo\n");
     let r = xart(

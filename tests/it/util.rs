@@ -59,6 +59,18 @@ impl Project {
 
 /// The folder holding the authors' `dataset.csv`: `ARTIFACT_MIRROR` when set and not empty,
 /// else `../shared/upstream/bugs-in-LLM-inference-engines` beside the checkout.
+/// Points `c` at `home` as the user's home and removes every variable through which the
+/// developer's own artifact configuration (config file, remote, write mode, credentials) could
+/// reach it, so a test sees only the configuration it writes.
+pub fn as_user<'c>(c: &'c mut Command, home: &Path) -> &'c mut Command {
+    c.env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("ARTIFACT_CONFIG")
+        .env_remove("ARTIFACT_REMOTE")
+        .env_remove("ARTIFACT_REMOTE_WRITE")
+        .env_remove("ARTIFACT_REMOTE_TOKEN")
+}
+
 pub fn mirror_dir() -> PathBuf {
     match std::env::var_os("ARTIFACT_MIRROR") {
         Some(m) if !m.is_empty() => PathBuf::from(m),
@@ -105,6 +117,18 @@ impl Run {
             self.code, want,
             "exit code\n--- stdout\n{}\n--- stderr\n{}",
             self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stdout contains `text`, printing both streams on failure.
+    #[track_caller]
+    pub fn says(&self, text: &str) -> &Run {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
         );
         self
     }

@@ -33,7 +33,7 @@ fn the_app_reviews_example_runs_with_no_study_specific_code() {
     let p = example();
     let r = p.run(&["run"]);
     r.code(0);
-    assert!(r.stdout.contains("4 stages: 4 ran"), "{}", r.stdout);
+    r.says("4 stages: 4 ran");
     // 42 reviews, 4 false positives dropped before validation (their labels are empty).
     assert_eq!(rows(&p, "out/tidy/reviews.csv"), 38);
     assert_eq!(
