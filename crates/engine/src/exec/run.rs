@@ -221,8 +221,16 @@ impl Aside {
     }
 
     /// Removes the folder once nothing in it is needed (no-op when it was never created).
+    /// The files it holds are known, so they go one by one and then the folder (no listing of
+    /// it, which `remove_dir_all` needs); anything else found there falls back to that.
     fn remove(&self) {
-        if !self.moved.is_empty() {
+        if self.moved.is_empty() {
+            return;
+        }
+        for rel in &self.moved {
+            let _ = std::fs::remove_file(self.slot(rel));
+        }
+        if std::fs::remove_dir(&self.dir).is_err() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
@@ -774,7 +782,14 @@ impl<'a> Engine<'a> {
                     key,
                     outputs,
                     millis: start.elapsed().as_millis() as u64,
-                    peak_rss_kib: super::peak_rss_kib(),
+                    // An in-place kind runs a command in a child process: the runner's own peak
+                    // says nothing of it (and reading /proc/self/status per stage was 1.6 % of
+                    // a forced run's CPU at 61 stages).
+                    peak_rss_kib: if in_place {
+                        None
+                    } else {
+                        super::peak_rss_kib()
+                    },
                 };
                 if let Err(e) = self.cache.save(&rec) {
                     return self.failed(i, format!("cannot write the stage record: {e}"));
