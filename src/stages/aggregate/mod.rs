@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use engine::kind::{InputPath, Kind, Located, Problem, StageCtx, StageError};
 use engine::spec::StageSpec;
@@ -305,7 +306,7 @@ fn first_line(s: &str) -> &str {
 }
 
 /// Queries over at least this many rows (all their tables together) take [`ALONE`] first.
-const ALONE_ROWS: usize = 2_000_000;
+static ALONE_ROWS: AtomicUsize = AtomicUsize::new(2_000_000);
 static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs `query` over the named CSV tables and returns the collected result. A query that could
@@ -330,7 +331,8 @@ pub fn run_query(tables: &[(String, PathBuf)], query: &str) -> Result<DataFrame,
     // within; polars already spreads one query over every core. Stages run on plain threads,
     // not in polars' pool, so a stage waiting here holds up no worker a running query needs;
     // no table's lock is held while waiting (the frames above share their columns).
-    let _alone = (rows >= ALONE_ROWS).then(|| ALONE.lock().unwrap_or_else(|e| e.into_inner()));
+    let alone = rows >= ALONE_ROWS.load(Ordering::Relaxed);
+    let _alone = alone.then(|| ALONE.lock().unwrap_or_else(|e| e.into_inner()));
     let df = ctx
         .execute(query)
         .and_then(LazyFrame::collect)
@@ -683,6 +685,47 @@ mod tests {
         ] {
             assert_eq!(used(q), None, "{q}");
         }
+    }
+
+    /// A large query waits while another holds the big-query lock, a small one does not, and
+    /// the waiting one then gets the result it gets alone.
+    #[test]
+    fn large_queries_run_one_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (big, small) = (dir.path().join("big.csv"), dir.path().join("small.csv"));
+        let rows: String = (0..40).map(|i| format!("{},{}\n", i % 3, i)).collect();
+        std::fs::write(&big, format!("k,v\n{rows}")).expect("write");
+        std::fs::write(&small, "k,v\n1,2\n").expect("write");
+        let q = "SELECT k, SUM(v) AS s FROM t GROUP BY k ORDER BY k";
+        let query = |path: &std::path::Path| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let tables = [("t".to_string(), path.to_path_buf())];
+            std::thread::spawn(move || tx.send(run_query(&tables, q).map_err(|e| e.to_string())));
+            rx
+        };
+        let alone = query(&big).recv().expect("result").expect("query");
+        // (The threshold is the process's: other tests' queries over 10 rows or more may wait
+        // here a moment too.)
+        ALONE_ROWS.store(10, Ordering::Relaxed);
+        let held = ALONE.lock().expect("lock");
+        let (waiting, quick) = (query(&big), query(&small));
+        let quick = quick.recv_timeout(std::time::Duration::from_secs(60));
+        assert!(
+            matches!(quick, Ok(Ok(_))),
+            "a small query does not wait: {quick:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let early = waiting.try_recv();
+        drop(held);
+        ALONE_ROWS.store(2_000_000, Ordering::Relaxed);
+        assert!(
+            early.is_err(),
+            "a large query ran beside another: {early:?}"
+        );
+        let got = waiting
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("it ran after");
+        assert_eq!(got.expect("query"), alone);
     }
 
     /// Over its budget the store drops columns (least recently used first) and reads them
