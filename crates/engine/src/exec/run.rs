@@ -436,11 +436,7 @@ impl<'a> Engine<'a> {
             let _ = self.stat.save(&self.cache.stat_path());
             return fresh;
         }
-        let jobs = if opts.jobs == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            opts.jobs
-        };
+        let jobs = threads(opts.jobs);
         if let Err(e) = self.cache.init() {
             let r: Vec<StageResult> = selected
                 .iter()
@@ -1094,11 +1090,8 @@ impl<'a> Engine<'a> {
     /// last recorded run.
     pub fn audit(&self, targets: &[usize], jobs: usize) -> Vec<AuditResult> {
         let selected: Vec<usize> = self.selected(targets).into_iter().collect();
-        // Plain threads, as in `run` (a stage may block); `jobs` 0 is all cores, as there.
-        let jobs = match jobs {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        // Plain threads, as in `run` (a stage may block).
+        let jobs = threads(jobs);
         let next = std::sync::atomic::AtomicUsize::new(0);
         let done = std::sync::Mutex::new(Vec::new());
         std::thread::scope(|scope| {
@@ -1173,6 +1166,14 @@ impl<'a> Engine<'a> {
         }
         let _ = std::fs::remove_dir_all(&scratch);
         r
+    }
+}
+
+/// How many stages may run at once for `-j jobs`: 0 means one per core.
+fn threads(jobs: usize) -> usize {
+    match jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     }
 }
 
