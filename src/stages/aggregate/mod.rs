@@ -859,6 +859,14 @@ stages:
         dir
     }
 
+    /// Runs the one stage of `pipeline` over [`project`]'s table and returns its `out.csv`.
+    fn output_of(pipeline: &str) -> String {
+        let dir = project(pipeline);
+        let p = testkit::parse(pipeline, dir.path());
+        testkit::run_stage(&p.stages[0], dir.path()).expect("run");
+        read(&dir.path().join("out.csv"))
+    }
+
     fn problems(pipeline: &str) -> String {
         let dir = project(pipeline);
         let reg = testkit::registry_for(pipeline);
@@ -871,10 +879,7 @@ stages:
     #[test]
     fn a_valid_stage_runs_and_sorts() {
         assert_eq!(problems(STAGE), "");
-        let dir = project(STAGE);
-        let p = testkit::parse(STAGE, dir.path());
-        testkit::run_stage(&p.stages[0], dir.path()).expect("run");
-        assert_eq!(read(&dir.path().join("out.csv")), "a,n\nx,2\ny,1\n");
+        assert_eq!(output_of(STAGE), "a,n\nx,2\ny,1\n");
     }
 
     #[test]
@@ -883,13 +888,7 @@ stages:
             "SELECT a, COUNT(*) AS n FROM t GROUP BY a ORDER BY a",
             "SELECT a, SUM(b) AS s, ROUND(100.0 * COUNT(*) / 3, 1) AS pct FROM t GROUP BY a ORDER BY a",
         );
-        let dir = project(&text);
-        let p = testkit::parse(&text, dir.path());
-        testkit::run_stage(&p.stages[0], dir.path()).expect("run");
-        assert_eq!(
-            read(&dir.path().join("out.csv")),
-            "a,s,pct\nx,1.8,66.7\ny,2.0,33.3\n"
-        );
+        assert_eq!(output_of(&text), "a,s,pct\nx,1.8,66.7\ny,2.0,33.3\n");
     }
 
     #[test]
@@ -988,13 +987,7 @@ stages:
             "SELECT a, COUNT(*) AS n FROM t GROUP BY a ORDER BY a",
             "SELECT a, 100.0 * SUM(b) / (SUM(b) - SUM(b)) AS pct, (SUM(b) - SUM(b)) / (SUM(b) - SUM(b)) AS nan, -1.0 / (SUM(b) - SUM(b)) AS neg, SUM(b) AS s FROM t GROUP BY a ORDER BY a",
         );
-        let dir = project(&text);
-        let p = testkit::parse(&text, dir.path());
-        testkit::run_stage(&p.stages[0], dir.path()).expect("run");
-        assert_eq!(
-            read(&dir.path().join("out.csv")),
-            "a,pct,nan,neg,s\nx,,,,1.8\ny,,,,2.0\n"
-        );
+        assert_eq!(output_of(&text), "a,pct,nan,neg,s\nx,,,,1.8\ny,,,,2.0\n");
     }
 
     /// polars' advice for its Python API (`.alias`, `truncate_ragged_lines`) is replaced by
