@@ -226,11 +226,12 @@ impl Cache {
         Ok(())
     }
 
-    /// The folder (not created here) where an in-place stage's existing outputs wait while it
-    /// runs (`tmp/.aside+STAGE.tmp.PID.N/<aside_name(output path)>`; `+` cannot occur in a
-    /// stage name, so these never mix with scratch folders).
-    pub fn aside(&self, stage: &str) -> PathBuf {
-        fsutil::temp_sibling(&self.dir.join("tmp").join(format!("{ASIDE}{stage}")))
+    /// A fresh folder (not created here) where in-place stages' existing outputs wait while
+    /// they run, one per run
+    /// (`tmp/.aside+run.tmp.PID.N/<aside_name(output path)>`: output paths are unique in a
+    /// pipeline; `+` cannot occur in a stage name, so these never mix with scratch folders).
+    pub fn aside(&self) -> PathBuf {
+        fsutil::temp_sibling(&self.dir.join("tmp").join(format!("{ASIDE}run")))
     }
 
     /// Sweeps `tmp/`: scratch folders and temporary files of processes that are gone are

@@ -7,14 +7,13 @@
 //! started through `posix_spawn` (no copy of the runner's memory) behind a gate, and runs
 //! nothing of the command until the runner has recorded its group and opened the gate, so no
 //! process of a stage can escape the record; a runner that dies first closes the gate and the
-//! shell exits unrun. On Ctrl-C the group gets SIGTERM, then SIGKILL after a grace period. Its
-//! stderr streams to `.artifact/logs/STAGE.log`; a failure keeps the last 64 KiB of it.
+//! shell exits unrun. On Ctrl-C the run's watcher ([`super::procs::watch`]) gives the group
+//! SIGTERM, then SIGKILL after a grace period. Its stderr streams to `.artifact/logs/STAGE.log`; a failure keeps the last 64 KiB of it.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 use serde::Deserialize;
@@ -185,43 +184,18 @@ impl Kind for CommandKind {
         let mut go = go;
         let _ = go.write_all(b"go\n");
         drop(go);
-        // One helper thread streams stderr to the log (keeping its end) and then reaps the
-        // child, so the command's end is seen at once; this thread watches for Ctrl-C meanwhile.
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take();
-        std::thread::spawn(move || {
-            let tail = stderr.map(|e| drain(e, log)).unwrap_or_default();
-            let _ = tx.send(child.wait().map(|st| (st, tail)));
-        });
-        let mut terminated: Option<Instant> = None;
-        let mut killed = false;
-        let res = loop {
-            match rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(res) => break res,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    if terminated.is_none() && ctx.cancelled() {
-                        // First SIGTERM, so the command can clean up; SIGKILL if it ignores it.
-                        procs::killpg(pgid, Signal::TERM);
-                        terminated = Some(Instant::now());
-                    }
-                    if !killed && terminated.is_some_and(|t| t.elapsed() >= procs::GRACE) {
-                        procs::killpg(pgid, Signal::KILL);
-                        killed = true;
-                    }
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    procs::unregister(pgid);
-                    return Err("lost track of the command".into());
-                }
-            }
-        };
+        // This thread streams stderr to the log (keeping its end) until the command and
+        // everything it started have closed it, then reaps the shell. On Ctrl-C, the run's
+        // watcher (`procs::watch`) stops the group, which ends both.
+        let tail = (child.stderr.take()).map_or_else(Vec::new, |e| drain(e, log));
+        let status = child.wait();
         // The shell is gone; stop what it left running in its group (e.g. `cmd &`).
         procs::killpg(pgid, Signal::KILL);
         procs::unregister(pgid);
-        if terminated.is_some() {
+        if ctx.cancelled() {
             return Err("interrupted".into());
         }
-        let (status, tail) = res?;
+        let status = status.map_err(|e| format!("lost track of the command: {e}"))?;
         if status.success() {
             return Ok(());
         }

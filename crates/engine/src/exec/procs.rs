@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{Scope, Thread};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
@@ -79,6 +81,67 @@ pub fn signal_all(sig: Signal) {
         .unwrap_or_default();
     for pgid in groups {
         killpg(pgid, sig);
+    }
+}
+
+/// Stops the commands of one run on Ctrl-C, until dropped: a thread that looks at `cancel`
+/// every 20 ms and, once it is set, sends SIGTERM to each group recorded in the journal
+/// `record` (groups of other engines in this process are left alone), then SIGKILL to a group
+/// still running [`GRACE`] later. One watcher per run, not one per command: a second thread
+/// per stage (streaming stderr while the stage's thread watched) was a measurable part of a
+/// forced run (BENCHMARKS.md).
+pub struct Watcher<'a> {
+    stop: &'a AtomicBool,
+    thread: Thread,
+}
+
+impl Drop for Watcher<'_> {
+    fn drop(&mut self) {
+        // Also on unwinding, so that the enclosing scope never waits for the watcher.
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
+/// Starts a [`Watcher`] in `scope`; `stop` must start false and live as long as the scope.
+pub fn watch<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    stop: &'scope AtomicBool,
+    cancel: &'scope AtomicBool,
+    record: PathBuf,
+) -> Watcher<'scope> {
+    let handle = scope.spawn(move || {
+        let mut termed: BTreeMap<i32, Instant> = BTreeMap::new();
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::park_timeout(Duration::from_millis(20));
+            if !cancel.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+                continue;
+            }
+            let groups: Vec<i32> = RUNNING
+                .lock()
+                .map(|r| {
+                    (r.groups.iter())
+                        .filter(|(_, (p, _))| *p == record)
+                        .map(|(pgid, _)| *pgid)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for pgid in groups {
+                match termed.get(&pgid) {
+                    // First SIGTERM, so that the command can clean up; SIGKILL if it ignores it.
+                    None => {
+                        killpg(pgid, Signal::TERM);
+                        termed.insert(pgid, Instant::now());
+                    }
+                    Some(t) if t.elapsed() >= GRACE => killpg(pgid, Signal::KILL),
+                    Some(_) => {}
+                }
+            }
+        }
+    });
+    Watcher {
+        stop,
+        thread: handle.thread().clone(),
     }
 }
 

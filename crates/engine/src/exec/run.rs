@@ -141,6 +141,23 @@ pub enum Event<'a> {
     Warning(&'a Warning),
 }
 
+/// The scheduling state of a run, shared by its workers.
+struct Sched {
+    /// Unfinished upstream stages of each selected stage.
+    indeg: BTreeMap<usize, usize>,
+    ready: BTreeSet<usize>,
+    results: BTreeMap<usize, StageResult>,
+    /// Digests of the outputs made so far (the inputs of later keys).
+    known: BTreeMap<String, String>,
+    running: usize,
+}
+
+/// A worker's event for [`Engine::run`]'s caller.
+enum Msg {
+    Started(usize, Reason),
+    Finished(Box<StageResult>),
+}
+
 /// A problem that does not stop the work; the engine never prints, its caller shows these.
 #[derive(Debug, thiserror::Error)]
 pub enum Warning {
@@ -202,12 +219,16 @@ pub struct Engine<'a> {
     pub remote: Option<crate::remote::RemoteCache>,
     /// Where `executor: slurm` stages go, if SLURM is used in this run (see [`super::slurm`]).
     pub slurm: Option<super::slurm::Slurm>,
+    /// The run's aside folder ([`Cache::aside`]), once an in-place stage needed it: one folder
+    /// per run, not per stage (its `mkdir` and `rmdir` were 4 % of a forced run's CPU).
+    aside: std::sync::Mutex<Option<PathBuf>>,
 }
 
-/// An in-place stage's existing outputs, moved into `.artifact/tmp/` while it runs.
+/// An in-place stage's existing outputs, moved into the run's folder in `.artifact/tmp/` while
+/// it runs.
 struct Aside {
-    /// Created when the first output moves there (a stage whose outputs do not exist yet costs
-    /// no folder).
+    /// The run's folder, created when the first output of any stage moves there (a run whose
+    /// outputs do not exist yet costs no folder).
     dir: PathBuf,
     /// Outputs that existed (and now wait in `dir`, each as one file named by
     /// [`crate::cache::aside_name`], so no subfolders are made).
@@ -220,18 +241,11 @@ impl Aside {
         self.dir.join(crate::cache::aside_name(rel))
     }
 
-    /// Removes the folder once nothing in it is needed (no-op when it was never created).
-    /// The files it holds are known, so they go one by one and then the folder (no listing of
-    /// it, which `remove_dir_all` needs); anything else found there falls back to that.
+    /// Removes the stage's files once they are not needed; the folder goes at the end of the
+    /// run ([`Engine::run`]) if it is empty then.
     fn remove(&self) {
-        if self.moved.is_empty() {
-            return;
-        }
         for rel in &self.moved {
             let _ = std::fs::remove_file(self.slot(rel));
-        }
-        if std::fs::remove_dir(&self.dir).is_err() {
-            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
@@ -257,6 +271,7 @@ impl<'a> Engine<'a> {
             cancel,
             remote: None,
             slurm: None,
+            aside: std::sync::Mutex::new(None),
         }
     }
 
@@ -444,7 +459,7 @@ impl<'a> Engine<'a> {
                 .collect();
             return r;
         }
-        let mut indeg: BTreeMap<usize, usize> = selected
+        let indeg: BTreeMap<usize, usize> = selected
             .iter()
             .map(|&i| {
                 (
@@ -456,110 +471,56 @@ impl<'a> Engine<'a> {
                 )
             })
             .collect();
-        let mut ready: BTreeSet<usize> = indeg
+        let ready: BTreeSet<usize> = indeg
             .iter()
             .filter(|(_, d)| **d == 0)
             .map(|(i, _)| *i)
             .collect();
-        let mut results: BTreeMap<usize, StageResult> = BTreeMap::new();
-        let mut known: BTreeMap<String, String> = BTreeMap::new();
-        let (tx, rx) = mpsc::channel::<(usize, StageResult)>();
-        let single = jobs == 1;
-
-        // Each running stage has a plain thread of its own (at most `jobs` at once), not a
-        // rayon worker: a worker waiting for rayon work inside a stage (polars, a kind's own
-        // parallel loop) may steal and run another stage on top of it, and a stage that then
-        // waits for a lock or a result the first one holds never returns. A kind may block.
+        let sched = std::sync::Mutex::new(Sched {
+            indeg,
+            ready,
+            results: BTreeMap::new(),
+            known: BTreeMap::new(),
+            running: 0,
+        });
+        let (wake, (tx, rx)) = (std::sync::Condvar::new(), mpsc::channel::<Msg>());
+        let (stop, record) = (
+            AtomicBool::new(false),
+            self.cache.dir.join(super::procs::RECORD),
+        );
+        // `jobs` workers, plain threads (not rayon workers: a worker waiting for rayon work
+        // inside a stage, as polars does, may steal and run another stage on top of it, and a
+        // stage that then waits for a lock or a result the first one holds never returns; a
+        // kind may block). A worker that ends a stage settles it and takes the next ready one
+        // itself: no thread per stage, and no hand-over through a scheduling thread, whose
+        // wake-ups were most of a forced run's overhead over Make (BENCHMARKS.md). This thread
+        // only passes the workers' events to `on_event`, in the order they happened.
         std::thread::scope(|scope| {
-            let mut running = 0usize;
-            loop {
-                while running < jobs {
-                    let Some(i) = ready.pop_first() else { break };
-                    let blocked = self.plan.deps[i]
-                        .iter()
-                        .find(|d| results.get(d).is_some_and(|r| !r.status.ok()));
-                    // An interrupt first: a stage after an interrupted one is interrupted too,
-                    // not "skipped because an upstream stage failed".
-                    let res = if self.cancel.load(Ordering::SeqCst) {
-                        Some(StageResult {
-                            status: Status::Cancelled,
-                            ..self.blank(i)
-                        })
-                    } else if let Some(&d) = blocked {
-                        let why = format!(
-                            "upstream stage {} did not succeed",
-                            self.pipeline.stages[d].name
-                        );
-                        Some(StageResult {
-                            status: Status::Skipped(why),
-                            ..self.blank(i)
-                        })
-                    } else {
-                        None
-                    };
-                    if let Some(res) = res {
-                        on_event(Event::Finished(&res));
-                        self.release(i, &selected, &mut indeg, &mut ready);
-                        results.insert(i, res);
-                        continue;
-                    }
-                    let (key, kd, decision) = match self.evaluate(i, &known, opts.force) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            let res = self.failed(i, e.to_string());
-                            on_event(Event::Finished(&res));
-                            self.release(i, &selected, &mut indeg, &mut ready);
-                            results.insert(i, res);
-                            continue;
-                        }
-                    };
-                    match &decision {
-                        Decision::Fresh(rec) => {
-                            // Fast path on the scheduling thread: nothing to do.
-                            let res = StageResult {
-                                status: Status::Fresh,
-                                record: Some(rec.clone()),
-                                ..self.blank(i)
-                            };
-                            known.extend(rec.outputs.clone());
-                            on_event(Event::Finished(&res));
-                            self.release(i, &selected, &mut indeg, &mut ready);
-                            results.insert(i, res);
-                            continue;
-                        }
-                        Decision::Restore(_, r) | Decision::Run(r) => {
-                            on_event(Event::Started {
-                                stage: &self.pipeline.stages[i].name,
-                                reason: r,
-                            });
-                        }
-                    }
-                    let tx = tx.clone();
-                    running += 1;
-                    std::thread::Builder::new()
-                        .name(format!("artifact-stage-{i}"))
-                        .spawn_scoped(scope, move || {
-                            if single {
-                                super::reset_peak_rss();
-                            }
-                            let res = self.execute(i, key, kd, decision);
-                            let _ = tx.send((i, res));
-                        })
-                        .expect("cannot start a thread for a stage");
+            let _watcher = super::procs::watch(scope, &stop, self.cancel, record);
+            for _ in 0..jobs.clamp(1, selected.len().max(1)) {
+                let tx = tx.clone();
+                let (sched, wake, selected) = (&sched, &wake, &selected);
+                scope.spawn(move || self.work(sched, wake, selected, opts.force, jobs == 1, &tx));
+            }
+            drop(tx);
+            for msg in rx {
+                match msg {
+                    Msg::Started(i, reason) => on_event(Event::Started {
+                        stage: &self.pipeline.stages[i].name,
+                        reason: &reason,
+                    }),
+                    Msg::Finished(res) => on_event(Event::Finished(&res)),
                 }
-                if running == 0 {
-                    break;
-                }
-                let Ok((i, res)) = rx.recv() else { break };
-                running -= 1;
-                if let Some(rec) = &res.record {
-                    known.extend(rec.outputs.clone());
-                }
-                on_event(Event::Finished(&res));
-                self.release(i, &selected, &mut indeg, &mut ready);
-                results.insert(i, res);
             }
         });
+        let results = sched
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .results;
+        // Empty unless an output could not be put back (the next run's sweep recovers it then).
+        if let Some(d) = self.aside.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = std::fs::remove_dir(d);
+        }
         super::procs::close_journal(&self.cache.dir.join(super::procs::RECORD));
         let _ = self.stat.save(&self.cache.stat_path());
         if let Err(e) = self.cache.flush() {
@@ -576,6 +537,117 @@ impl<'a> Engine<'a> {
             .collect();
         out.sort_by_key(|r| pos.get(r.stage.as_str()).copied().unwrap_or(usize::MAX));
         out
+    }
+
+    /// One worker of [`Engine::run`]: takes ready stages until none is ready and none runs.
+    /// Stages that need no thread (fresh, skipped, interrupted, or whose key cannot be made)
+    /// are settled under the lock; a stage that runs or restores runs outside it.
+    fn work(
+        &self,
+        sched: &std::sync::Mutex<Sched>,
+        wake: &std::sync::Condvar,
+        selected: &BTreeSet<usize>,
+        force: bool,
+        single: bool,
+        tx: &mpsc::Sender<Msg>,
+    ) {
+        let lock = || sched.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = lock();
+        loop {
+            let Some(i) = st.ready.pop_first() else {
+                if st.running == 0 {
+                    // Nothing ready and nothing running: the run is over for every worker.
+                    wake.notify_all();
+                    return;
+                }
+                st = wake.wait(st).unwrap_or_else(|p| p.into_inner());
+                continue;
+            };
+            let (key, kd, decision) = match self.settle(i, &st.results, &st.known, force) {
+                Ok(job) => job,
+                Err(res) => {
+                    self.finish(&mut st, selected, i, *res, tx);
+                    continue;
+                }
+            };
+            if let Decision::Restore(_, r) | Decision::Run(r) = &decision {
+                let _ = tx.send(Msg::Started(i, r.clone()));
+            }
+            st.running += 1;
+            if !st.ready.is_empty() {
+                wake.notify_one();
+            }
+            drop(st);
+            if single {
+                super::reset_peak_rss();
+            }
+            let res = self.execute(i, key, kd, decision);
+            st = lock();
+            st.running -= 1;
+            self.finish(&mut st, selected, i, res, tx);
+            if !st.ready.is_empty() || st.running == 0 {
+                wake.notify_all();
+            }
+        }
+    }
+
+    /// What to do with ready stage `i`: the job to run (key, key digest, decision), or its
+    /// result when there is nothing to run.
+    fn settle(
+        &self,
+        i: usize,
+        results: &BTreeMap<usize, StageResult>,
+        known: &BTreeMap<String, String>,
+        force: bool,
+    ) -> Result<(CacheKey, String, Decision), Box<StageResult>> {
+        // An interrupt first: a stage after an interrupted one is interrupted too, not
+        // "skipped because an upstream stage failed".
+        if self.cancel.load(Ordering::SeqCst) {
+            return Err(Box::new(StageResult {
+                status: Status::Cancelled,
+                ..self.blank(i)
+            }));
+        }
+        let blocked = self.plan.deps[i]
+            .iter()
+            .find(|d| results.get(d).is_some_and(|r| !r.status.ok()));
+        if let Some(&d) = blocked {
+            let why = format!(
+                "upstream stage {} did not succeed",
+                self.pipeline.stages[d].name
+            );
+            return Err(Box::new(StageResult {
+                status: Status::Skipped(why),
+                ..self.blank(i)
+            }));
+        }
+        match self.evaluate(i, known, force) {
+            Err(e) => Err(Box::new(self.failed(i, e.to_string()))),
+            // Nothing to do, on no thread of its own.
+            Ok((_, _, Decision::Fresh(rec))) => Err(Box::new(StageResult {
+                status: Status::Fresh,
+                record: Some(rec),
+                ..self.blank(i)
+            })),
+            Ok(job) => Ok(job),
+        }
+    }
+
+    /// Records the result of stage `i`, tells the caller, and readies its dependents.
+    fn finish(
+        &self,
+        st: &mut Sched,
+        selected: &BTreeSet<usize>,
+        i: usize,
+        res: StageResult,
+        tx: &mpsc::Sender<Msg>,
+    ) {
+        if let Some(rec) = &res.record {
+            st.known.extend(rec.outputs.clone());
+        }
+        let _ = tx.send(Msg::Finished(Box::new(res.clone())));
+        self.release(i, selected, &mut st.indeg, &mut st.ready);
+        st.results.insert(i, res);
     }
 
     /// Results for `selected` in plan order if every one of them is fresh, else `None`.
@@ -884,7 +956,7 @@ impl<'a> Engine<'a> {
     /// on the same file system), each first stored in the cache unless it holds it already.
     fn move_aside(&self, s: &crate::spec::StageSpec) -> Result<Aside, String> {
         let mut aside = Aside {
-            dir: self.cache.aside(&s.name),
+            dir: PathBuf::new(),
             moved: BTreeSet::new(),
         };
         for o in &s.outputs {
@@ -909,13 +981,13 @@ impl<'a> Engine<'a> {
                     return Err(self.undo_aside(&aside, e));
                 }
             }
-            let to = aside.slot(&o.path);
-            let moved = if aside.moved.is_empty() {
-                std::fs::create_dir_all(&aside.dir)
-            } else {
-                Ok(())
+            if aside.moved.is_empty() {
+                aside.dir = match self.aside_dir() {
+                    Ok(d) => d,
+                    Err(e) => return Err(format!("cannot create a folder in .artifact/tmp: {e}")),
+                };
             }
-            .and_then(|()| self.proj.move_out(&o.path, &to));
+            let moved = self.proj.move_out(&o.path, &aside.slot(&o.path));
             if let Err(e) = moved {
                 let msg = format!(
                     "cannot move the existing {} aside before running: {e}",
@@ -927,6 +999,17 @@ impl<'a> Engine<'a> {
             aside.moved.insert(o.path.clone());
         }
         Ok(aside)
+    }
+
+    /// The run's aside folder, created on first use.
+    fn aside_dir(&self) -> std::io::Result<PathBuf> {
+        let mut dir = self.aside.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = &*dir {
+            return Ok(d.clone());
+        }
+        let d = self.cache.aside();
+        std::fs::create_dir_all(&d)?;
+        Ok(dir.insert(d).clone())
     }
 
     /// Undoes a partial [`Engine::move_aside`] (only the files it moved go back) and returns
@@ -1094,7 +1177,12 @@ impl<'a> Engine<'a> {
         let jobs = threads(jobs);
         let next = std::sync::atomic::AtomicUsize::new(0);
         let done = std::sync::Mutex::new(Vec::new());
+        let (stop, record) = (
+            AtomicBool::new(false),
+            self.cache.dir.join(super::procs::RECORD),
+        );
         std::thread::scope(|scope| {
+            let _watcher = super::procs::watch(scope, &stop, self.cancel, record);
             for _ in 0..jobs.clamp(1, selected.len().max(1)) {
                 scope.spawn(|| {
                     loop {

@@ -33,6 +33,39 @@ fn failing_stage_keeps_preexisting_untracked_output() {
     );
 }
 
+/// The run's one aside folder: every stage's previous outputs wait there (output paths are
+/// unique, so they never collide), each stage's files go when it succeeds, and the folder goes
+/// at the end of the run.
+#[test]
+fn stages_rewriting_their_outputs_share_one_aside_folder_that_the_run_removes() {
+    let yaml = "version: 1\nstages:\n  a: {kind: command, outputs: [x/a.txt], with: {run: \"echo new-a > x/a.txt\"}}\n  b: {kind: command, outputs: [x/b.txt], with: {run: \"echo new-b > x/b.txt\"}}\n  c: {kind: command, outputs: [c.txt], with: {run: \"echo new-c > c.txt\"}}\n";
+    let old = [
+        ("x/a.txt", "old-a\n"),
+        ("x/b.txt", "old-b\n"),
+        ("c.txt", "old-c\n"),
+    ];
+    let p = Proj::new(yaml, &old);
+    let opts = Options {
+        jobs: 2,
+        ..Options::default()
+    };
+    let (_, res) = p.run_with(&opts, &[]);
+    for (s, path) in [("a", "x/a.txt"), ("b", "x/b.txt"), ("c", "c.txt")] {
+        assert_eq!(status_of(&res, s), &Status::Ran);
+        assert_eq!(p.read(path), format!("new-{s}\n"));
+    }
+    let cache = crate::cache::Cache::new(p.root());
+    for (_, text) in old {
+        assert!(cache.holds(&crate::hash::sha256_bytes(text.as_bytes())));
+    }
+    let left: Vec<_> = std::fs::read_dir(p.root().join(".artifact/tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn failing_stage_that_half_wrote_keeps_preexisting_untracked_output() {
     let yaml = "version: 1\nstages:\n  s: {kind: command, outputs: [data/notes.txt], with: {run: \"echo junk > data/notes.txt; exit 1\"}}\n";
