@@ -75,10 +75,33 @@ struct Entry {
 }
 
 /// At most this many bytes of parsed columns are kept between stages (the least recently used
-/// go first; a stage still using one keeps it alive). The paper's pipeline at 10^6 rows stays
-/// well under it (the whole run peaks at 830 MiB); at 10^7 rows it makes later stages parse
-/// some columns again instead of holding every column the run names.
-static BUDGET: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(2 << 30);
+/// go first; a stage still using one keeps it alive): `ARTIFACT_TABLE_BUDGET_MIB` when set, else
+/// half the machine's memory (`MemTotal`), else 2 GiB. A budget smaller than what a run names
+/// makes later stages parse dropped columns again, a full scan of the CSV each time: with the
+/// earlier fixed 2 GiB, the paper's pipeline at 10^7 rows (24 GiB machine) took 134 s in 7.3 GiB;
+/// holding every column once, 112 s in 6.7 GiB (re-parsing a 1 GB table makes its own peak).
+/// [`AUTO`] until a test sets it.
+static BUDGET: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(AUTO);
+const AUTO: usize = usize::MAX;
+
+/// The budget in bytes (see [`BUDGET`]).
+fn budget() -> usize {
+    static DEFAULT: LazyLock<usize> = LazyLock::new(|| {
+        let env = std::env::var("ARTIFACT_TABLE_BUDGET_MIB").ok();
+        let env = env.and_then(|m| m.trim().parse::<usize>().ok());
+        let machine = || {
+            let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+            let kib = info.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+            let kib: usize = kib.trim().trim_end_matches("kB").trim().parse().ok()?;
+            Some(kib << 9) // half, in bytes
+        };
+        env.map(|m| m << 20).or_else(machine).unwrap_or(2 << 30)
+    });
+    match BUDGET.load(std::sync::atomic::Ordering::Relaxed) {
+        AUTO => *DEFAULT,
+        b => b,
+    }
+}
 
 /// Bytes of the parsed columns of `path` the store holds now (for tests).
 #[cfg(test)]
@@ -94,7 +117,7 @@ pub fn held(path: &Path) -> usize {
     })
 }
 
-/// Sets the budget (for tests).
+/// Sets the budget (for tests; `usize::MAX`: back to the default).
 #[cfg(test)]
 pub fn set_budget(bytes: usize) {
     BUDGET.store(bytes, std::sync::atomic::Ordering::Relaxed);
@@ -124,7 +147,7 @@ fn evict() {
     let mut total: usize = all.iter().map(|c| c.1).sum();
     all.sort();
     for (_, bytes, path, name) in all {
-        if total <= BUDGET.load(std::sync::atomic::Ordering::Relaxed) {
+        if total <= budget() {
             break;
         }
         if let Some(mut e) = store.get(&path).and_then(idle) {
@@ -148,7 +171,7 @@ fn idle(slot: &Arc<Mutex<Entry>>) -> Option<std::sync::MutexGuard<'_, Entry>> {
 /// of its columns parsed and typed once, whichever stage asks first, instead of once per stage
 /// (the paper's aggregates read the same three tidy tables sixteen times). One version per
 /// path is kept: a file whose identity changed is read again. Only the columns the run's
-/// queries name are held, within a budget (see `BUDGET`).
+/// queries name are held, within a budget (see [`BUDGET`]).
 pub struct Tables;
 
 /// Per path. A stage reading a file holds its entry's lock while it parses, so that a second
