@@ -492,9 +492,9 @@ impl<'a> Engine<'a> {
         // inside a stage, as polars does, may steal and run another stage on top of it, and a
         // stage that then waits for a lock or a result the first one holds never returns; a
         // kind may block). A worker that ends a stage settles it and takes the next ready one
-        // itself: no thread per stage, and no hand-over through a scheduling thread, whose
-        // wake-ups were most of a forced run's overhead over Make (BENCHMARKS.md). This thread
-        // only passes the workers' events to `on_event`, in the order they happened.
+        // itself: no thread started per stage, and no hand-over through a scheduling thread
+        // (BENCHMARKS.md, forced run). This thread only passes the workers' events to
+        // `on_event`, in the order they happened.
         std::thread::scope(|scope| {
             let _watcher = super::procs::watch(scope, &stop, self.cancel, record);
             for _ in 0..jobs.clamp(1, selected.len().max(1)) {
@@ -581,7 +581,15 @@ impl<'a> Engine<'a> {
             if single {
                 super::reset_peak_rss();
             }
-            let res = self.execute(i, key, kd, decision);
+            // A panic of the engine itself (kinds' own are caught inside) fails the stage
+            // instead of leaving the other workers waiting for it.
+            let run = std::panic::AssertUnwindSafe(|| self.execute(i, key, kd, decision));
+            let res = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                self.failed(
+                    i,
+                    "internal error: the engine panicked running this stage".into(),
+                )
+            });
             st = lock();
             st.running -= 1;
             self.finish(&mut st, selected, i, res, tx);
