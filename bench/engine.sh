@@ -101,7 +101,9 @@ if snake == "1":
 print(json.dumps(c))
 PY
   }
-  runs_full=$(( b > 20 ? 3 : 5 ))
+  # Full runs: N rounds where a run is cheap (61 stages: about 0.15 s; 5 rounds gave medians
+  # 20 % apart between two runs of `make bench`), 3 at 3,001 and 10,000 stages (5-20 s a run).
+  runs_full=$(( b > 20 ? 3 : N ))
   for scen in noop edit source forced; do
     case $scen in
       noop) spec=$(cases "$scen" "" "" "" ""); n=$N ;;
