@@ -227,9 +227,9 @@ impl Cache {
     }
 
     /// A fresh folder (not created here) where in-place stages' existing outputs wait while
-    /// they run, one per run
-    /// (`tmp/.aside+run.tmp.PID.N/<aside_name(output path)>`: output paths are unique in a
-    /// pipeline; `+` cannot occur in a stage name, so these never mix with scratch folders).
+    /// they run, one folder per run: `tmp/.aside+run.tmp.PID.N/<aside_name(output path)>`
+    /// (output paths are unique in a pipeline; `+` cannot occur in a stage name, so these
+    /// never mix with scratch folders).
     pub fn aside(&self) -> PathBuf {
         fsutil::temp_sibling(&self.dir.join("tmp").join(format!("{ASIDE}run")))
     }

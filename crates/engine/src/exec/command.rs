@@ -8,7 +8,8 @@
 //! nothing of the command until the runner has recorded its group and opened the gate, so no
 //! process of a stage can escape the record; a runner that dies first closes the gate and the
 //! shell exits unrun. On Ctrl-C the run's watcher ([`super::procs::watch`]) gives the group
-//! SIGTERM, then SIGKILL after a grace period. Its stderr streams to `.artifact/logs/STAGE.log`; a failure keeps the last 64 KiB of it.
+//! SIGTERM, then SIGKILL after a grace period. Its stderr streams to `.artifact/logs/STAGE.log`;
+//! a failure keeps the last 64 KiB of it.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

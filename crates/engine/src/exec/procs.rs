@@ -87,9 +87,8 @@ pub fn signal_all(sig: Signal) {
 /// Stops the commands of one run on Ctrl-C, until dropped: a thread that looks at `cancel`
 /// every 20 ms and, once it is set, sends SIGTERM to each group recorded in the journal
 /// `record` (groups of other engines in this process are left alone), then SIGKILL to a group
-/// still running [`GRACE`] later. One watcher per run, not one per command: a second thread
-/// per stage (streaming stderr while the stage's thread watched) was a measurable part of a
-/// forced run (BENCHMARKS.md).
+/// still running [`GRACE`] later. One watcher per run, not one per command, so that a command
+/// needs no thread but its stage's own, which streams its stderr (BENCHMARKS.md, forced run).
 pub struct Watcher<'a> {
     stop: &'a AtomicBool,
     thread: Thread,
