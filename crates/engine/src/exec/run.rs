@@ -755,9 +755,13 @@ impl<'a> Engine<'a> {
             self.remote_upload(i, rec);
         }
         res.millis = start.elapsed().as_millis() as u64;
-        // A stage that ran measured its peak into its record already; read it only otherwise.
+        // A stage that ran measured its peak into its record already; read it only otherwise,
+        // and never for an in-place kind (a command): the runner's peak says nothing of it.
+        let in_place =
+            (self.registry.get(&self.pipeline.stages[i].kind)).is_some_and(|k| k.in_place());
         res.peak_rss_kib = match (&res.status, &res.record) {
             (Status::Ran, Some(rec)) => rec.peak_rss_kib,
+            _ if in_place => None,
             _ => super::peak_rss_kib(),
         };
         res

@@ -230,6 +230,9 @@ stages:
     let (_, res) = p.run_with(&Options::default(), &[]);
     assert!(matches!(status_of(&res, "clean"), Status::Failed(m) if m.contains("exit code 3")));
     assert_eq!(p.read("out/clean.csv"), "a,b\n1,2\n");
+    // The runner's own peak memory says nothing of a command: none is reported for it.
+    let clean = res.iter().find(|r| r.stage == "clean").expect("result");
+    assert_eq!(clean.peak_rss_kib, None);
 }
 
 #[test]
