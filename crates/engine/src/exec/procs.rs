@@ -89,12 +89,12 @@ pub fn signal_all(sig: Signal) {
 /// `record` (groups of other engines in this process are left alone), then SIGKILL to a group
 /// still running [`GRACE`] later. One watcher per run, not one per command, so that a command
 /// needs no thread but its stage's own, which streams its stderr (BENCHMARKS.md, forced run).
-pub struct Watcher<'a> {
-    stop: &'a AtomicBool,
+pub struct Watcher {
+    stop: std::sync::Arc<AtomicBool>,
     thread: Thread,
 }
 
-impl Drop for Watcher<'_> {
+impl Drop for Watcher {
     fn drop(&mut self) {
         // Also on unwinding, so that the enclosing scope never waits for the watcher.
         self.stop.store(true, Ordering::SeqCst);
@@ -102,25 +102,26 @@ impl Drop for Watcher<'_> {
     }
 }
 
-/// Starts a [`Watcher`] in `scope`; `stop` must start false and live as long as the scope.
+/// Starts a [`Watcher`] of the groups recorded in the journal `record`, in `scope`.
 pub fn watch<'scope>(
     scope: &'scope Scope<'scope, '_>,
-    stop: &'scope AtomicBool,
     cancel: &'scope AtomicBool,
-    record: PathBuf,
-) -> Watcher<'scope> {
+    record: &'scope Path,
+) -> Watcher {
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
     let handle = scope.spawn(move || {
         let mut termed: BTreeMap<i32, Instant> = BTreeMap::new();
-        while !stop.load(Ordering::SeqCst) {
+        while !stopped.load(Ordering::SeqCst) {
             std::thread::park_timeout(Duration::from_millis(20));
-            if !cancel.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+            if !cancel.load(Ordering::SeqCst) || stopped.load(Ordering::SeqCst) {
                 continue;
             }
             let groups: Vec<i32> = RUNNING
                 .lock()
                 .map(|r| {
                     (r.groups.iter())
-                        .filter(|(_, (p, _))| *p == record)
+                        .filter(|(_, (p, _))| p == record)
                         .map(|(pgid, _)| *pgid)
                         .collect()
                 })

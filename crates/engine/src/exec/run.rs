@@ -484,10 +484,7 @@ impl<'a> Engine<'a> {
             running: 0,
         });
         let (wake, (tx, rx)) = (std::sync::Condvar::new(), mpsc::channel::<Msg>());
-        let (stop, record) = (
-            AtomicBool::new(false),
-            self.cache.dir.join(super::procs::RECORD),
-        );
+        let record = self.cache.dir.join(super::procs::RECORD);
         // `jobs` workers, plain threads (not rayon workers: a worker waiting for rayon work
         // inside a stage, as polars does, may steal and run another stage on top of it, and a
         // stage that then waits for a lock or a result the first one holds never returns; a
@@ -496,7 +493,7 @@ impl<'a> Engine<'a> {
         // (BENCHMARKS.md, forced run). This thread only passes the workers' events to
         // `on_event`, in the order they happened.
         std::thread::scope(|scope| {
-            let _watcher = super::procs::watch(scope, &stop, self.cancel, record);
+            let _watcher = super::procs::watch(scope, self.cancel, &record);
             for _ in 0..jobs.clamp(1, selected.len().max(1)) {
                 let tx = tx.clone();
                 let (sched, wake, selected) = (&sched, &wake, &selected);
@@ -521,7 +518,7 @@ impl<'a> Engine<'a> {
         if let Some(d) = self.aside.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = std::fs::remove_dir(d);
         }
-        super::procs::close_journal(&self.cache.dir.join(super::procs::RECORD));
+        super::procs::close_journal(&record);
         let _ = self.stat.save(&self.cache.stat_path());
         if let Err(e) = self.cache.flush() {
             on_event(Event::Warning(&Warning::IndexNotWritten(e)));
@@ -1189,12 +1186,9 @@ impl<'a> Engine<'a> {
         let jobs = threads(jobs);
         let next = std::sync::atomic::AtomicUsize::new(0);
         let done = std::sync::Mutex::new(Vec::new());
-        let (stop, record) = (
-            AtomicBool::new(false),
-            self.cache.dir.join(super::procs::RECORD),
-        );
+        let record = self.cache.dir.join(super::procs::RECORD);
         std::thread::scope(|scope| {
-            let _watcher = super::procs::watch(scope, &stop, self.cancel, record);
+            let _watcher = super::procs::watch(scope, self.cancel, &record);
             for _ in 0..jobs.clamp(1, selected.len().max(1)) {
                 scope.spawn(|| {
                     loop {
