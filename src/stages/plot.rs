@@ -209,6 +209,9 @@ fn validate(p: &Params, stage: &StageSpec) -> Vec<Problem> {
     problems
 }
 
+/// A chart drawn in memory: its RGB pixels, lines of text and filled rectangles.
+type Drawn = (Vec<u8>, Vec<text::Label>, Vec<text::Rect>);
+
 /// A laid-out chart, drawn on any plotters backend.
 enum Figure {
     Bars(bars::Bars),
@@ -234,21 +237,48 @@ impl Figure {
     }
 
     fn write(&self, path: &Path, svg: bool) -> Result<(), String> {
-        if !svg {
-            return self.draw(&mut text::Png::new(BitMapBackend::new(path, self.size())));
-        }
-        let mut buf = String::new();
-        self.draw(SVGBackend::with_string(&mut buf, self.size()))?;
-        std::fs::write(path, buf).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        let bytes = match svg {
+            true => {
+                let mut buf = String::new();
+                self.draw(SVGBackend::with_string(&mut buf, self.size()))?;
+                buf.into_bytes()
+            }
+            false => self.png()?,
+        };
+        std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
-    /// The chart drawn in memory, with every line of text and filled rectangle it drew.
-    fn record(&self) -> Result<(Vec<text::Label>, Vec<text::Rect>), String> {
+    /// The chart drawn in memory as RGB pixels, with every line of text and filled rectangle it
+    /// drew.
+    fn record(&self) -> Result<Drawn, String> {
         let (w, h) = self.size();
         let mut buf = vec![0u8; w as usize * h as usize * 3];
-        let mut png = text::Png::new(BitMapBackend::with_buffer(&mut buf, (w, h)));
-        self.draw(&mut png)?;
-        Ok((png.1, png.2))
+        let (labels, rects) = {
+            let mut png = text::Png::new(BitMapBackend::with_buffer(&mut buf, (w, h)));
+            self.draw(&mut png)?;
+            (png.1, png.2)
+        };
+        Ok((buf, labels, rects))
+    }
+
+    /// The PNG file: encoded by the `png` crate with the settings of plotters' own PNG writer
+    /// (the `image` crate's defaults: fast compression, adaptive filters), which would cost the
+    /// build the whole `image` crate for this one call.
+    fn png(&self) -> Result<Vec<u8>, String> {
+        let ((w, h), (pixels, ..)) = (self.size(), self.record()?);
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Fast);
+        enc.set_filter(png::FilterType::Sub);
+        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+        let wrote = (enc.write_header()).and_then(|mut w| {
+            w.write_image_data(&pixels)?;
+            w.finish()
+        });
+        wrote.map_err(|e| format!("cannot encode the PNG: {e}"))?;
+        Ok(out)
     }
 }
 
@@ -274,7 +304,7 @@ fn render(p: &Params, table: &Table, file: &str) -> Result<Figure, String> {
     // Every label must lie inside the canvas; with automatic sizes that holds by
     // construction, with a given `width`/`height` it may not.
     let (wf, hf) = (f64::from(w) + 0.5, f64::from(h) + 0.5);
-    let labels = chart.record()?.0;
+    let labels = chart.record()?.1;
     let cut = labels
         .iter()
         .find(|t| t.bbox.0 < -0.5 || t.bbox.1 < -0.5 || t.bbox.2 > wf || t.bbox.3 > hf);
@@ -514,7 +544,7 @@ stages:
     fn stacked100_shows_percentages_of_each_category() {
         let with = "chart: stacked100, x: e, series: s, value: n, value_labels: true";
         let figure = one(with, "e,s,n\na,x,1\na,y,3\nb,x,2\n").0.expect("render");
-        let (labels, _) = figure.record().expect("draw");
+        let (_, labels, _) = figure.record().expect("draw");
         let texts: Vec<&str> = labels.iter().map(|t| t.text.as_str()).collect();
         for want in ["0%", "100%", "25%", "75%"] {
             assert!(texts.contains(&want), "{want} missing from {texts:?}");
@@ -534,7 +564,7 @@ stages:
             let figure =
                 figure_of(stage, &fixtures()).unwrap_or_else(|e| panic!("{}: {e}", stage.name));
             let (w, h) = figure.size();
-            let (texts, rects) = figure.record().expect("draw");
+            let (_, texts, rects) = figure.record().expect("draw");
             for (i, t) in texts.iter().enumerate() {
                 let (x0, y0, x1, y1) = t.bbox;
                 let inside = x0 >= 0.0 && y0 >= 0.0 && x1 <= f64::from(w) && y1 <= f64::from(h);
