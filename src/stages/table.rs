@@ -785,27 +785,21 @@ stages:
     fn problems(with: &str, inputs: &[&str], outputs: &[&str]) -> Vec<String> {
         let node = Node::parse(with).unwrap();
         let loc = Loc::new(1, 1);
+        let specs = |paths: &[&str]| {
+            let spec = |p: &&str| engine::spec::PathSpec {
+                path: p.to_string(),
+                loc,
+                name: None,
+            };
+            paths.iter().map(spec).collect()
+        };
         let stage = StageSpec {
             name: "t".into(),
             loc,
             kind: "table".into(),
             description: None,
-            inputs: inputs
-                .iter()
-                .map(|p| engine::spec::PathSpec {
-                    path: p.to_string(),
-                    loc,
-                    name: None,
-                })
-                .collect(),
-            outputs: outputs
-                .iter()
-                .map(|p| engine::spec::PathSpec {
-                    path: p.to_string(),
-                    loc,
-                    name: None,
-                })
-                .collect(),
+            inputs: specs(inputs),
+            outputs: specs(outputs),
             with: node,
             params: None,
         };
