@@ -28,7 +28,7 @@ export RUSTC_WORKSPACE_WRAPPER := $(CLIPPY_DRIVER)
 export CLIPPY_ARGS := -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 endif
 
-.PHONY: all build artifact test checks lint unit latex-deps latex-check audit chaos scaleout-deps scaleout bench bench-scaleout clean help
+.PHONY: all build artifact test checks lint unit latex-deps latex-check audit chaos scaleout-deps scaleout bench bench-deps bench-scaleout clean help
 
 all: artifact
 
@@ -98,10 +98,19 @@ artifact:
 # Benchmarks: the engine against GNU Make (and Snakemake) with the reviewer's dev build, the
 # paper pipeline on real data with the dev build, and at 10^4..10^7 rows with the optimised
 # bench-opt profile, which only this target builds (a clean bench-opt build takes about 20 min).
-bench: build
+bench: build bench-deps
 	$(CARGO) build --locked --profile bench-opt
-	bash bench/engine.sh $(BIN)
+	PATH="$(abspath $(BENCH_VENV))/bin:$$PATH" bash bench/engine.sh $(BIN)
 	bash bench/paper.sh $(BIN) $(TARGET_DIR)/bench-opt/artifact
+
+# Snakemake, the peer of bench/engine.sh's third column, pinned, in a virtualenv under the
+# target folder (PyPI; about 40 s the first time). `make bench` only.
+BENCH_VENV := $(TARGET_DIR)/bench-venv
+SNAKEMAKE_VERSION := 9.27.1
+bench-deps:
+	@$(BENCH_VENV)/bin/snakemake --version 2>/dev/null | grep -qx '$(SNAKEMAKE_VERSION)' || { \
+	  python3 -m venv $(BENCH_VENV) && \
+	  $(BENCH_VENV)/bin/pip install -q 'snakemake==$(SNAKEMAKE_VERSION)'; }
 
 # Scale-out figures (BENCHMARKS.md "Scale-out"): 20 command stages through SLURM against local,
 # and a second clone of the paper pipeline fetched from an nginx remote cache. Root only.

@@ -8,6 +8,9 @@
 # the timed region), N rounds with the tools alternating, and reports median, min and max.
 # Usage: bench/engine.sh [ARTIFACT_BIN]; env: SIZES (default "20 1000 3333"), JOBS (2), N (20).
 # Prints Markdown tables; the raw numbers go to $OUT (default bench/engine.json) too.
+# Snakemake (`make bench` installs it: `make bench-deps`) runs at 61 stages only: at 3,001 its
+# first full run took 446 s and its no-op 5.2 s (session 13, once by hand), so N rounds of it
+# would take hours.
 set -euo pipefail
 BIN=${1:-${CARGO_TARGET_DIR:-target}/debug/artifact}
 BIN=$(realpath "$BIN")
@@ -19,6 +22,7 @@ OUT=${OUT:-$HERE/engine.json}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 have_snakemake=$(command -v snakemake >/dev/null 2>&1 && echo 1 || echo 0)
+[ "$have_snakemake" = 1 ] || echo "note: snakemake not on PATH; its column stays empty (make bench-deps)" >&2
 
 gen() { # gen DIR B: pipeline.yaml, Makefile and Snakefile of the same DAG
   python3 - "$1" "$2" <<'PY'
@@ -124,12 +128,13 @@ import json, sys
 r = json.load(open(sys.argv[1])); jobs = sys.argv[2]
 names = {"noop": "no-op", "edit": "one parameter edited (3 stages rerun)",
          "source": "source edited (every stage reruns)", "forced": "forced full run"}
-print(f"| stages | scenario (-j{jobs}; median [min-max] of whole processes) | artifact | GNU make | artifact / make | Snakemake |")
-print("|---|---|---|---|---|---|")
+print(f"| stages | scenario (-j{jobs}; median [min-max] of whole processes) | artifact | GNU make | artifact / make | Snakemake | artifact / Snakemake |")
+print("|---|---|---|---|---|---|---|")
 fmt = lambda c: f"{c['median_ms']:.1f} ms [{c['min_ms']:.1f}-{c['max_ms']:.1f}]" if c['median_ms'] < 1000 else f"{c['median_ms']/1000:.2f} s [{c['min_ms']/1000:.2f}-{c['max_ms']/1000:.2f}]"
 for k, v in r.items():
     stages, scen = k.split("/")
     s = fmt(v["snakemake"]) if "snakemake" in v else "-"
     ratio = v["artifact"]["median_ms"] / v["make"]["median_ms"]
-    print(f"| {int(stages):,} | {names[scen]} | {fmt(v['artifact'])} | {fmt(v['make'])} | {ratio:.2f}x | {s} |")
+    rs = f'{v["artifact"]["median_ms"] / v["snakemake"]["median_ms"]:.3f}x' if "snakemake" in v else "-"
+    print(f"| {int(stages):,} | {names[scen]} | {fmt(v['artifact'])} | {fmt(v['make'])} | {ratio:.2f}x | {s} | {rs} |")
 PY
