@@ -128,13 +128,13 @@ impl Kind for PlotKind {
     }
     fn run(&self, p: &Params, ctx: &StageCtx<'_>) -> Result<(), StageError> {
         let table = Table::read(&ctx.input(&p.data))?;
-        let chart = render(p, &table, p.data.as_str())?;
+        let (chart, pixels) = render(p, &table, p.data.as_str())?;
         for o in &ctx.stage.outputs {
             if ctx.cancelled() {
                 return Err("interrupted".into());
             }
             let svg = is_svg(&o.path).ok_or_else(|| unsupported(&o.path))?;
-            chart.write(&ctx.output(&o.path)?, svg)?;
+            chart.write(&ctx.output(&o.path)?, svg, &pixels)?;
         }
         Ok(())
     }
@@ -236,14 +236,15 @@ impl Figure {
         root.present().map_err(frame::err)
     }
 
-    fn write(&self, path: &Path, svg: bool) -> Result<(), String> {
+    /// Writes the chart as an SVG, or as a PNG of `pixels` (what [`Figure::record`] drew).
+    fn write(&self, path: &Path, svg: bool, pixels: &[u8]) -> Result<(), String> {
         let bytes = match svg {
             true => {
                 let mut buf = String::new();
                 self.draw(SVGBackend::with_string(&mut buf, self.size()))?;
                 buf.into_bytes()
             }
-            false => self.png()?,
+            false => self.png(pixels)?,
         };
         std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
@@ -261,11 +262,11 @@ impl Figure {
         Ok((buf, labels, rects))
     }
 
-    /// The PNG file: encoded by the `png` crate with the settings of plotters' own PNG writer
-    /// (the `image` crate's defaults: fast compression, adaptive filters), which would cost the
-    /// build the whole `image` crate for this one call.
-    fn png(&self) -> Result<Vec<u8>, String> {
-        let ((w, h), (pixels, ..)) = (self.size(), self.record()?);
+    /// The PNG file of `pixels`: encoded by the `png` crate with the settings of plotters' own
+    /// PNG writer (the `image` crate's defaults: fast compression, adaptive filters), which
+    /// would cost the build the whole `image` crate for this one call.
+    fn png(&self, pixels: &[u8]) -> Result<Vec<u8>, String> {
+        let (w, h) = self.size();
         let mut out = Vec::new();
         let mut enc = png::Encoder::new(&mut out, w, h);
         enc.set_color(png::ColorType::Rgb);
@@ -274,7 +275,7 @@ impl Figure {
         enc.set_filter(png::FilterType::Sub);
         enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
         let wrote = (enc.write_header()).and_then(|mut w| {
-            w.write_image_data(&pixels)?;
+            w.write_image_data(pixels)?;
             w.finish()
         });
         wrote.map_err(|e| format!("cannot encode the PNG: {e}"))?;
@@ -282,8 +283,9 @@ impl Figure {
     }
 }
 
-/// Reads the grid from `table` and lays out the chart `p` describes.
-fn render(p: &Params, table: &Table, file: &str) -> Result<Figure, String> {
+/// Reads the grid from `table`, lays out the chart `p` describes and draws it in memory (to
+/// check that every label fits): the chart and its pixels, which the PNG outputs reuse.
+fn render(p: &Params, table: &Table, file: &str) -> Result<(Figure, Vec<u8>), String> {
     let heat = p.chart == Chart::Heatmap;
     let row = match heat {
         true => Some((p.y.as_deref().ok_or("a heatmap needs `y`")?, "y")),
@@ -304,11 +306,13 @@ fn render(p: &Params, table: &Table, file: &str) -> Result<Figure, String> {
     // Every label must lie inside the canvas; with automatic sizes that holds by
     // construction, with a given `width`/`height` it may not.
     let (wf, hf) = (f64::from(w) + 0.5, f64::from(h) + 0.5);
-    let labels = chart.record()?.1;
+    let (pixels, labels, _) = chart.record()?;
     let cut = labels
         .iter()
         .find(|t| t.bbox.0 < -0.5 || t.bbox.1 < -0.5 || t.bbox.2 > wf || t.bbox.3 > hf);
-    let Some(t) = cut else { return Ok(chart) };
+    let Some(t) = cut else {
+        return Ok((chart, pixels));
+    };
     let which = match (p.width, p.height) {
         (Some(_), Some(_)) => "`width` and `height`",
         (Some(_), None) => "`width`",
@@ -377,7 +381,7 @@ mod tests {
     fn figure_of(stage: &StageSpec, root: &Path) -> Result<Figure, String> {
         let p = PlotKind::params_of(stage).expect("valid params");
         let table = Table::read(&root.join(p.data.as_str())).expect("CSV");
-        render(p, &table, p.data.as_str())
+        render(p, &table, p.data.as_str()).map(|(figure, _)| figure)
     }
 
     /// The example of the `plot` section of `docs/kinds.md` is a valid stage.
