@@ -51,6 +51,9 @@ print(f"| no-op | {n['median_ms']:.1f} ms | {n['min_ms']:.1f} ms | {n['max_ms']:
 print()
 PY
 
+# Everything a run makes from the synthetic dataset, so that the next run is cold.
+clear_outputs() { (cd "$1" && rm -rf .artifact results figures paper-tables data/tidy pipeline.lock); }
+
 echo "## Data scale, bench-opt build, cold at -j 2"
 echo
 echo "| rows | wall (median [min-max]) | per 10^6 rows | peak RSS (whole run, largest) |"
@@ -73,7 +76,7 @@ PY
   reps=$(( n <= 1000000 ? 3 : 1 ))
   : > "$d/times.txt"
   for _ in $(seq "$reps"); do
-    (cd "$d" && rm -rf .artifact results figures paper-tables data/tidy pipeline.lock)
+    clear_outputs "$d"
     sync
     /usr/bin/time -f "%e %M" -o "$d/time.txt" "$OPT" -f "$d/pipeline.yaml" run -q -j 2
     cat "$d/time.txt" >> "$d/times.txt"
@@ -88,7 +91,7 @@ spread = f" [{walls[0]:.2f}-{walls[-1]:.2f}], {len(walls)} runs" if len(walls) >
 print(f"| {n:,} | {med:.2f} s{spread} | {med / (n / 1e6):.2f} s | {kib / 1024:.0f} MiB |")
 PY
   if [ "$n" = 1000000 ]; then
-    (cd "$d" && rm -rf .artifact results figures paper-tables data/tidy pipeline.lock)
+    clear_outputs "$d"
     "$OPT" -f "$d/pipeline.yaml" --json run -j 1 > "$d/events.jsonl"
     cp "$d/events.jsonl" "$work/events-1e6.jsonl"
   fi
