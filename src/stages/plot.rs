@@ -384,30 +384,6 @@ mod tests {
         render(p, &table, p.data.as_str()).map(|(figure, _)| figure)
     }
 
-    /// The example of the `plot` section of `docs/kinds.md` is a valid stage.
-    #[test]
-    fn check_accepts_the_documented_example() {
-        let docs =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/kinds.md"));
-        let docs = docs.expect("docs/kinds.md");
-        let plot = &docs[docs.find("\n## plot\n").expect("a plot section")..];
-        let example = plot
-            .split("```yaml\n")
-            .nth(1)
-            .and_then(|b| b.split("```").next());
-        let stage: String = example
-            .expect("an example")
-            .lines()
-            .map(|l| format!("  {l}\n"))
-            .collect();
-        let csv = std::fs::read_to_string(fixtures().join("symptoms_by_engine.csv")).expect("csv");
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("results")).expect("mkdir");
-        let files = [("results/symptoms_by_engine.csv", csv.as_str())];
-        let yaml = format!("version: 1\nstages:\n{stage}");
-        assert_eq!(parse(&yaml, dir.path(), &files).err(), None);
-    }
-
     #[test]
     fn check_reports_every_problem_with_its_location() {
         let yaml = r#"version: 1

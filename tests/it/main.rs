@@ -3,6 +3,7 @@
 //! exact output and exit codes.
 
 mod cli;
+mod docs;
 mod fetch;
 mod matrix;
 mod noop;
