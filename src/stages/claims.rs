@@ -450,7 +450,7 @@ fn lookup_one(
 ) -> anyhow::Result<f64> {
     if !tables.contains_key(file) {
         let path = ctx.declared_input(file).map_err(|e| anyhow!("{e}"))?;
-        tables.insert(file.to_string(), Table::read(&path)?);
+        tables.insert(file.to_string(), Table::read(&path, file)?);
     }
     let q_file = file;
     let t = &tables[file];

@@ -14,14 +14,21 @@ pub struct Table {
 }
 
 impl Table {
-    /// Reads a CSV file with a header row (a UTF-8 BOM is skipped).
-    pub fn read(path: &Path) -> anyhow::Result<Table> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        Self::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    /// Reads a CSV file with a header row (a UTF-8 BOM is skipped); errors name it `shown` (its
+    /// path in the project).
+    pub fn read(path: &Path, shown: &str) -> anyhow::Result<Table> {
+        let bytes =
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {shown}: {e}"))?;
+        Self::parse(&bytes).map_err(|e| anyhow::anyhow!("{shown}: {e}"))
     }
 
+    /// Parses CSV bytes with a header row. A quoted cell never closed, or a row with more or
+    /// fewer cells than the header, is an error naming its row and line ([`diagnose`]): the
+    /// `csv` crate would read an unclosed quote to the end of the file as one value.
     pub fn parse(bytes: &[u8]) -> anyhow::Result<Table> {
+        if let Some(problem) = diagnose(bytes) {
+            anyhow::bail!("{problem}");
+        }
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
@@ -335,5 +342,23 @@ mod tests {
         assert_eq!(t.header, vec!["a", "b"]);
         assert_eq!(t.rows, vec![vec!["1".to_string(), "x, y".to_string()]]);
         assert_eq!(t.to_csv(), b"a,b\n1,\"x, y\"\n");
+    }
+
+    /// The `csv` crate read an unclosed quote to the end of the file as one value: the `table`
+    /// kind printed three rows as one, with exit 0. Shape problems are now errors.
+    #[test]
+    fn an_unclosed_quote_or_a_ragged_row_is_an_error_with_its_row() {
+        let e = Table::parse(b"a\nx\n\"unclosed\ny\nz\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("row 3 (line 3): a quoted cell opens here and is never closed"),
+            "{e}"
+        );
+        let e = Table::parse(b"a,b\n1,2\n3,4,5\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("row 3 (line 3) has 3 cell(s) but the header has 2"),
+            "{e}"
+        );
     }
 }

@@ -127,7 +127,7 @@ impl Kind for PlotKind {
         validate(p, stage)
     }
     fn run(&self, p: &Params, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let table = Table::read(&ctx.input(&p.data))?;
+        let table = Table::read(&ctx.input(&p.data), p.data.as_str())?;
         let (chart, pixels) = render(p, &table, p.data.as_str())?;
         for o in &ctx.stage.outputs {
             if ctx.cancelled() {
@@ -380,7 +380,7 @@ mod tests {
 
     fn figure_of(stage: &StageSpec, root: &Path) -> Result<Figure, String> {
         let p = PlotKind::params_of(stage).expect("valid params");
-        let table = Table::read(&root.join(p.data.as_str())).expect("CSV");
+        let table = Table::read(&root.join(p.data.as_str()), "data").expect("CSV");
         render(p, &table, p.data.as_str()).map(|(figure, _)| figure)
     }
 

@@ -193,7 +193,7 @@ impl Kind for TableKind {
         let data = p.tables(ctx.stage);
         let mut tables = Vec::with_capacity(data.len());
         for (name, path) in data {
-            let table = Table::read(&ctx.input(&path))
+            let table = Table::read(&ctx.input(&path), path.as_str())
                 .map_err(|e| format!("data {:?}: {e}", name.value))?;
             tables.push((name.value, path, table));
         }
