@@ -159,6 +159,35 @@ struct Link {
     href: String,
 }
 
+impl Link {
+    /// A link to the project file `path`, beside the report.
+    fn file(path: String) -> Link {
+        Link {
+            href: href(&path),
+            path,
+        }
+    }
+}
+
+/// The URL of a project file beside the report: percent-encoded but for letters, digits and
+/// `-._~/`, so that no path (they come from the user's YAML) makes a scheme (`javascript:`),
+/// a query or fragment, or a host (`//host`, hence the `./` before a leading `/`).
+fn href(path: &str) -> String {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    const KEEP: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'/');
+    let url = utf8_percent_encode(path, KEEP).to_string();
+    if url.starts_with('/') {
+        format!(".{url}")
+    } else {
+        url
+    }
+}
+
 #[derive(Serialize)]
 struct ClaimRow {
     id: String,
@@ -203,6 +232,8 @@ struct Version {
 #[derive(Serialize)]
 struct Figure {
     path: String,
+    /// The PNG's URL beside the report (for REPORT.md).
+    href: String,
     anchor: String,
     /// `data:image/png;base64,...`, or `None` when the file is missing.
     data_uri: Option<String>,
@@ -229,7 +260,7 @@ struct Report {
     pins: Vec<Pin>,
     versions: Vec<Version>,
     figures: Vec<Figure>,
-    tables: Vec<String>,
+    tables: Vec<Link>,
 }
 
 /// A `validate` stage's corrections file.
@@ -370,11 +401,13 @@ fn shown_in(
                 Some(stem) => format!("{stem}.png"),
                 None => path.clone(),
             };
-            let href = match figures.iter().find(|f| f.path == png) {
-                Some(f) => format!("#{}", f.anchor),
-                None => path.clone(),
-            };
-            Link { path, href }
+            match figures.iter().find(|f| f.path == png) {
+                Some(f) => Link {
+                    href: format!("#{}", f.anchor),
+                    path,
+                },
+                None => Link::file(path),
+            }
         })
         .collect()
 }
@@ -511,6 +544,7 @@ fn gather(p: &Project, cfg: &ReportConfig) -> Result<Report> {
     let figures: Vec<Figure> = outputs_of(PlotKind::matches, ".png")
         .into_iter()
         .map(|path| Figure {
+            href: href(&path),
             anchor: anchor(&path),
             data_uri: std::fs::read(root.join(&path)).ok().map(|b| {
                 format!(
@@ -763,7 +797,9 @@ fn gather(p: &Project, cfg: &ReportConfig) -> Result<Report> {
         pins,
         versions,
         figures,
-        tables: outputs_of(TableKind::matches, ".tex"),
+        tables: (outputs_of(TableKind::matches, ".tex").into_iter())
+            .map(Link::file)
+            .collect(),
     })
 }
 
@@ -778,9 +814,11 @@ fn doi(path: &Path) -> Option<String> {
     })
 }
 
-/// A Markdown table cell: a `|` would end the cell, a line break the row.
+/// Text from the project's files in REPORT.md, in a table cell, a code span or a list item: a
+/// `|` would end the cell, a line break the row or item (and could start a heading), and a `<`
+/// could open raw HTML, which Markdown viewers render.
 fn md_cell(v: &str, _: Kwargs, _: &State) -> String {
-    v.replace('|', "\\|").replace(['\r', '\n'], " ")
+    (v.replace('|', "\\|").replace('<', "&lt;")).replace(['\r', '\n'], " ")
 }
 
 /// HTML for text that may hold `code` spans (a checklist's `what` and notes come from the
@@ -862,8 +900,30 @@ mod tests {
         t.add_raw_template("c.md", "| {{ x | md_cell }} |")
             .expect("template");
         let mut ctx = Context::new();
-        ctx.insert("x", "a | b\nc");
-        assert_eq!(t.render("c.md", &ctx).unwrap(), "| a \\| b c |");
+        ctx.insert("x", "a | b\nc <img src=x onerror=alert(1)>");
+        let md = t.render("c.md", &ctx).unwrap();
+        assert_eq!(md, "| a \\| b c &lt;img src=x onerror=alert(1)> |");
+    }
+
+    /// Paths come from the user's YAML; as links they can only name a file beside the report.
+    #[test]
+    fn file_links_cannot_be_scripts_or_other_hosts() {
+        for (path, url) in [
+            ("paper-tables/overview.tex", "paper-tables/overview.tex"),
+            (
+                "figures/Root causes #1.png",
+                "figures/Root%20causes%20%231.png",
+            ),
+            (
+                "javascript:alert(1);x.tex",
+                "javascript%3Aalert%281%29%3Bx.tex",
+            ),
+            ("data:text/html,<b>", "data%3Atext/html%2C%3Cb%3E"),
+            ("//evil.example/x.tex", ".//evil.example/x.tex"),
+            ("\"><script>", "%22%3E%3Cscript%3E"),
+        ] {
+            assert_eq!(href(path), url, "{path}");
+        }
     }
 
     #[test]

@@ -17,8 +17,7 @@ impl Table {
     /// Reads a CSV file with a header row (a UTF-8 BOM is skipped); errors name it `shown` (its
     /// path in the project).
     pub fn read(path: &Path, shown: &str) -> anyhow::Result<Table> {
-        let bytes =
-            std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {shown}: {e}"))?;
+        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {shown}: {e}"))?;
         Self::parse(&bytes).map_err(|e| anyhow::anyhow!("{shown}: {e}"))
     }
 
