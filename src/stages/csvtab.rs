@@ -32,7 +32,12 @@ impl Table {
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
             .from_reader(bytes);
-        let header = rdr.headers()?.iter().map(str::to_string).collect();
+        let header: Vec<String> = rdr.headers()?.iter().map(str::to_string).collect();
+        for (i, h) in header.iter().enumerate() {
+            if header[..i].contains(h) {
+                anyhow::bail!("column {h:?} appears twice in the header");
+            }
+        }
         let mut rows = Vec::new();
         for (i, rec) in rdr.records().enumerate() {
             let rec = rec.map_err(|e| anyhow::anyhow!("row {}: {e}", i + 2))?;

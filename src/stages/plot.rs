@@ -113,7 +113,10 @@ impl Kind for PlotKind {
         "plot"
     }
     fn version(&self) -> u32 {
-        3
+        // 4: charts that overlapped labels are drawn differently (thinner ticks under
+        // horizontal bars, taller one-row heatmaps) or refused, so cached version-3 outputs
+        // must not be restored.
+        4
     }
     fn about(&self) -> &'static str {
         "bar charts and heatmaps from a long-format CSV, as SVG and/or PNG"
@@ -195,6 +198,24 @@ fn validate(p: &Params, stage: &StageSpec) -> Vec<Problem> {
         if let Some((other, _)) = columns[..i].iter().find(|(_, c)| *c == col) {
             let msg =
                 format!("`{key}` and `{other}` name the same column {col:?}; use distinct columns");
+            rule(true, key, &msg);
+        }
+    }
+    let texts = [
+        ("title", &p.title),
+        ("x_label", &p.x_label),
+        ("y_label", &p.y_label),
+        ("legend_title", &p.legend_title),
+    ];
+    for (key, text) in texts {
+        if let Some(c) = text
+            .as_deref()
+            .and_then(|t| t.chars().find(|c| data::unprintable(*c)))
+        {
+            let msg = format!(
+                "`{key}` holds U+{:04X}, which a chart cannot hold (a control character)",
+                u32::from(c)
+            );
             rule(true, key, &msg);
         }
     }
@@ -292,38 +313,92 @@ fn render(p: &Params, table: &Table, file: &str) -> Result<(Figure, Vec<u8>), St
         false => p.series.as_deref().map(|s| (s, "series")),
     };
     let grid = data::grid(table, file, (&p.x, row, &p.value))?;
+    let largest = (grid.cells.iter().flatten()).fold(0.0, |m: f64, v| m.max(v.abs()));
+    if p.chart != Chart::Stacked100 && largest > 0.0 && largest < data::MIN_LARGEST {
+        return Err(format!(
+            "{file}: the largest value of column {:?} is {largest:e}: too small for an axis \
+             (at least {:e}; scale the column, e.g. to per-million)",
+            p.value,
+            data::MIN_LARGEST
+        ));
+    }
     let chart = match heat {
         true => Figure::Heat(heatmap::layout(&grid, p)?),
         false => Figure::Bars(bars::layout(&grid, p)?),
     };
     let (w, h) = chart.size();
     if w > MAX_SIDE || h > MAX_SIDE {
+        let turn = p.chart != Chart::Heatmap && p.orientation != Some(Orientation::Horizontal);
+        let turn = ["", "try `orientation: horizontal`, or "][usize::from(turn)];
+        let names = grid.cols.iter().chain(&grid.rows);
+        let longest = names
+            .max_by_key(|n| n.chars().count())
+            .filter(|n| n.len() > 60);
+        let longest = longest.map_or(String::new(), |n| {
+            let n = (n.chars().count(), shown(n));
+            format!("; the longest label, {}, has {} characters", n.1, n.0)
+        });
         return Err(format!(
-            "the chart would be {w}x{h} px, more than {MAX_SIDE} px on a side: there are too many \
-             categories for one chart (try `orientation: horizontal`, or aggregate further)"
+            "the chart would be {w}x{h} px, more than {MAX_SIDE} px on a side: too many categories \
+             or too long labels for one chart ({turn}aggregate further, or split it){longest}"
         ));
     }
-    // Every label must lie inside the canvas; with automatic sizes that holds by
-    // construction, with a given `width`/`height` it may not.
+    // Every label must lie inside the canvas and clear of every other. The layout sees to it
+    // in the cases it knows; anything else is an error, never a chart with unreadable labels.
     let (wf, hf) = (f64::from(w) + 0.5, f64::from(h) + 0.5);
     let (pixels, labels, _) = chart.record()?;
     let cut = labels
         .iter()
         .find(|t| t.bbox.0 < -0.5 || t.bbox.1 < -0.5 || t.bbox.2 > wf || t.bbox.3 > hf);
-    let Some(t) = cut else {
-        return Ok((chart, pixels));
+    let what = match (cut, overlap(&labels)) {
+        (Some(t), _) => format!("the label {} does not fit in", shown(&t.text)),
+        (None, Some((a, b))) => {
+            format!(
+                "the labels {} and {} overlap in",
+                shown(&a.text),
+                shown(&b.text)
+            )
+        }
+        (None, None) => return Ok((chart, pixels)),
     };
     let which = match (p.width, p.height) {
         (Some(_), Some(_)) => "`width` and `height`",
         (Some(_), None) => "`width`",
         (None, Some(_)) => "`height`",
-        (None, None) => "the automatic size",
+        (None, None) => {
+            return Err(format!(
+                "{what} the {w}x{h} chart sized from the data: shorten the labels (axis titles \
+                 and legend entries do not wrap), draw fewer categories or series, or turn \
+                 `value_labels` off"
+            ));
+        }
     };
     Err(format!(
-        "the label {:?} does not fit in the {w}x{h} canvas set by {which}; make it larger or omit \
-         it to size the chart from the data",
-        t.text
+        "{what} the {w}x{h} canvas set by {which}; make it larger or omit it to size the chart \
+         from the data"
     ))
+}
+
+/// A label as an error message shows it: quoted, and cut after 60 characters.
+fn shown(label: &str) -> String {
+    match label.char_indices().nth(60) {
+        Some((at, _)) => format!("{:?}...", &label[..at]),
+        None => format!("{label:?}"),
+    }
+}
+
+/// Two labels whose boxes overlap, if any: a sweep along x over the boxes sorted by left edge.
+fn overlap(labels: &[text::Label]) -> Option<(&text::Label, &text::Label)> {
+    let mut by_x: Vec<&text::Label> = labels.iter().collect();
+    by_x.sort_by(|a, b| a.bbox.0.total_cmp(&b.bbox.0));
+    for (i, a) in by_x.iter().enumerate() {
+        let (_, ay0, ax1, ay1) = a.bbox;
+        let near = by_x[i + 1..].iter().take_while(|b| b.bbox.0 < ax1);
+        if let Some(b) = near.into_iter().find(|b| b.bbox.1 < ay1 && ay0 < b.bbox.3) {
+            return Some((a, b));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -518,6 +593,84 @@ stages:
                 assert_eq!(one(&with, &csv).1.err(), want, "{chart} with {value}");
             }
         }
+    }
+
+    /// Found by an adversarial helper (session 14): each case either draws a chart whose labels
+    /// neither overlap nor leave the canvas, or is an error that says why; none panics or
+    /// writes an SVG that is not XML.
+    #[test]
+    fn hostile_data_is_a_clear_error_or_a_clean_chart() {
+        let errors = [
+            // A control character: invalid XML in the SVG.
+            (
+                "chart: grouped, x: e, value: n",
+                "e,n\na\u{1}b,1\n",
+                "holds U+0001",
+            ),
+            // A largest magnitude below 1e-6 panicked in plotters (NaN range) or printed "0"
+            // at every tick.
+            (
+                "chart: grouped, x: e, value: n",
+                "e,n\na,1e-10\n",
+                "is 1e-10: too small",
+            ),
+            (
+                "chart: heatmap, x: e, y: s, value: n",
+                "e,s,n\na,x,4e-10\n",
+                "too small",
+            ),
+            // 15 turned category labels in a 200 px canvas.
+            (
+                "chart: grouped, x: e, value: n, width: 200",
+                &many(15),
+                "overlap in the 200x",
+            ),
+        ];
+        for (with, csv, want) in errors {
+            let got = one(with, csv).1.expect_err(with);
+            assert!(got.contains(want), "{with}: {got}");
+        }
+        let clean = [
+            // Tick labels of 14 digits under horizontal bars overlapped at 7 ticks.
+            (
+                "chart: grouped, orientation: horizontal, x: e, value: n",
+                "e,n\na,99999999999999\nb,5\n",
+            ),
+            // The first tick, -10000000, was cut by the canvas' left edge.
+            (
+                "chart: grouped, orientation: horizontal, x: e, value: n",
+                "e,n\na,-9999999\nb,5\n",
+            ),
+            // A one-row heatmap stacked its colour bar's ticks on each other.
+            (
+                "chart: heatmap, x: e, y: s, value: n, legend_title: t",
+                "e,s,n\na,x,1\nb,x,8\n",
+            ),
+        ];
+        for (with, csv) in clean {
+            let (figure, ran) = one(with, csv);
+            assert_eq!(ran, Ok(()), "{with}");
+            let (_, labels, _) = figure.expect("render").record().expect("draw");
+            assert!(overlap(&labels).is_none(), "{with}: {labels:?}");
+        }
+        let e = errors_of("title: \"a\\u0001b\"");
+        assert!(
+            e.iter().any(|e| e.contains("`title` holds U+0001")),
+            "{e:?}"
+        );
+    }
+
+    /// A CSV of `n` categories `c0`, `c1`, ... with values 1, 2, ...
+    fn many(n: usize) -> String {
+        (0..n).fold("e,n\n".to_string(), |s, i| s + &format!("c{i},{}\n", i + 1))
+    }
+
+    /// The validation messages of a grouped chart with the extra parameters `extra`.
+    fn errors_of(extra: &str) -> Vec<String> {
+        let yaml = format!(
+            "version: 1\nstages:\n  s: {{kind: plot, inputs: [d.csv], outputs: [s.svg], with: {{data: d.csv, chart: grouped, x: e, value: n, {extra}}}}}\n"
+        );
+        errors(&yaml, &[("d.csv", "e,n\na,1\n")])
     }
 
     #[test]

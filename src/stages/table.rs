@@ -100,7 +100,7 @@
 pub mod latex;
 pub mod pivot;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use engine::kind::{InputPath, Kind, Located, Problem, StageCtx, StageError};
 use engine::spec::StageSpec;
@@ -351,15 +351,7 @@ fn build_context(
     vars: &BTreeMap<Located<String>, serde_json::Value>,
 ) -> Result<Context, String> {
     let mut ctx = Context::new();
-    for (name, rel, table) in tables {
-        let mut seen = BTreeSet::new();
-        for h in &table.header {
-            if !seen.insert(h.as_str()) {
-                return Err(format!(
-                    "data {name:?} ({rel}): column {h:?} appears twice in the header"
-                ));
-            }
-        }
+    for (name, _, table) in tables {
         let rows: Vec<Value> = table
             .rows
             .iter()

@@ -191,6 +191,19 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Bars, String> {
             bars.geometry(grid, p)?;
         }
     }
+    // The tick labels of horizontal bars stand side by side: fewer ticks while they would not
+    // fit (14-digit values overlapped at 7 ticks).
+    let crowded = |b: &Bars| match b.axis.ticks[..] {
+        [t0, t1, ..] => {
+            let apart = b.frame.plot[2] * (t1 - t0) / (b.axis.hi - b.axis.lo);
+            apart < b.axis.label_width(percent) + 4.0
+        }
+        _ => false,
+    };
+    while bars.horizontal && bars.axis.max_ticks > 2 && crowded(&bars) {
+        bars.axis = Axis::new(bars.axis.lo, bars.axis.hi, bars.axis.max_ticks - 1);
+        bars.geometry(grid, p)?;
+    }
     Ok(bars)
 }
 
@@ -248,7 +261,8 @@ impl Bars {
         self.frame = if self.horizontal {
             let right = MARGIN + legend_w.max(tick_w / 2.0);
             let cats = Cats::left(&grid.cols, p.width, MARGIN + cat_desc + right + 160.0);
-            let left = MARGIN + cat_desc + cats.depth();
+            // The first tick label is centred on the plot's left edge.
+            let left = (MARGIN + cat_desc + cats.depth()).max(MARGIN + tick_w / 2.0);
             let lines = cats.most_lines() as f64 * em(TICK_SIZE) * LINE;
             let slot = [30.0, (n_ser * 14.0 + 8.0).max(24.0)][usize::from(grouped)];
             let auto = (520.0, (n_cat * slot.max(lines + 6.0)).max(legend_h));
@@ -336,7 +350,9 @@ impl Bars {
         // The value axis: ticks and grid lines; the category axis: its line only.
         let (mut x_desc, mut y_desc) = (&self.cat_desc, &self.value_desc);
         if self.horizontal {
-            mesh.disable_y_mesh().y_labels(0).x_labels(TICKS);
+            mesh.disable_y_mesh()
+                .y_labels(0)
+                .x_labels(self.axis.max_ticks);
             mesh.x_label_formatter(&fmt);
             (x_desc, y_desc) = (y_desc, x_desc);
         } else {

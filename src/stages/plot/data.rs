@@ -29,19 +29,36 @@ pub fn grid(table: &Table, file: &str, (x, row, value): Columns<'_>) -> Result<G
     if table.rows.is_empty() {
         return Err(format!("{file}: the table has a header but no data rows"));
     }
-    // The index of `name` among `names`, appended when new: order of first appearance.
-    let index = |names: &mut Vec<String>, name: &str| match names.iter().position(|n| n == name) {
-        Some(i) => i,
-        None => (names.push(name.to_string()), names.len() - 1).1,
+    // The index of `name` among `names` (through `at`), appended when new: order of first
+    // appearance. A label holding a control character is an error: SVG (XML) cannot hold
+    // most of them, and a label is one line of text.
+    type Index = HashMap<String, usize>;
+    let index = |names: &mut Vec<String>, at: &mut Index, name: &str, col: &str, line: usize| {
+        if let Some(&i) = at.get(name) {
+            return Ok(i);
+        }
+        if let Some(c) = name.chars().find(|c| unprintable(*c)) {
+            return Err(format!(
+                "{file}: row {line}, column {col:?}: {name:?} holds U+{:04X}, which a chart \
+                 label cannot hold (a label is one line of printable text)",
+                u32::from(c)
+            ));
+        }
+        names.push(name.to_string());
+        at.insert(name.to_string(), names.len() - 1);
+        Ok(names.len() - 1)
     };
-    let mut g = Grid::default();
+    let (mut g, mut cols, mut rows) = (Grid::default(), Index::new(), Index::new());
     // (col, row) -> the CSV row that set it and its value.
     let mut seen: HashMap<(usize, usize), (usize, f64)> = HashMap::new();
     for (i, rec) in table.rows.iter().enumerate() {
         let line = i + 2; // the header is row 1
         let cell = |j: usize| rec.get(j).map_or("", String::as_str);
-        let c = index(&mut g.cols, cell(xi));
-        let r = index(&mut g.rows, ri.map_or("", cell));
+        let c = index(&mut g.cols, &mut cols, cell(xi), x, line)?;
+        let r = match row {
+            Some((name, _)) => index(&mut g.rows, &mut rows, ri.map_or("", cell), name, line)?,
+            None => index(&mut g.rows, &mut rows, "", "", line)?,
+        };
         let v = parse_number(cell(vi))
             .map_err(|why| format!("{file}: row {line}, column {value:?}: {why}"))?;
         if let Some((first, _)) = seen.insert((c, r), (line, v)) {
@@ -61,10 +78,20 @@ pub fn grid(table: &Table, file: &str, (x, row, value): Columns<'_>) -> Result<G
     Ok(g)
 }
 
+/// A character a chart label cannot hold: a control character (XML forbids most of them) or
+/// one of XML's two non-characters.
+pub fn unprintable(c: char) -> bool {
+    c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}'
+}
+
 /// Largest magnitude a chart draws. Beyond it an axis cannot be laid out (its ticks and
 /// labels would not fit any canvas; 1e300 made the layout allocate without bound and panic),
 /// and f64 no longer holds every integer (2^53 is about 9e15).
 pub const MAX_ABS: f64 = 1e15;
+
+/// Smallest largest magnitude of a value axis (or colour bar): below it the axis' ticks would
+/// be finer than the 1e-9 its ends are rounded to.
+pub const MIN_LARGEST: f64 = 1e-6;
 
 fn parse_number(raw: &str) -> Result<f64, String> {
     let t = raw.trim();

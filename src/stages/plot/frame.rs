@@ -84,6 +84,8 @@ pub struct Axis {
     pub ticks: Vec<f64>,
     /// Decimals that print every tick exactly.
     pub decimals: usize,
+    /// The most ticks asked of plotters (which picks `ticks` from it).
+    pub max_ticks: usize,
 }
 
 impl Axis {
@@ -106,13 +108,17 @@ impl Axis {
             }
             (lo, hi) = widened;
         }
-        let decimals = (0..10).find(|d| (step * 10f64.powi(*d)).fract().abs() <= 1e-6);
+        // The fewest decimals that print the step as a whole number of units (of at least one,
+        // so that a step of 1e-7 does not print as 0).
+        let whole = |x: f64| x.round() >= 1.0 && (x - x.round()).abs() <= 1e-6 * x;
+        let decimals = (0..10).find(|d| whole(step * 10f64.powi(*d)));
         let (ticks, decimals) = (ticks(lo, hi), decimals.unwrap_or(10) as usize);
         Axis {
             lo,
             hi,
             ticks,
             decimals,
+            max_ticks,
         }
     }
 

@@ -99,9 +99,15 @@ pub fn layout(grid: &Grid, p: &Params) -> Result<Heat, String> {
     let beside = MARGIN + desc(&row_desc);
     let rows = Cats::left(&grid.rows, p.width, beside + right + n_col * min_cell_w);
     let left = beside + rows.depth();
+    // The colour bar beside the plot needs 1.15 em per tick, its title and half a label at each
+    // end (a one-row heatmap had its ticks on top of each other).
+    let bar_h = bar.as_ref().map_or(0.0, |a| {
+        let title = f64::from(u8::from(scale_title.is_some())) * (em(TICK_SIZE) * 1.5 + 4.0);
+        (a.ticks.len() as f64 - 1.0) * 1.15 * em(TICK_SIZE) + em(TICK_SIZE) + title
+    });
     let auto = (
         n_col * auto_cell_w,
-        n_row * (300.0 / n_row).clamp(26.0, 40.0),
+        (n_row * (300.0 / n_row).clamp(26.0, 40.0)).max(bar_h),
     );
     let min = (n_col * min_cell_w, n_row * em(MIN_CELL_SIZE) * 1.3);
     let below = Below::Cats(&grid.cols, desc(&col_desc));
