@@ -28,7 +28,7 @@ pub fn claims_files(p: &Project) -> Result<Vec<crate::stages::claims::ClaimsFile
         .stages
         .iter()
         .filter_map(ClaimsKind::claims_file)
-        .map(|file| crate::stages::claims::read_claims(&p.pipeline.root.join(file)))
+        .map(|file| crate::stages::claims::read_claims(&p.pipeline.root.join(file), file))
         .collect::<anyhow::Result<_>>()
         .map_err(Error::from)
 }

@@ -291,6 +291,20 @@ pub fn parse_printed(s: &str) -> Option<Printed> {
         Some(x) => (x.trim_end_matches('\\').trim(), true),
         None => (t, false),
     };
+    // Digits, in groups of three after the first when commas group them, and a decimal
+    // part: "1,2" (a decimal comma), "1,0,0", "1e3" and "NaN" are not printed numbers.
+    let unsigned = t.strip_prefix('-').unwrap_or(t);
+    let (int, frac) = match unsigned.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (unsigned, None),
+    };
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    let mut groups = int.split(',');
+    let lead = groups.next().unwrap_or_default();
+    let lead_ok = digits(lead) && (lead.len() <= 3 || !int.contains(','));
+    if !lead_ok || !groups.all(|g| g.len() == 3 && digits(g)) || !frac.is_none_or(digits) {
+        return None;
+    }
     let thousands = t.contains(',');
     let plain: String = t.chars().filter(|c| *c != ',').collect();
     let value: f64 = plain.parse().ok()?;
@@ -508,9 +522,10 @@ fn lookup_one(
         (Some(c), _) => Some(t.col(c).with_context(|| q_file.to_string())?),
     };
     let num = |r: &Vec<String>, i: usize| -> anyhow::Result<f64> {
-        r[i].trim().parse::<f64>().map_err(|_| {
+        let v = r[i].trim().parse::<f64>().ok().filter(|v| v.is_finite());
+        v.ok_or_else(|| {
             anyhow!(
-                "{}: value {:?} in column {:?} is not a number",
+                "{}: value {:?} in column {:?} is not a (finite) number",
                 q_file,
                 r[i],
                 t.header[i]
@@ -567,7 +582,8 @@ pub fn evaluate(file: &ClaimsFile, ctx: &StageCtx<'_>) -> anyhow::Result<Vec<Out
     for c in &file.claims {
         let printed = parse_printed(&c.printed).ok_or_else(|| {
             anyhow!(
-                "claim {}: printed value {:?} is not a number",
+                "claim {}: printed value {:?} is not a number (digits, commas between groups \
+                 of three, a `.` before decimals, a trailing `%`)",
                 c.id,
                 c.printed
             )
@@ -715,24 +731,17 @@ fn values_tex(outcomes: &[Outcome], file: &ClaimsFile, claims_path: &str) -> Str
     s
 }
 
-/// Reads and validates a claims file, with located errors.
-pub fn read_claims(path: &std::path::Path) -> anyhow::Result<ClaimsFile> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let node = Node::parse(&text)
-        .map_err(|(l, m)| anyhow!("{}:{}:{}: {m}", path.display(), l.line, l.col))?;
+/// Reads and validates a claims file, with located errors naming it `shown` (its path in the
+/// project).
+pub fn read_claims(path: &std::path::Path, shown: &str) -> anyhow::Result<ClaimsFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
+    let node = Node::parse(&text).map_err(|(l, m)| anyhow!("{shown}:{}:{}: {m}", l.line, l.col))?;
     let f: ClaimsFile = from_node(&node).map_err(|errs| {
         let lines: Vec<String> = errs
             .iter()
             .map(|e| {
                 let l = e.loc.unwrap_or_default();
-                format!(
-                    "{}:{}:{}: error: {}",
-                    path.display(),
-                    l.line,
-                    l.col,
-                    e.message
-                )
+                format!("{shown}:{}:{}: error: {}", l.line, l.col, e.message)
             })
             .collect();
         anyhow!("{}", lines.join("\n"))
@@ -749,7 +758,8 @@ pub fn read_claims(path: &std::path::Path) -> anyhow::Result<ClaimsFile> {
         }
         if parse_printed(&c.printed).is_none() {
             problems.push(format!(
-                "claim {}: printed value {:?} is not a number",
+                "claim {}: printed value {:?} is not a number (digits, commas between groups \
+                 of three, a `.` before decimals, a trailing `%`)",
                 c.id, c.printed
             ));
         }
@@ -799,7 +809,7 @@ pub fn read_claims(path: &std::path::Path) -> anyhow::Result<ClaimsFile> {
         }
     }
     if !problems.is_empty() {
-        bail!("{}: {}", path.display(), problems.join("; "));
+        bail!("{shown}: {}", problems.join("; "));
     }
     Ok(f)
 }
@@ -820,7 +830,9 @@ impl Kind for ClaimsKind {
         "claims"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: printed values such as "1,2" or "1e3" and non-finite result cells, accepted by
+        // version 1, are errors; a cached version-1 verdict must not stand for them.
+        2
     }
     fn about(&self) -> &'static str {
         "check the paper's printed numbers against result CSVs; write a verdict CSV and LaTeX macros"
@@ -842,7 +854,8 @@ impl Kind for ClaimsKind {
     fn run(&self, p: &Params, ctx: &StageCtx<'_>) -> Result<(), StageError> {
         // `{:#}` prints the whole chain ("claim x: results/a.csv: no column ..."): the outer
         // context alone hides what is wrong.
-        let file = read_claims(&ctx.input(&p.claims)).map_err(|e| format!("{e:#}"))?;
+        let file = read_claims(&ctx.input(&p.claims), p.claims.as_str());
+        let file = file.map_err(|e| format!("{e:#}"))?;
         let outcomes = evaluate(&file, ctx).map_err(|e| format!("{e:#}"))?;
         let write = |rel: &str, bytes: &[u8]| -> Result<(), StageError> {
             let path = ctx
@@ -884,6 +897,15 @@ mod tests {
             "12,345"
         );
         assert!(parse_printed("n/a").is_none());
+        // Found by an adversarial helper: each of these passed against 100 or 12.
+        for bad in [
+            "1,0,0", "1,2", ",12", "12,", "1.2e1", "NaN", "inf", "1e999", "1.", "+1",
+        ] {
+            assert!(parse_printed(bad).is_none(), "{bad}");
+        }
+        for good in ["-0", "-1,234.5", "1,234,567", "12345", "0.5%", "41.2\\%"] {
+            assert!(parse_printed(good).is_some(), "{good}");
+        }
     }
 
     /// "stage claims failed: claim bugs_total" hid "no column bugz": the whole chain is

@@ -69,7 +69,7 @@ proptest! {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("claims.yaml");
         std::fs::write(&p, &b).expect("write");
-        let _ = super::claims::read_claims(&p);
+        let _ = super::claims::read_claims(&p, "claims.yaml");
     }
 
     /// The CSV readers of `validate` (the row checks and the diagnosis of a broken file) and
