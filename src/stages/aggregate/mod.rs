@@ -163,9 +163,12 @@ fn words(query: &str) -> Vec<Word> {
                 depth -= 1;
                 i += 1;
             }
-            _ if c.is_ascii_alphanumeric() || c == b'_' => {
+            // A word: ASCII letters, digits, `_`, and any non-ASCII character (`Größe` is one
+            // identifier to polars; it was split at the `ö` and its column never read).
+            _ if c.is_ascii_alphanumeric() || c == b'_' || !c.is_ascii() => {
                 let start = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || !c.is_ascii();
+                while i < b.len() && word(b[i]) {
                     i += 1;
                 }
                 words.push(Word {
@@ -227,7 +230,8 @@ pub fn used_columns(query: &str, header: &[String]) -> Option<Vec<String>> {
     }
     let named = |h: &String| {
         w.iter().any(|x| {
-            matches!(x.kind, WordKind::Bare | WordKind::Quoted) && x.text.eq_ignore_ascii_case(h)
+            let word = matches!(x.kind, WordKind::Bare | WordKind::Quoted);
+            word && (x.text.eq_ignore_ascii_case(h) || x.text.to_lowercase() == h.to_lowercase())
         })
     };
     let mut used: Vec<String> = header.iter().filter(|h| named(h)).cloned().collect();
@@ -319,10 +323,16 @@ pub fn run_query(tables: &[(String, PathBuf)], query: &str) -> Result<DataFrame,
         return Err(refused.join("\n").into());
     }
     let mut ctx = SQLContext::new();
-    let mut rows = 0;
+    let (mut rows, mut headers) = (0, Vec::new());
     for (name, path) in tables {
-        let df = Tables::get(path, &|header| used_columns(query, header))
+        let header = std::cell::RefCell::new(Vec::new());
+        let used = |h: &[String]| {
+            header.replace(h.to_vec());
+            used_columns(query, h)
+        };
+        let df = Tables::get(path, &used)
             .map_err(|e| format!("cannot read table {name:?} ({}): {e}", path.display()))?;
+        headers.push(format!("{name}({})", header.take().join(", ")));
         rows += df.height();
         ctx.register(name, df.lazy());
     }
@@ -336,7 +346,15 @@ pub fn run_query(tables: &[(String, PathBuf)], query: &str) -> Result<DataFrame,
     let df = ctx
         .execute(query)
         .and_then(LazyFrame::collect)
-        .map_err(|e| format!("query failed: {}", explain_sql_error(&e.to_string(), query)))?;
+        .map_err(|e| {
+            // polars lists only the columns this query reads: list every table's.
+            let msg = e.to_string();
+            let msg = match msg.split_once("; valid columns:") {
+                Some((missing, _)) => format!("{missing}; the tables: {}", headers.join("; ")),
+                None => msg,
+            };
+            format!("query failed: {}", explain_sql_error(&msg, query))
+        })?;
     Ok(df)
 }
 
@@ -379,9 +397,11 @@ impl Kind for AggregateKind {
     fn name(&self) -> &'static str {
         "aggregate"
     }
-    /// 2: booleans and ISO dates are typed when read (they were text).
+    /// 2: booleans and ISO dates are typed when read (they were text). 3: a header naming a
+    /// column twice or holding a `"` is an error (polars renamed or misread it), and non-ASCII
+    /// column names are read (they failed).
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn about(&self) -> &'static str {
         "run one SQL query (polars SQL) over named CSV tables and write the result as CSV"
@@ -464,13 +484,20 @@ impl Kind for AggregateKind {
         v
     }
     fn run(&self, p: &Params, ctx: &StageCtx<'_>) -> Result<(), StageError> {
-        let tables: Vec<(String, PathBuf)> = p
-            .tables(ctx.stage)
-            .ok_or("an aggregate stage needs `tables` or named inputs")?
-            .into_iter()
-            .map(|(name, path, _)| (name, ctx.input(path)))
+        let named =
+            (p.tables(ctx.stage)).ok_or("an aggregate stage needs `tables` or named inputs")?;
+        let tables: Vec<(String, PathBuf)> = (named.iter())
+            .map(|(name, path, _)| (name.clone(), ctx.input(path)))
             .collect();
-        let mut df = run_query(&tables, &p.query)?;
+        // Errors name each table's file by its path in the project, not the absolute one.
+        let mut df = run_query(&tables, &p.query).map_err(|e| {
+            let abs = tables.iter().map(|(_, a)| a.display().to_string());
+            let rel = named.iter().map(|(_, path, _)| path.to_string());
+            let e = abs
+                .zip(rel)
+                .fold(e.to_string(), |e, (a, r)| e.replace(&a, &r));
+            StageError::from(e)
+        })?;
         let out = ctx
             .stage
             .outputs
@@ -1041,6 +1068,43 @@ stages:
                 );
             }
         }
+    }
+
+    /// Found by an adversarial helper: a non-ASCII column was split at its first non-ASCII
+    /// letter and never read, a missing column was reported against the few columns read, and
+    /// polars renamed a duplicated column and kept `""` in a quoted name.
+    #[test]
+    fn headers_are_read_as_written_or_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let query = |csv: &str, q: &str| {
+            let path = dir.path().join("t.csv");
+            std::fs::write(&path, csv).expect("write");
+            let df = run_query(&[("t".to_string(), path)], q).map_err(|e| e.to_string())?;
+            Ok::<_, String>(
+                df.get_column_names()
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+        };
+        let csv = "a,Größe,other\n1,3,z\n";
+        assert_eq!(
+            query(csv, "SELECT Größe AS g FROM t ORDER BY g"),
+            Ok("g".into())
+        );
+        let e = query(csv, "SELECT a, nope FROM t ORDER BY a").expect_err("no column");
+        assert!(
+            e.contains("\"nope\"; the tables: t(a, Größe, other)"),
+            "{e}"
+        );
+        let e = query("a,a\n1,2\n", "SELECT * FROM t ORDER BY 1").expect_err("twice");
+        assert!(
+            e.contains("column \"a\" appears twice in the header"),
+            "{e}"
+        );
+        let e = query("\"a\"\"q\",b\n1,x\n", "SELECT * FROM t ORDER BY b").expect_err("quote");
+        assert!(e.contains("holding `\"` cannot be read"), "{e}");
     }
 
     #[test]

@@ -225,6 +225,7 @@ impl Tables {
                     Ok(Some(why)) => return Err(why),
                     Ok(None) => {}
                 }
+                header_problem(path)?;
                 let h: Vec<String> = scan(path)
                     .and_then(|mut lf| lf.collect_schema())
                     .map_err(|err| super::super::csvtab::explain_polars_csv_error(&err, path))?
@@ -264,6 +265,26 @@ impl Tables {
         let table = DataFrame::new(e.height, columns).map_err(|err| err.to_string())?;
         Ok((table, !missing.is_empty()))
     }
+}
+
+/// What polars would read wrongly in a header: a name given twice (it renames the second
+/// `a_duplicated_0`) or holding a `"` (it keeps the CSV escape `""` in the name).
+fn header_problem(path: &Path) -> Result<(), String> {
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let header = rdr
+        .headers()
+        .map_err(|e| format!("cannot read the header: {e}"))?;
+    for (i, h) in header.iter().enumerate() {
+        if header.iter().take(i).any(|x| x == h) {
+            return Err(format!("column {h:?} appears twice in the header"));
+        }
+        if h.contains('"') {
+            return Err(format!(
+                "column {h:?}: a column name holding `\"` cannot be read; rename the column"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn infer_column(c: &Column) -> Column {
