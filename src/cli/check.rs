@@ -15,9 +15,17 @@ use crate::stages::claims::{self, ClaimStatus, ClaimVerdict, ClaimsKind};
 pub fn read_verdicts(p: &Project) -> Result<Vec<ClaimVerdict>> {
     let mut v = Vec::new();
     for s in p.pipeline.stages.iter().filter(|s| ClaimsKind::matches(s)) {
-        v.extend(claims::read_verdicts(
-            &p.pipeline.root.join(&s.outputs[0].path),
-        )?);
+        let path = p.pipeline.root.join(&s.outputs[0].path);
+        if !path.exists() {
+            return Err(Error::StageFailed {
+                stage: s.name.clone(),
+                why: format!(
+                    "its verdicts, {}, do not exist (`artifact check` runs it)",
+                    s.outputs[0].path
+                ),
+            });
+        }
+        v.extend(claims::read_verdicts(&path)?);
     }
     Ok(v)
 }
@@ -28,9 +36,19 @@ pub fn claims_files(p: &Project) -> Result<Vec<crate::stages::claims::ClaimsFile
         .stages
         .iter()
         .filter_map(ClaimsKind::claims_file)
-        .map(|file| crate::stages::claims::read_claims(&p.pipeline.root.join(file), file))
-        .collect::<anyhow::Result<_>>()
-        .map_err(Error::from)
+        .map(|file| {
+            let read = crate::stages::claims::read_claims(&p.pipeline.root.join(file), file);
+            // A claims file the user wrote wrong is invalid input (exit 3), not a bug.
+            read.map_err(|e| {
+                let problems = format!("{e:#}");
+                Error::Invalid {
+                    count: problems.lines().count(),
+                    problems,
+                    file: file.into(),
+                }
+            })
+        })
+        .collect()
 }
 
 /// Runs the claims stages (and their upstream) quietly; fails if any stage fails.

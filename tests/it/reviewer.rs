@@ -248,6 +248,28 @@ fn report_takes_its_checklist_from_the_project_and_links_claims_to_outputs() {
     );
 }
 
+/// A user's mistake is not an internal error (exit 1, "a bug"): `report` before any run says
+/// which stage has no verdicts (exit 5), and a claims file it cannot read is invalid input
+/// (exit 3), named by its project path. Found by an adversarial helper.
+#[test]
+fn report_without_verdicts_or_with_a_bad_claims_file_says_so() {
+    let p = claims_project();
+    let r = p.run(&["report"]);
+    r.code(5);
+    let want =
+        "error: stage claims did not succeed: its verdicts, results/claims.csv, do not exist";
+    assert!(r.stderr.starts_with(want), "{}", r.stderr);
+    p.run(&["run"]).code(0);
+    p.write(
+        "data/claims.yaml",
+        &CLAIMS.replacen("printed: \"4\"", "printed: \"4,0\"", 1),
+    );
+    let r = p.run(&["report"]);
+    r.code(3);
+    let want = "data/claims.yaml: claim rows_total: printed value \"4,0\" is not a number";
+    assert!(r.stderr.starts_with(want), "{}", r.stderr);
+}
+
 /// On a fresh clone `check` is the first run: `report` then works from what it recorded, and
 /// names the stages it did not run.
 #[test]

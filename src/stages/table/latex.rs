@@ -21,8 +21,11 @@ use crate::stages::numfmt::{self, LATEX_THOUSANDS, NumFormat};
 /// line breaks (`\r\n`, `\n`, `\r`) become one space, since a blank line inside a tabular is an
 /// error; a `[` before any other character than spaces becomes `{[}`, since a cell that starts
 /// a row follows `\\`, which would read `[1em]` as its optional space argument (the text
-/// vanishes) and `[opt]` as a bad length ("Missing number"). Everything else, including
-/// non-ASCII text, passes through unchanged.
+/// vanishes) and `[opt]` as a bad length ("Missing number"); any other control character
+/// (which stops pdflatex: "not set up for use with LaTeX", "invalid character") prints as
+/// its escape, `\x07`. Everything else, including non-ASCII text, passes through unchanged:
+/// letters outside pdflatex's default fonts (Arabic, CJK, emoji) need a document set up for
+/// them (`fontspec` with XeLaTeX or LuaLaTeX).
 pub fn latex_escape(input: &str, out: &mut dyn Write) -> io::Result<()> {
     let mut buf = String::with_capacity(input.len() + 8);
     let mut chars = input.chars().peekable();
@@ -55,6 +58,9 @@ pub fn latex_escape(input: &str, out: &mut dyn Write) -> io::Result<()> {
                 buf.push(' ');
             }
             '\n' => buf.push(' '),
+            c if c.is_control() && c != '\t' => {
+                buf.push_str(&format!("\\textbackslash{{}}x{:02X}", u32::from(c)));
+            }
             _ => buf.push(c),
         }
     }
@@ -357,6 +363,11 @@ mod tests {
             ("a-b", "a-b"),
             ("a\r\nb\nc\rd", "a b c d"),
             ("plain text, é — ok", "plain text, é — ok"),
+            // Found by an adversarial helper: these stopped pdflatex.
+            (
+                "a\u{7}b\u{7f}c\u{85}\u{0}",
+                r"a\textbackslash{}x07b\textbackslash{}x7Fc\textbackslash{}x85\textbackslash{}x00",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(escape_str(input), want, "escaping {input:?}");
@@ -442,6 +453,11 @@ mod tests {
         fn escaping_is_reversible_and_leaves_nothing_special(s in text()) {
             let e = escape_str(&s);
             let flat = s.replace("\r\n", " ").replace(['\r', '\n'], " ");
+            let shown = |c: char| match c.is_control() && c != '\t' {
+                true => format!("\\x{:02X}", u32::from(c)),
+                false => c.to_string(),
+            };
+            let flat: String = flat.chars().map(shown).collect();
             proptest::prop_assert_eq!(unescape(&e), flat);
             // `\\` skips spaces and tabs (line breaks are escaped to spaces) before a `[`.
             proptest::prop_assert!(

@@ -171,14 +171,21 @@ pub enum PathError {
     Root,
     #[error("is inside the cache folder `{}/`", super::CACHE_DIR)]
     InCache,
+    #[error("holds the control character U+{:04X} (a path is one line of printable text)", u32::from(*.0))]
+    Control(char),
 }
 
 /// Normalises a project-relative path as written (`./a//b` -> `a/b`), refusing one that is
-/// empty, absolute, climbs out with `..`, names the root itself or leads into the cache folder.
+/// empty, absolute, climbs out with `..`, names the root itself, leads into the cache folder or
+/// holds a control character (a newline in a path broke the comment line a generated file
+/// names its source in, and no report can show it).
 /// The one lexical normaliser: declared paths and path parameters both go through it.
 pub fn normalize(raw: &str) -> Result<String, PathError> {
     if raw.is_empty() {
         return Err(PathError::Empty);
+    }
+    if let Some(c) = raw.chars().find(|c| c.is_control()) {
+        return Err(PathError::Control(c));
     }
     let mut parts = Vec::new();
     for c in Path::new(raw).components() {
@@ -337,6 +344,10 @@ mod tests {
                 "is inside the cache folder `.artifact/`",
             ),
             ("", "is empty"),
+            (
+                "t\n\\bad.tex",
+                "holds the control character U+000A (a path is one line of printable text)",
+            ),
         ] {
             let node = Node::parse(&format!("data: {raw:?}\nn: 1\n")).unwrap();
             let errs = from_node::<P>(&node).unwrap_err();
