@@ -167,7 +167,9 @@ impl Kind for TableKind {
         "table"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: control characters print as `\x07` (they stopped pdflatex), and a data CSV with
+        // an unclosed quote, a ragged row or a column named twice is an error.
+        2
     }
     fn about(&self) -> &'static str {
         "render a LaTeX table from CSV files through a tera template (values LaTeX-escaped)"
