@@ -186,6 +186,9 @@ fn validate(p: &Params, stage: &StageSpec) -> Vec<Problem> {
     let legend = matches!(p.legend, Some(Legend::Right | Legend::Bottom));
     rule(lone && legend, "legend", no_legend);
     rule(lone && p.legend_title.is_some(), "legend_title", no_legend);
+    let hidden = !lone && p.legend == Some(Legend::None) && p.legend_title.is_some();
+    let msg = "`legend_title` titles a legend that `legend: none` hides";
+    rule(hidden, "legend_title", msg);
     let stacked = ["stacked100", "stacked"][usize::from(p.chart == Chart::Stacked)];
     let msg = format!("a `{stacked}` chart needs `series`: the column whose values are stacked");
     rule(lone && p.chart != Chart::Grouped, "chart", &msg);
@@ -656,6 +659,11 @@ stages:
         let e = errors_of("title: \"a\\u0001b\"");
         assert!(
             e.iter().any(|e| e.contains("`title` holds U+0001")),
+            "{e:?}"
+        );
+        let e = errors_of("series: s, legend: none, legend_title: t");
+        assert!(
+            e.iter().any(|e| e.contains("that `legend: none` hides")),
             "{e:?}"
         );
     }

@@ -319,6 +319,21 @@ impl fmt::Display for NodeError {
 }
 impl std::error::Error for NodeError {}
 
+/// What serde expected, in the user's terms: its primitive visitors say `u32` or `f64`.
+fn in_words(exp: &dyn de::Expected) -> String {
+    let exp = exp.to_string();
+    let range = |max: u64| format!("a whole number from 0 to {max}");
+    match exp.as_str() {
+        "u8" => range(u8::MAX.into()),
+        "u16" => range(u16::MAX.into()),
+        "u32" => range(u32::MAX.into()),
+        "u64" | "usize" => "a whole number of 0 or more".into(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        _ => exp,
+    }
+}
+
 impl de::Error for NodeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
         NodeError {
@@ -327,6 +342,15 @@ impl de::Error for NodeError {
             unknown_field: None,
             missing_field: None,
         }
+    }
+    fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        NodeError::custom(format!("invalid type: {unexp}, expected {}", in_words(exp)))
+    }
+    fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        NodeError::custom(format!(
+            "invalid value: {unexp}, expected {}",
+            in_words(exp)
+        ))
     }
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         NodeError {

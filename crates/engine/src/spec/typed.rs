@@ -324,7 +324,7 @@ mod tests {
                 ),
                 (
                     Some(Loc::new(3, 4)),
-                    "invalid type: string \"x\", expected u32"
+                    "invalid type: string \"x\", expected a whole number from 0 to 4294967295"
                 ),
             ]
         );

@@ -373,7 +373,7 @@ fn params_errors_are_located() {
             &files("plot: {width: wide, label: a}\ntable: {rows: 3}\n")
         ),
         [
-            "pipeline.yaml:8:70: error: in `with` of stage \"wide\" (kind read): invalid type: string \"wide\", expected u32 (`${params.plot.width}` is \"wide\" (params.yaml:1:15))",
+            "pipeline.yaml:8:70: error: in `with` of stage \"wide\" (kind read): invalid type: string \"wide\", expected a whole number from 0 to 4294967295 (`${params.plot.width}` is \"wide\" (params.yaml:1:15))",
         ]
     );
     // The file's own problems name the file.
@@ -496,7 +496,7 @@ fn every_missing_key_is_reported_at_once() {
         errors(yaml, &[("a", "")]),
         [
             r#"pipeline.yaml:7:11: error: in `with` of stage "r" (kind read): missing required keys "data" and "label""#,
-            r#"pipeline.yaml:7:19: error: in `with` of stage "r" (kind read): invalid value: integer `-1`, expected u32"#,
+            r#"pipeline.yaml:7:19: error: in `with` of stage "r" (kind read): invalid value: integer `-1`, expected a whole number from 0 to 4294967295"#,
             r#"pipeline.yaml:7:23: error: in `with` of stage "r" (kind read): unknown key "bad" (expected one of: data, label, width, note)"#,
         ]
     );
