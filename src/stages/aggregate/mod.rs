@@ -448,15 +448,30 @@ impl Kind for AggregateKind {
         }
         let query_loc = p.query.loc;
         let declared = |n: &str| tables.iter().any(|(t, _, _)| t == n);
+        // The ORDER BY rule is checked on SQL that parses (an unclosed string hid it).
+        let mut parsed = false;
         if p.query.trim().is_empty() {
             v.push(Problem::at(query_loc, "`query` is empty"));
         } else {
             match file_access(&p.query, &declared) {
-                Ok(refused) => v.extend(refused.into_iter().map(|m| Problem::at(query_loc, m))),
+                Ok(refused) => {
+                    parsed = true;
+                    v.extend(refused.into_iter().map(|m| Problem::at(query_loc, m)));
+                }
                 Err(e) => v.push(Problem::at(query_loc, e)),
             }
         }
-        if !p.query.trim().is_empty() && !has_top_level_order_by(&p.query) {
+        let w = words(&p.query);
+        let semicolon = |x: &Word| x.depth == 0 && x.kind == WordKind::Punct && x.text == ";";
+        if w.iter()
+            .position(semicolon)
+            .is_some_and(|i| i + 1 < w.len())
+        {
+            let msg =
+                "`query` holds more than one statement (after a `;`): an aggregate runs one SELECT";
+            v.push(Problem::at(query_loc, msg));
+        }
+        if parsed && !has_top_level_order_by(&p.query) {
             v.push(Problem::at(
                 query_loc,
                 "`query` has no top-level ORDER BY: end it with an ORDER BY whose keys identify rows uniquely, so the output's row order is deterministic",
@@ -934,6 +949,17 @@ stages:
         assert!(d.contains("exactly one CSV, but 2 outputs"), "{d}");
         let d = problems(&STAGE.replace("      tables:", "      bogus: 1\n      tables:"));
         assert!(d.contains("unknown key \"bogus\""), "{d}");
+        // Found by an adversarial helper: a second statement failed only when run, and an
+        // unclosed string also reported a missing ORDER BY.
+        let q = |q: &str| STAGE.replace("SELECT a, COUNT(*) AS n FROM t GROUP BY a ORDER BY a", q);
+        let d = problems(&q("SELECT a FROM t ORDER BY a; SELECT a FROM t ORDER BY a"));
+        assert!(d.contains("more than one statement"), "{d}");
+        let d = problems(&q("\"SELECT a FROM t WHERE a = 'x ORDER BY a\""));
+        assert!(
+            d.contains("not valid SQL") && !d.contains("ORDER BY:"),
+            "{d}"
+        );
+        assert_eq!(problems(&q("SELECT a FROM t ORDER BY a;")), "");
     }
 
     /// `read_csv('/tmp/secret.csv')` read any file, unfingerprinted: every table function that
