@@ -205,8 +205,10 @@ impl Kind for TableKind {
             if e.contains("is not defined") {
                 for (name, rel, table) in &tables {
                     e.push_str(&format!(
-                        "\ncolumns of `{name}` ({rel}): {}",
-                        table.header.join(", ")
+                        "\ncolumns of `{name}` ({rel}): {}; rows: {} (`{name}[0]` to `{name}[{}]`)",
+                        table.header.join(", "),
+                        table.rows.len(),
+                        table.rows.len().saturating_sub(1)
                     ));
                 }
             }
@@ -766,7 +768,17 @@ stages:
             e.contains("`fixed`: its input is not defined: the column or variable before `| fixed` does not exist"),
             "{e}"
         );
-        assert!(e.contains("columns of `d` (d.csv): a, b"), "{e}");
+        assert!(
+            e.contains("columns of `d` (d.csv): a, b; rows: 1 (`d[0]` to `d[0]`)"),
+            "{e}"
+        );
+        // A keyword argument of the wrong type, in the template's terms (tera said "expected
+        // `i64` but got `string`"; found by an adversarial helper).
+        let e = run_error("{{ d[0].a | fixed(digits=\"2\") }}", "a\n1\n");
+        assert!(
+            e.contains("`fixed`: `digits` must be a whole number, not \"2\""),
+            "{e}"
+        );
         let e = run_error(
             "{% set p = d | pivot(row=\"a\", col=\"zz\") %}",
             "a,b\n1,2\n",

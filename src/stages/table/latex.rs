@@ -197,8 +197,25 @@ fn only_kwargs(who: &str, kw: &Kwargs, allowed: &[&str]) -> TeraResult<()> {
     }
 }
 
+/// `got`, tera's reading of keyword argument `name` of filter `who`, with a type error said in
+/// the template author's terms (tera says "expected `i64` but got `string`").
+pub fn typed<T>(
+    who: &str,
+    kw: &Kwargs,
+    name: &str,
+    what: &str,
+    got: TeraResult<T>,
+) -> TeraResult<T> {
+    got.map_err(|_| {
+        let v = kw.get::<Value>(name).ok().flatten();
+        let v = v.map_or_else(String::new, |v| format!(", not {}", show(&v)));
+        Error::message(format!("`{who}`: `{name}` must be {what}{v}"))
+    })
+}
+
 fn digits_kwarg(who: &str, kw: &Kwargs, default: usize) -> TeraResult<usize> {
-    let d = kw.get::<i64>("digits")?.unwrap_or(default as i64);
+    let d = typed(who, kw, "digits", "a whole number", kw.get::<i64>("digits"))?;
+    let d = d.unwrap_or(default as i64);
     if (0..=12).contains(&d) {
         Ok(d as usize)
     } else {
@@ -211,7 +228,7 @@ fn digits_kwarg(who: &str, kw: &Kwargs, default: usize) -> TeraResult<usize> {
 /// `int(sep=true)`: a whole number, with `{,}` thousands separators unless `sep=false`.
 pub fn int(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
     only_kwargs("int", &kw, &["sep"])?;
-    let sep = kw.get::<bool>("sep")?.unwrap_or(true);
+    let sep = typed("int", &kw, "sep", "true or false", kw.get::<bool>("sep"))?.unwrap_or(true);
     let i = match to_num(v, "int")? {
         Num::Int(i) => i,
         Num::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => f as i128,
@@ -238,7 +255,7 @@ pub fn int(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
 pub fn fixed(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
     only_kwargs("fixed", &kw, &["digits", "sep"])?;
     let digits = digits_kwarg("fixed", &kw, 2)?;
-    let sep = kw.get::<bool>("sep")?.unwrap_or(false);
+    let sep = typed("fixed", &kw, "sep", "true or false", kw.get::<bool>("sep"))?.unwrap_or(false);
     let x = to_num(v, "fixed")?.as_f64();
     Ok(Value::safe_string(
         &NumFormat::new(digits)
@@ -253,7 +270,7 @@ pub fn fixed(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
 pub fn pct(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
     only_kwargs("pct", &kw, &["digits", "of", "sep"])?;
     let digits = digits_kwarg("pct", &kw, 1)?;
-    let sep = kw.get::<bool>("sep")?.unwrap_or(false);
+    let sep = typed("pct", &kw, "sep", "true or false", kw.get::<bool>("sep"))?.unwrap_or(false);
     let x = to_num(v, "pct")?.as_f64();
     let p = match kw.get::<Value>("of")? {
         None => x,
@@ -286,7 +303,13 @@ pub fn num(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
 /// list of rows. An empty list sums to 0.
 pub fn sum(v: &[Value], kw: Kwargs, _: &State) -> TeraResult<Value> {
     only_kwargs("sum", &kw, &["attribute"])?;
-    let attr = kw.get::<&str>("attribute")?;
+    let attr = typed(
+        "sum",
+        &kw,
+        "attribute",
+        "a column name",
+        kw.get::<&str>("attribute"),
+    )?;
     let mut total = Num::Int(0);
     for (i, item) in v.iter().enumerate() {
         let x = match attr {

@@ -48,7 +48,7 @@ enum Sort {
 }
 
 fn sort_arg(kw: &Kwargs, name: &str) -> TeraResult<Option<Sort>> {
-    match kw.get::<&str>(name)? {
+    match super::latex::typed("pivot", kw, name, "a string", kw.get::<&str>(name))? {
         None => Ok(None),
         Some("total_desc") => Ok(Some(Sort::TotalDesc)),
         Some("total_asc") => Ok(Some(Sort::TotalAsc)),
@@ -151,9 +151,19 @@ pub fn pivot(data: &[Value], kw: Kwargs, _: &State) -> TeraResult<Value> {
     }
     let row_col = kw.must_get::<&str>("row")?;
     let col_col = kw.must_get::<&str>("col")?;
-    let value_col = kw.get::<&str>("value")?;
-    let mut rows = Keys::new(kw.get::<Vec<String>>("row_order")?, "row_order")?;
-    let mut cols = Keys::new(kw.get::<Vec<String>>("col_order")?, "col_order")?;
+    use super::latex::typed;
+    let value_col = typed(
+        "pivot",
+        &kw,
+        "value",
+        "a column name",
+        kw.get::<&str>("value"),
+    )?;
+    let order = |name: &str| {
+        let got = kw.get::<Vec<String>>(name);
+        Keys::new(typed("pivot", &kw, name, "a list of names", got)?, name)
+    };
+    let (mut rows, mut cols) = (order("row_order")?, order("col_order")?);
     let sort_rows = sort_arg(&kw, "sort_rows")?;
     let sort_cols = sort_arg(&kw, "sort_cols")?;
 
