@@ -40,7 +40,12 @@ impl Table {
         }
         let mut rows = Vec::new();
         for (i, rec) in rdr.records().enumerate() {
-            let rec = rec.map_err(|e| anyhow::anyhow!("row {}: {e}", i + 2))?;
+            let rec = rec.map_err(|e| match e.kind() {
+                csv::ErrorKind::Utf8 { .. } => {
+                    anyhow::anyhow!("row {}: not UTF-8 text (save the file as UTF-8)", i + 2)
+                }
+                _ => anyhow::anyhow!("row {}: {e}", i + 2),
+            })?;
             rows.push(rec.iter().map(str::to_string).collect());
         }
         Ok(Table { header, rows })
@@ -364,5 +369,7 @@ mod tests {
             e.starts_with("row 3 (line 3) has 3 cell(s) but the header has 2"),
             "{e}"
         );
+        let e = Table::parse(b"a\nok\n\xff\n").unwrap_err().to_string();
+        assert_eq!(e, "row 3: not UTF-8 text (save the file as UTF-8)");
     }
 }

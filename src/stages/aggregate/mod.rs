@@ -377,6 +377,11 @@ pub fn explain_sql_error(msg: &str, query: &str) -> String {
             "the join produces a column {name:?} that already exists: select the columns you \
              need with distinct names (`a.col AS a_col`) instead of `*` on both sides"
         )
+    } else if first.contains("not supported for dtype `str`") {
+        format!(
+            "{first}: the column is text, because at least one of its cells is not a number (a \
+             column is read as numbers only when every non-empty cell is one)"
+        )
     } else {
         // polars' first line is the message; later lines are advice for its Python API.
         msg.split("\n\n").next().unwrap_or(msg).trim().to_string()
@@ -1122,6 +1127,11 @@ stages:
         let e = query(csv, "SELECT a, nope FROM t ORDER BY a").expect_err("no column");
         assert!(
             e.contains("\"nope\"; the tables: t(a, Größe, other)"),
+            "{e}"
+        );
+        let e = query("a\n1\nfoo\n", "SELECT SUM(a) AS s FROM t ORDER BY s").expect_err("text");
+        assert!(
+            e.contains("the column is text, because at least one"),
             "{e}"
         );
         let e = query("a,a\n1,2\n", "SELECT * FROM t ORDER BY 1").expect_err("twice");
