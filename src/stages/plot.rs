@@ -11,8 +11,8 @@
 //! [`crate::stages::numfmt`], the font embedded in the PNG and named in the SVG (so a browser
 //! with DejaVu Sans shows the SVG as the PNG; `scripts/svg-vs-png.sh`). Margins are measured
 //! from the labels, which never overlap each other, the bars or the canvas edge: category
-//! labels wrap or turn vertical, a canvas over 10000 px is an error, and so is a given size
-//! that cuts a label (naming the size needed).
+//! labels wrap or turn vertical, ticks under horizontal bars thin out, a canvas over 10000 px
+//! is an error, and so is any chart whose labels would still overlap or be cut (naming them).
 
 mod bars;
 mod data;
