@@ -271,10 +271,12 @@ impl Bars {
             Frame::new(p, (left, right), Some(cats), auto, min, fixed, below)?
         } else {
             let left = MARGIN + value_desc + tick_w + ticks;
+            // A bar with a value label over it is at least as wide as a turned label is thick.
+            let per_bar = [10.0, 14.0][usize::from(self.value_labels.is_some())];
             let (slot, min_slot) = match grouped {
                 true => (
                     (n_ser * 18.0 + 20.0).max(64.0),
-                    (n_ser * 10.0 + 8.0).max(24.0),
+                    (n_ser * per_bar + 8.0).max(24.0),
                 ),
                 false => (64.0, 24.0),
             };
