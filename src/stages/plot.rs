@@ -633,7 +633,15 @@ stages:
             let got = one(with, csv).1.expect_err(with);
             assert!(got.contains(want), "{with}: {got}");
         }
+        // 20 categories of 4 grouped bars with value labels: the labels overlapped.
+        let dense = (0..80).fold("e,s,n\n".to_string(), |s, i| {
+            s + &format!("c{},s{},{}\n", i / 4, i % 4, i + 1)
+        });
         let clean = [
+            (
+                "chart: grouped, x: e, series: s, value: n, value_labels: true",
+                dense.as_str(),
+            ),
             // Tick labels of 14 digits under horizontal bars overlapped at 7 ticks.
             (
                 "chart: grouped, orientation: horizontal, x: e, value: n",

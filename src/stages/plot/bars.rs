@@ -231,9 +231,10 @@ impl Bars {
         }
     }
 
-    /// Grouped value labels over vertical bars turn vertical when wider than a bar.
+    /// Grouped value labels over vertical bars turn vertical unless a pixel stays between the
+    /// labels of neighbouring bars (a 1 px overlap was allowed, and two-digit labels touched).
     fn rotated_values(&self) -> bool {
-        !self.horizontal && self.value_label_width() > self.bar_frac() * self.slot() + 1.0
+        !self.horizontal && self.value_label_width() > self.bar_frac() * self.slot() - 1.0
     }
 
     /// Measures margins, label areas and the canvas.
