@@ -8,7 +8,7 @@
 
 use std::io::{self, Write};
 
-use tera::{Error, Kwargs, Number, State, TeraResult, Value};
+use tera::{ArgFromValue, Error, Kwargs, Number, State, TeraResult, Value};
 
 use crate::stages::numfmt::{self, LATEX_THOUSANDS, NumFormat};
 
@@ -197,16 +197,13 @@ fn only_kwargs(who: &str, kw: &Kwargs, allowed: &[&str]) -> TeraResult<()> {
     }
 }
 
-/// `got`, tera's reading of keyword argument `name` of filter `who`, with a type error said in
-/// the template author's terms (tera says "expected `i64` but got `string`").
-pub fn typed<T>(
-    who: &str,
-    kw: &Kwargs,
-    name: &str,
-    what: &str,
-    got: TeraResult<T>,
-) -> TeraResult<T> {
-    got.map_err(|_| {
+/// Keyword argument `name` of filter `who` as a `T`, with a type error said in the template
+/// author's terms, `what` it must be (tera says "expected `i64` but got `string`").
+pub fn kwarg<'k, T>(who: &str, kw: &'k Kwargs, name: &'k str, what: &str) -> TeraResult<Option<T>>
+where
+    T: ArgFromValue<'k, Output = T>,
+{
+    kw.get::<T>(name).map_err(|_| {
         let v = kw.get::<Value>(name).ok().flatten();
         let v = v.map_or_else(String::new, |v| format!(", not {}", show(&v)));
         Error::message(format!("`{who}`: `{name}` must be {what}{v}"))
@@ -214,7 +211,7 @@ pub fn typed<T>(
 }
 
 fn digits_kwarg(who: &str, kw: &Kwargs, default: usize) -> TeraResult<usize> {
-    let d = typed(who, kw, "digits", "a whole number", kw.get::<i64>("digits"))?;
+    let d = kwarg::<i64>(who, kw, "digits", "a whole number")?;
     let d = d.unwrap_or(default as i64);
     if (0..=12).contains(&d) {
         Ok(d as usize)
@@ -228,7 +225,7 @@ fn digits_kwarg(who: &str, kw: &Kwargs, default: usize) -> TeraResult<usize> {
 /// `int(sep=true)`: a whole number, with `{,}` thousands separators unless `sep=false`.
 pub fn int(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
     only_kwargs("int", &kw, &["sep"])?;
-    let sep = typed("int", &kw, "sep", "true or false", kw.get::<bool>("sep"))?.unwrap_or(true);
+    let sep = kwarg::<bool>("int", &kw, "sep", "true or false")?.unwrap_or(true);
     let i = match to_num(v, "int")? {
         Num::Int(i) => i,
         Num::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => f as i128,
@@ -255,7 +252,7 @@ pub fn int(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
 pub fn fixed(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
     only_kwargs("fixed", &kw, &["digits", "sep"])?;
     let digits = digits_kwarg("fixed", &kw, 2)?;
-    let sep = typed("fixed", &kw, "sep", "true or false", kw.get::<bool>("sep"))?.unwrap_or(false);
+    let sep = kwarg::<bool>("fixed", &kw, "sep", "true or false")?.unwrap_or(false);
     let x = to_num(v, "fixed")?.as_f64();
     Ok(Value::safe_string(
         &NumFormat::new(digits)
@@ -270,7 +267,7 @@ pub fn fixed(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
 pub fn pct(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
     only_kwargs("pct", &kw, &["digits", "of", "sep"])?;
     let digits = digits_kwarg("pct", &kw, 1)?;
-    let sep = typed("pct", &kw, "sep", "true or false", kw.get::<bool>("sep"))?.unwrap_or(false);
+    let sep = kwarg::<bool>("pct", &kw, "sep", "true or false")?.unwrap_or(false);
     let x = to_num(v, "pct")?.as_f64();
     let p = match kw.get::<Value>("of")? {
         None => x,
@@ -303,13 +300,7 @@ pub fn num(v: &Value, kw: Kwargs, _: &State) -> TeraResult<Value> {
 /// list of rows. An empty list sums to 0.
 pub fn sum(v: &[Value], kw: Kwargs, _: &State) -> TeraResult<Value> {
     only_kwargs("sum", &kw, &["attribute"])?;
-    let attr = typed(
-        "sum",
-        &kw,
-        "attribute",
-        "a column name",
-        kw.get::<&str>("attribute"),
-    )?;
+    let attr = kwarg::<&str>("sum", &kw, "attribute", "a column name")?;
     let mut total = Num::Int(0);
     for (i, item) in v.iter().enumerate() {
         let x = match attr {

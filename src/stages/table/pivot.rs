@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use tera::{Error, Kwargs, State, TeraResult, Value};
 
-use super::latex::{Num, show, to_num};
+use super::latex::{Num, kwarg, show, to_num};
 
 const ARGS: &[&str] = &[
     "row",
@@ -48,7 +48,7 @@ enum Sort {
 }
 
 fn sort_arg(kw: &Kwargs, name: &str) -> TeraResult<Option<Sort>> {
-    match super::latex::typed("pivot", kw, name, "a string", kw.get::<&str>(name))? {
+    match kwarg::<&str>("pivot", kw, name, "a string")? {
         None => Ok(None),
         Some("total_desc") => Ok(Some(Sort::TotalDesc)),
         Some("total_asc") => Ok(Some(Sort::TotalAsc)),
@@ -151,18 +151,8 @@ pub fn pivot(data: &[Value], kw: Kwargs, _: &State) -> TeraResult<Value> {
     }
     let row_col = kw.must_get::<&str>("row")?;
     let col_col = kw.must_get::<&str>("col")?;
-    use super::latex::typed;
-    let value_col = typed(
-        "pivot",
-        &kw,
-        "value",
-        "a column name",
-        kw.get::<&str>("value"),
-    )?;
-    let order = |name: &str| {
-        let got = kw.get::<Vec<String>>(name);
-        Keys::new(typed("pivot", &kw, name, "a list of names", got)?, name)
-    };
+    let value_col = kwarg::<&str>("pivot", &kw, "value", "a column name")?;
+    let order = |name: &str| Keys::new(kwarg("pivot", &kw, name, "a list of names")?, name);
     let (mut rows, mut cols) = (order("row_order")?, order("col_order")?);
     let sort_rows = sort_arg(&kw, "sort_rows")?;
     let sort_cols = sort_arg(&kw, "sort_cols")?;
