@@ -84,8 +84,25 @@ pub fn run(g: &Global, a: &CleanArgs) -> Result<i32> {
         }
     }
     if a.cache {
-        // Still holding the lock, so that no waiting run starts on a cache being deleted.
-        std::fs::remove_dir_all(&cache.dir).ok();
+        // Still holding the lock, so that no waiting run starts on a cache being deleted. The
+        // files runs replaced but did not make (`.artifact/kept/`) are the user's: they stay.
+        let link = std::fs::symlink_metadata(&cache.dir).is_ok_and(|m| !m.is_dir());
+        let entries = std::fs::read_dir(&cache.dir).into_iter().filter(|_| !link);
+        if link {
+            // Never through a link: only the link goes.
+            std::fs::remove_file(&cache.dir).ok();
+        }
+        for e in entries.flatten().flatten() {
+            if e.file_name() == engine::cache::KEPT {
+                let rel = format!("{}/{}", engine::spec::CACHE_DIR, engine::cache::KEPT);
+                kept.push((rel, "it holds files runs replaced but did not make".into()));
+            } else if e.file_type().is_ok_and(|t| t.is_dir()) {
+                std::fs::remove_dir_all(e.path()).ok();
+            } else {
+                std::fs::remove_file(e.path()).ok();
+            }
+        }
+        std::fs::remove_dir(&cache.dir).ok();
     }
     drop(lock);
     if !g.quiet {

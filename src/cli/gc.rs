@@ -34,7 +34,11 @@ pub fn run(g: &Global, a: &GcArgs) -> Result<i32> {
     }
     // Temporary files left by killed runs, next to outputs and in `.artifact/tmp/` (outputs a
     // killed run had moved aside go back first).
-    let swept = p.engine(engine::exec::RunEnv::default()).sweep_temps();
+    let engine = p.engine(engine::exec::RunEnv::default());
+    let swept = engine.sweep_temps();
+    for kept in engine.take_kept() {
+        super::output::warn(kept);
+    }
     let (n, bytes) = cache.gc()?;
     if !g.quiet {
         let temps = if swept > 0 {

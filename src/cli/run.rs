@@ -276,7 +276,7 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<i32> {
 /// Says why a hand edit of an output was undone, and how to make such an edit stick.
 fn edited_output_note(path: &str, r: &StageResult, fetched: bool) -> String {
     format!(
-        "note: {path} had been edited by hand, but it is an output of stage {} ({}), so the run put back the version that stage made (a copy of the edit is kept in the cache). To change it for good, edit what the stage reads (its inputs or its `with:` in pipeline.yaml), or make the file a source by removing it from the stage's outputs.{}",
+        "note: {path} had been edited by hand, but it is an output of stage {} ({}), so the run put back the version that stage made (the edit is kept in .artifact/kept/). To change it for good, edit what the stage reads (its inputs or its `with:` in pipeline.yaml), or make the file a source by removing it from the stage's outputs.{}",
         r.stage,
         r.kind,
         if fetched {

@@ -46,7 +46,41 @@ pub struct Cache {
     pub dir: PathBuf,
     /// `stages.json`, loaded on first use.
     index: std::sync::Arc<std::sync::Mutex<Option<Index>>>,
+    /// Files copied to [`KEPT`] since the last [`Cache::take_kept`].
+    kept: std::sync::Arc<std::sync::Mutex<Vec<Kept>>>,
 }
+
+/// A file the tool replaced but did not make, copied to [`KEPT`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kept {
+    /// Its project path.
+    pub path: String,
+    /// Where the copy is (`.artifact/kept/...`).
+    pub at: String,
+    /// A killed run had half written it (else the user put it there or edited it).
+    pub half_written: bool,
+}
+
+impl std::fmt::Display for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (path, at) = (&self.path, &self.at);
+        match self.half_written {
+            true => write!(
+                f,
+                "{path} was being written by a run that was killed: the file from before that run is back, and the one found there is kept at {at}"
+            ),
+            false => write!(
+                f,
+                "{path} was not made by this pipeline (or was edited since): it is replaced, and the file is kept at {at}"
+            ),
+        }
+    }
+}
+
+/// The folder of `.artifact/` that holds files the tool replaced but did not make: a user's
+/// file found at an output path, a hand edit a restore undid, what a killed run left at a path
+/// it had moved aside. Neither `gc` nor `clean --cache` empties it: only the user does.
+pub const KEPT: &str = "kept";
 
 /// The stage index in memory, and whether it changed since it was loaded.
 type Index = (BTreeMap<String, Record>, bool);
@@ -64,6 +98,7 @@ impl Cache {
         Cache {
             dir: root.join(crate::spec::CACHE_DIR),
             index: Default::default(),
+            kept: Default::default(),
         }
     }
 
@@ -72,6 +107,48 @@ impl Cache {
             std::fs::create_dir_all(self.dir.join(sub))?;
         }
         Ok(())
+    }
+
+    /// Copies the project file `src` (at project path `rel`) to `.artifact/kept/<rel>`, or to
+    /// `<rel>.N` when another content is kept under that name; the same content is kept once.
+    /// Returns where it is, as a project path, and notes it for [`Cache::take_kept`].
+    pub fn keep(&self, src: &Path, rel: &str, half_written: bool) -> std::io::Result<String> {
+        let digest = sha256_file(src)?;
+        let mut n = 0;
+        let name = loop {
+            let name = match n {
+                0 => rel.to_string(),
+                n => format!("{rel}.{n}"),
+            };
+            let dest = self.dir.join(KEPT).join(&name);
+            match sha256_file(&dest) {
+                Ok(d) if d == digest => break name,
+                Ok(_) => n += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir_all(dest.parent().unwrap_or(&self.dir))?;
+                    let tmp = fsutil::temp_sibling(&dest);
+                    std::fs::copy(src, &tmp)?;
+                    std::fs::rename(&tmp, &dest).inspect_err(|_| {
+                        let _ = std::fs::remove_file(&tmp);
+                    })?;
+                    break name;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let at = format!("{}/{KEPT}/{name}", crate::spec::CACHE_DIR);
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.push(Kept {
+            path: rel.to_string(),
+            at: at.clone(),
+            half_written,
+        });
+        Ok(at)
+    }
+
+    /// The files [`Cache::keep`] kept since the last call.
+    pub fn take_kept(&self) -> Vec<Kept> {
+        std::mem::take(&mut *self.kept.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub fn stat_path(&self) -> PathBuf {
@@ -235,11 +312,11 @@ impl Cache {
     }
 
     /// Sweeps `tmp/`: scratch folders and temporary files of processes that are gone are
-    /// deleted; the outputs a killed run had moved aside are first put back where they are
-    /// missing (or dropped when the store holds them). Returns how many entries went.
+    /// deleted; the outputs a killed run had moved aside are first put back (see
+    /// [`Cache::recover_aside`]). Returns how many entries went.
     pub fn clean_tmp(&self, proj: &fsutil::Confined) -> usize {
         let mut n = 0;
-        for e in std::fs::read_dir(self.dir.join("tmp"))
+        for e in real_dir(&self.dir.join("tmp"))
             .into_iter()
             .flatten()
             .flatten()
@@ -263,7 +340,8 @@ impl Cache {
     }
 
     /// Puts back what a killed run moved aside in `dir`; true when nothing is left that only
-    /// `dir` holds.
+    /// `dir` holds. The file moved aside is the last good one: whatever stands at its path now
+    /// (most likely what the killed command had half written) is kept in [`KEPT`] and replaced.
     fn recover_aside(&self, proj: &fsutil::Confined, dir: &Path) -> bool {
         let mut files = Vec::new();
         let mut stack = vec![dir.to_path_buf()];
@@ -282,14 +360,21 @@ impl Cache {
                 all = false;
                 continue;
             };
-            let rel = aside_path(&rel.to_string_lossy());
+            let rel = rel.to_string_lossy();
+            let rel = match rel.strip_prefix(&format!("{ASIDE_NESTED}/")) {
+                Some(nested) => nested.to_string(),
+                None => aside_path(&rel),
+            };
             let here = proj.root().join(&rel);
-            let ok = if std::fs::symlink_metadata(&here).is_err() {
-                proj.move_in(&f, &rel).is_ok()
-            } else {
-                // The killed command wrote something there; the old file may go only if the
-                // store holds it.
-                sha256_file(&f).is_ok_and(|d| self.holds(&d))
+            let ok = match std::fs::symlink_metadata(&here) {
+                Err(_) => proj.move_in(&f, &rel).is_ok(),
+                // The killed command wrote something there (or someone did since): keep it,
+                // then put the good file back over it.
+                Ok(m) if m.is_file() => {
+                    self.keep(&here, &rel, true).is_ok() && proj.move_in(&f, &rel).is_ok()
+                }
+                // A folder or a link stands there now: leave both where they are.
+                Ok(_) => false,
             };
             all &= ok;
         }
@@ -323,17 +408,16 @@ impl Cache {
             }
         }
         let (mut n, mut bytes) = (0, 0);
-        for shard in std::fs::read_dir(self.dir.join("objects"))
+        for shard in real_dir(&self.dir.join("objects"))
             .into_iter()
             .flatten()
             .flatten()
         {
             let prefix = shard.file_name().to_string_lossy().into_owned();
-            for obj in std::fs::read_dir(shard.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
+            for obj in real_dir(&shard.path()).into_iter().flatten().flatten() {
+                if !obj.file_type().is_ok_and(|t| t.is_file()) {
+                    continue;
+                }
                 let digest = format!("{prefix}{}", obj.file_name().to_string_lossy());
                 if !live.contains(&digest) {
                     bytes += obj.metadata().map(|m| m.len()).unwrap_or(0);
@@ -380,6 +464,22 @@ const ASIDE: &str = "aside+";
 /// written `%25` and `/` written `%2F`, so that an output in a subfolder needs no subfolder
 /// there (two fewer folder operations per stage; reversed by [`aside_path`]). Hand-written: a
 /// percent-encoding crate would be a dependency for two characters.
+/// The entries of `dir` when it is a folder and not a link to one: deletions in the cache
+/// never reach through a link into a folder the tool did not make.
+fn real_dir(dir: &Path) -> std::io::Result<std::fs::ReadDir> {
+    match std::fs::symlink_metadata(dir)? {
+        m if m.is_dir() => std::fs::read_dir(dir),
+        _ => Err(std::io::Error::other(format!(
+            "{} is not a folder",
+            dir.display()
+        ))),
+    }
+}
+
+/// The folder of an aside folder that holds outputs at their own paths (see
+/// `exec::run::Aside::slot`): names that [`aside_name`] would make too long.
+pub const ASIDE_NESTED: &str = "%nested";
+
 pub fn aside_name(rel: &str) -> String {
     rel.replace('%', "%25").replace('/', "%2F")
 }

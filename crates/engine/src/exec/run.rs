@@ -169,6 +169,10 @@ pub enum Warning {
     /// The lock file could not be used and was rebuilt from the recorded runs.
     #[error("{0}; regenerating it from the recorded runs")]
     LockRegenerated(LockError),
+    /// A file at an output path that this pipeline did not make (or that was edited since, or
+    /// that a killed run half wrote) was replaced; a copy stays in `.artifact/kept/`.
+    #[error("{0}")]
+    Kept(crate::cache::Kept),
 }
 
 /// Why a stage's inputs cannot be fingerprinted (so its key, and its decision, are unknown).
@@ -230,15 +234,22 @@ struct Aside {
     /// The run's folder, created when the first output of any stage moves there (a run whose
     /// outputs do not exist yet costs no folder).
     dir: PathBuf,
-    /// Outputs that existed (and now wait in `dir`, each as one file named by
-    /// [`crate::cache::aside_name`], so no subfolders are made).
+    /// Outputs that existed (and now wait in `dir`, see [`Aside::slot`]).
     moved: BTreeSet<String>,
+    /// Those of them that the stage's last run did not make (a user's file, a hand edit): kept
+    /// in `.artifact/kept/` if the stage succeeds with other content.
+    foreign: BTreeSet<String>,
 }
 
 impl Aside {
-    /// Where the previous `rel` waits.
+    /// Where the previous `rel` waits: one file named by [`crate::cache::aside_name`] (no
+    /// subfolders to make), or under `%nested/` at its own path when that name would be too
+    /// long for the file system (a path of two 130-character folders failed every rerun).
     fn slot(&self, rel: &str) -> PathBuf {
-        self.dir.join(crate::cache::aside_name(rel))
+        match crate::cache::aside_name(rel) {
+            name if name.len() <= 240 => self.dir.join(name),
+            _ => self.dir.join(crate::cache::ASIDE_NESTED).join(rel),
+        }
     }
 
     /// Removes the stage's files once they are not needed; the folder goes at the end of the
@@ -441,6 +452,12 @@ impl<'a> Engine<'a> {
             total: selected.len(),
         });
         self.sweep_temps();
+        let kept = |on_event: &mut dyn FnMut(Event<'_>)| {
+            for k in self.cache.take_kept() {
+                on_event(Event::Warning(&Warning::Kept(k)));
+            }
+        };
+        kept(on_event);
         if !opts.force
             && let Some(fresh) = self.all_fresh(&selected)
         {
@@ -506,7 +523,10 @@ impl<'a> Engine<'a> {
                         stage: &self.pipeline.stages[i].name,
                         reason: &reason,
                     }),
-                    Msg::Finished(res) => on_event(Event::Finished(&res)),
+                    Msg::Finished(res) => {
+                        kept(on_event);
+                        on_event(Event::Finished(&res));
+                    }
                 }
             }
         });
@@ -773,7 +793,8 @@ impl<'a> Engine<'a> {
             }
             // What is there now is about to be replaced: keep a copy first.
             if let Some(cur) = &cur {
-                self.secure(p, cur).map_err(RestoreFailure::Io)?;
+                self.secure(&rec.stage, p, cur, Some(d))
+                    .map_err(RestoreFailure::Io)?;
             }
             match self.cache.restore_to(d, &self.proj, p) {
                 Ok(()) => self.stat.record(self.root(), p, d),
@@ -836,10 +857,12 @@ impl<'a> Engine<'a> {
             let _ = std::fs::remove_dir_all(dir);
         }
         let outcome = match (outcome, &aside) {
-            (Ok(outputs), Some(a)) => {
+            // A foreign file that cannot be kept stays aside (the next run's sweep puts it
+            // back), as the message says.
+            (Ok(outputs), Some(a)) => self.keep_foreign(a, &outputs).map(|()| {
                 a.remove();
-                Ok(outputs)
-            }
+                outputs
+            }),
             (Err(mut msg), Some(a)) => {
                 if let Err(e) = self.put_back(s, a) {
                     msg.push_str(&format!(
@@ -933,7 +956,7 @@ impl<'a> Engine<'a> {
                 // A file there that the store does not hold (e.g. made by hand before the stage
                 // ever ran) is stored before it is replaced.
                 if let Ok(Some(cur)) = self.stat.digest(self.root(), &o.path) {
-                    self.secure(&o.path, &cur)?;
+                    self.secure(&s.name, &o.path, &cur, Some(&outputs[&o.path]))?;
                 }
                 self.proj
                     .move_in(&out_root.join(&o.path), &o.path)
@@ -946,19 +969,60 @@ impl<'a> Engine<'a> {
         Ok(outputs)
     }
 
-    /// Stores the project file `rel` (whose content is `digest`) unless the store holds it, so
-    /// that replacing or removing it loses nothing.
-    fn secure(&self, rel: &str, digest: &str) -> Result<(), String> {
-        if self.cache.has_object(digest) {
-            return Ok(());
+    /// Whether `digest` is what the last run of `stage` made at `rel`.
+    fn made(&self, stage: &str, rel: &str, digest: &str) -> bool {
+        let last = self.cache.last(stage);
+        last.is_some_and(|r| r.outputs.get(rel).is_some_and(|d| d == digest))
+    }
+
+    /// After an in-place stage succeeded: each output it replaced that its last run had not made
+    /// is kept in `.artifact/kept/` unless the stage wrote the same content.
+    fn keep_foreign(&self, a: &Aside, outputs: &BTreeMap<String, String>) -> Result<(), String> {
+        for rel in &a.foreign {
+            let slot = a.slot(rel);
+            let same = crate::hash::sha256_file(&slot).is_ok_and(|d| outputs.get(rel) == Some(&d));
+            if !same && let Err(e) = self.cache.keep(&slot, rel, false) {
+                return Err(format!(
+                    "cannot keep the previous {rel} (this pipeline did not make it) in .artifact/kept/: {e}; it waits in {}",
+                    a.dir.display()
+                ));
+            }
         }
+        Ok(())
+    }
+
+    /// Before the project file `rel` (content `digest`), an output of `stage`, is replaced by
+    /// content `new` (when known), so that doing so loses nothing: the same content needs
+    /// nothing, what the stage's last run made needs only be in the store (which rebuilds it),
+    /// and anything else (a file the user put there, a hand edit) is copied to
+    /// `.artifact/kept/`, which `gc` never empties, and reported.
+    fn secure(
+        &self,
+        stage: &str,
+        rel: &str,
+        digest: &str,
+        new: Option<&str>,
+    ) -> Result<(), String> {
         let full = self.root().join(rel);
-        if !full.is_file() {
+        if !full.is_file() || new == Some(digest) {
             return Ok(());
         }
-        self.cache.put(&full, digest).map_err(|e| {
-            format!("refusing to replace {rel}: cannot first store a copy of it in the cache: {e}")
-        })
+        if self.made(stage, rel, digest) {
+            if self.cache.has_object(digest) {
+                return Ok(());
+            }
+            return self.cache.put(&full, digest).map_err(|e| {
+                format!(
+                    "refusing to replace {rel}: cannot first store a copy of it in the cache: {e}"
+                )
+            });
+        }
+        match self.cache.keep(&full, rel, false) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!(
+                "refusing to replace {rel}: this pipeline did not make it, and a copy cannot be kept in .artifact/kept/: {e}"
+            )),
+        }
     }
 
     /// Moves an in-place stage's existing outputs into a folder in `.artifact/tmp/` (a rename
@@ -967,6 +1031,7 @@ impl<'a> Engine<'a> {
         let mut aside = Aside {
             dir: PathBuf::new(),
             moved: BTreeSet::new(),
+            foreign: BTreeSet::new(),
         };
         for o in &s.outputs {
             let meta = match std::fs::symlink_metadata(self.root().join(&o.path)) {
@@ -981,8 +1046,16 @@ impl<'a> Engine<'a> {
                 return Err(self.undo_aside(&aside, msg));
             }
             if meta.is_file() {
+                // What the stage made goes to the store; anything else waits aside and is kept
+                // if the stage replaces it with other content.
                 let stored = match self.stat.digest(self.root(), &o.path) {
-                    Ok(Some(d)) => self.secure(&o.path, &d),
+                    Ok(Some(d)) if self.made(&s.name, &o.path, &d) => {
+                        self.secure(&s.name, &o.path, &d, None)
+                    }
+                    Ok(Some(_)) => {
+                        aside.foreign.insert(o.path.clone());
+                        Ok(())
+                    }
                     Ok(None) => Ok(()),
                     Err(e) => Err(format!("cannot read {}: {e}", o.path)),
                 };
@@ -996,7 +1069,9 @@ impl<'a> Engine<'a> {
                     Err(e) => return Err(format!("cannot create a folder in .artifact/tmp: {e}")),
                 };
             }
-            let moved = self.proj.move_out(&o.path, &aside.slot(&o.path));
+            let slot = aside.slot(&o.path);
+            let moved = std::fs::create_dir_all(slot.parent().unwrap_or(&aside.dir))
+                .and_then(|()| self.proj.move_out(&o.path, &slot));
             if let Err(e) = moved {
                 let msg = format!(
                     "cannot move the existing {} aside before running: {e}",
@@ -1067,6 +1142,11 @@ impl<'a> Engine<'a> {
         } else {
             Err(errors.join("; "))
         }
+    }
+
+    /// The files copied to `.artifact/kept/` since the last call (see [`Warning::Kept`]).
+    pub fn take_kept(&self) -> Vec<crate::cache::Kept> {
+        self.cache.take_kept()
     }
 
     /// Deletes stale temporary files of this tool (their process is gone) in the folders of

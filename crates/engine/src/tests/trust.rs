@@ -21,9 +21,10 @@ fn failing_stage_keeps_preexisting_untracked_output() {
     let (_, res) = p.run_with(&Options::default(), &[]);
     failed_message(&res, "s");
     assert_eq!(p.read("data/notes.txt"), "precious\n");
-    // And a copy went into the store before anything could touch it.
-    let cache = crate::cache::Cache::new(p.root());
-    assert!(cache.holds(&crate::hash::sha256_bytes(b"precious\n")));
+    // It waited aside (a rename, which a killed run's successor undoes:
+    // `outputs_a_killed_run_moved_aside_come_back`) and came back: nothing was replaced, so
+    // nothing is kept.
+    assert!(!p.root().join(".artifact/kept").exists());
     // Nothing is left aside in the scratch folder.
     assert_eq!(
         std::fs::read_dir(p.root().join(".artifact/tmp"))
@@ -54,9 +55,10 @@ fn stages_rewriting_their_outputs_share_one_aside_folder_that_the_run_removes() 
         assert_eq!(status_of(&res, s), &Status::Ran);
         assert_eq!(p.read(path), format!("new-{s}\n"));
     }
-    let cache = crate::cache::Cache::new(p.root());
-    for (_, text) in old {
-        assert!(cache.holds(&crate::hash::sha256_bytes(text.as_bytes())));
+    // The files replaced were the user's (no run made them): kept, where `gc` never looks.
+    crate::cache::Cache::new(p.root()).gc().unwrap();
+    for (path, text) in old {
+        assert_eq!(p.read(&format!(".artifact/kept/{path}")), text);
     }
     let left: Vec<_> = std::fs::read_dir(p.root().join(".artifact/tmp"))
         .unwrap()
@@ -140,8 +142,24 @@ fn restoring_over_a_hand_edited_output_stores_the_edit_first() {
     let (_, res) = p.run_with(&Options::default(), &[]);
     assert_eq!(status_of(&res, "s"), &Status::Restored);
     assert_eq!(p.read("a"), "one\n");
-    let cache = crate::cache::Cache::new(p.root());
-    assert!(cache.holds(&crate::hash::sha256_bytes(b"my edit\n")));
+    // Kept for good: `gc` deleted the store's copy, the only one (an adversarial helper).
+    crate::cache::Cache::new(p.root()).gc().unwrap();
+    assert_eq!(p.read(".artifact/kept/a"), "my edit\n");
+    // A second, different edit does not overwrite the first.
+    p.write("a", "my second edit\n");
+    p.run_with(&Options::default(), &[]);
+    assert_eq!(p.read(".artifact/kept/a.1"), "my second edit\n");
+    assert_eq!(p.read(".artifact/kept/a"), "my edit\n");
+}
+
+/// The same content a stage writes again needs no copy: a fresh clone with committed outputs
+/// keeps nothing.
+#[test]
+fn replacing_a_file_with_the_same_content_keeps_nothing() {
+    let yaml = "version: 1\nstages:\n  a: {kind: fake, outputs: [out/a.txt], with: {text: new}}\n  c: {kind: command, outputs: [c.txt], with: {run: \"echo c > c.txt\"}}\n";
+    let p = Proj::new(yaml, &[("out/a.txt", "new"), ("c.txt", "c\n")]);
+    p.run();
+    assert!(!p.root().join(".artifact/kept").exists());
 }
 
 #[test]
@@ -150,8 +168,8 @@ fn scratch_stage_replacing_an_untracked_file_stores_it_first() {
     let p = Proj::new(yaml, &[("out/a.txt", "made by hand\n")]);
     assert_eq!(p.run(), ["a"]);
     assert_eq!(p.read("out/a.txt"), "new");
-    let cache = crate::cache::Cache::new(p.root());
-    assert!(cache.holds(&crate::hash::sha256_bytes(b"made by hand\n")));
+    crate::cache::Cache::new(p.root()).gc().unwrap();
+    assert_eq!(p.read(".artifact/kept/out/a.txt"), "made by hand\n");
 }
 
 #[test]
@@ -288,6 +306,50 @@ fn outputs_a_killed_run_moved_aside_come_back() {
             "{name}"
         );
     }
+}
+
+/// A run killed while its command wrote the output: the file moved aside is the good one and
+/// comes back over the half-written one, which is kept (an adversarial helper found the half
+/// file kept and the good one dropped, then deleted by `gc`).
+#[test]
+fn a_half_written_output_of_a_killed_run_gives_way_to_the_file_moved_aside() {
+    let p = Proj::new(
+        FAILS,
+        &[
+            (
+                ".artifact/tmp/.aside+s.tmp.999999999.0/data%2Fnotes.txt",
+                "precious\n",
+            ),
+            ("data/notes.txt", "half writ"),
+        ],
+    );
+    let (_, res) = p.run_with(&Options::default(), &[]);
+    failed_message(&res, "s");
+    crate::cache::Cache::new(p.root()).gc().unwrap();
+    assert_eq!(p.read("data/notes.txt"), "precious\n");
+    assert_eq!(p.read(".artifact/kept/data/notes.txt"), "half writ");
+}
+
+/// An output whose aside name would be longer than a file name may be: it waits at its own
+/// path instead (every rerun failed with "File name too long").
+#[test]
+fn an_output_with_a_long_path_can_run_again() {
+    let long = format!("out/{}/{}.txt", "d".repeat(130), "f".repeat(130));
+    let yaml = format!(
+        "version: 1\nstages:\n  s: {{kind: command, outputs: [\"{long}\"], with: {{run: \"mkdir -p out/{} && echo x > {long}\"}}}}\n",
+        "d".repeat(130)
+    );
+    let p = Proj::new(&yaml, &[]);
+    let (_, res) = p.run_with(&Options::default(), &[]);
+    assert_eq!(status_of(&res, "s"), &Status::Ran);
+    let (_, res) = p.run_with(
+        &Options {
+            force: true,
+            ..Options::default()
+        },
+        &[],
+    );
+    assert_eq!(status_of(&res, "s"), &Status::Ran);
 }
 
 #[test]
