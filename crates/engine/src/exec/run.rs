@@ -850,6 +850,7 @@ impl<'a> Engine<'a> {
             if self.cancel.load(Ordering::SeqCst) {
                 Err("interrupted".to_string())
             } else {
+                self.inputs_unchanged(&key)?;
                 self.commit(s, &out_root, in_place)
             }
         });
@@ -967,6 +968,20 @@ impl<'a> Engine<'a> {
             self.stat.record(self.root(), p, d);
         }
         Ok(outputs)
+    }
+
+    /// Fails when an input no longer has the content the stage's key was built from: edited
+    /// while the stage ran, its outputs may come from either version, and recording them under
+    /// the key of the first would restore them for it later (an adversarial helper found it).
+    fn inputs_unchanged(&self, key: &CacheKey) -> Result<(), String> {
+        for (p, d) in &key.inputs {
+            if self.stat.recheck(self.root(), p).ok().flatten().as_ref() != Some(d) {
+                return Err(format!(
+                    "input {p} changed while the stage ran, so its outputs may come from either version; run again"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether `digest` is what the last run of `stage` made at `rel`.

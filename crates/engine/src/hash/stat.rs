@@ -80,6 +80,13 @@ impl StatCache {
         Ok(())
     }
 
+    /// [`StatCache::digest`], looking at the file again even if this run has checked it (to
+    /// see whether it changed during a stage): a `stat`, and a hash only if that changed.
+    pub fn recheck(&self, root: &Path, rel: &str) -> std::io::Result<Option<String>> {
+        self.checked.lock().unwrap().remove(rel);
+        self.digest(root, rel)
+    }
+
     /// Digest of `root/rel`, from the cache when size, mtime, ctime and inode all match.
     /// `Ok(None)` when the file does not exist.
     pub fn digest(&self, root: &Path, rel: &str) -> std::io::Result<Option<String>> {

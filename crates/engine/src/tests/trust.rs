@@ -404,3 +404,22 @@ fn temp_names_are_recognised() {
 }
 
 use std::collections::BTreeSet;
+
+/// An input edited while its stage runs (here by the command itself, as an editor saving during
+/// a long stage would): the outputs may come from either version, so they are not recorded
+/// under the first version's key (they were, and restoring that state later brought back
+/// output "B" for input "A"; an adversarial helper found it).
+#[test]
+fn an_input_edited_while_its_stage_runs_fails_the_stage() {
+    let yaml = "version: 1\nstages:\n  s: {kind: command, inputs: [in.txt], outputs: [out.txt], with: {run: \"echo B > in.txt && cat in.txt > out.txt\"}}\n";
+    let p = Proj::new(yaml, &[("in.txt", "A\n"), ("out.txt", "old\n")]);
+    let (_, res) = p.run_with(&Options::default(), &[]);
+    let msg = failed_message(&res, "s");
+    assert!(
+        msg.starts_with("input in.txt changed while the stage ran"),
+        "{msg}"
+    );
+    // The previous output is back, and nothing was recorded.
+    assert_eq!(p.read("out.txt"), "old\n");
+    assert!(crate::cache::Cache::new(p.root()).last("s").is_none());
+}
