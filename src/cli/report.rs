@@ -879,15 +879,64 @@ fn render(r: &Report) -> Result<(String, String)> {
 
 pub fn run(g: &Global, a: &ReportArgs) -> Result<i32> {
     let p = Project::load(g)?;
+    let md_at = target(&p, &a.md, "--md")?;
+    let html_at = target(&p, &a.html, "--html")?;
+    if md_at == html_at {
+        return Err(Error::usage(format!(
+            "--md and --html name the same file, {md_at}"
+        )));
+    }
     let r = gather(&p, &p.report)?;
     let (md, html) = render(&r)?;
     let root = &p.pipeline.root;
-    engine::fsutil::write_atomic(&root.join(&a.md), md.as_bytes())?;
-    engine::fsutil::write_atomic(&root.join(&a.html), html.as_bytes())?;
+    let cache = engine::cache::Cache::new(root);
+    for (at, text) in [(&md_at, &md), (&html_at, &html)] {
+        // A file there that a report did not write (its first line differs) is kept first.
+        let path = root.join(at);
+        let first = |t: &str| t.lines().next().map(str::to_string);
+        let old = std::fs::read(&path)
+            .ok()
+            .map(|b| first(&String::from_utf8_lossy(&b)));
+        if old.is_some_and(|f| f != first(text)) {
+            cache.keep(&path, at, false).map_err(|e| {
+                Error::internal(format!(
+                    "refusing to replace {at}: cannot keep a copy of it: {e}"
+                ))
+            })?;
+        }
+        engine::fsutil::write_atomic(&path, text.as_bytes())?;
+    }
+    for kept in cache.take_kept() {
+        super::output::warn(kept);
+    }
     if !g.quiet {
         outln!("report: {} and {}", a.md.display(), a.html.display());
     }
     Ok(exit::OK)
+}
+
+/// The project path a report goes to: inside the project, and neither the pipeline file nor a
+/// declared input or output (`report --md pipeline.yaml` overwrote the pipeline).
+fn target(p: &Project, path: &Path, flag: &str) -> Result<String> {
+    let raw = path.to_string_lossy();
+    let rel = engine::spec::typed::normalize(&raw)
+        .map_err(|why| Error::usage(format!("{flag} {raw:?}: the path {why}")))?;
+    let pipeline = p.file.file_name().map(|f| f.to_string_lossy().into_owned());
+    let stages = &p.pipeline.stages;
+    let made = stages
+        .iter()
+        .find(|s| s.outputs.iter().any(|o| o.path == rel));
+    let read = stages
+        .iter()
+        .find(|s| s.inputs.iter().any(|i| i.path == rel));
+    let (what, stage) = match (made, read) {
+        _ if pipeline.as_deref() == Some(rel.as_str()) => ("the pipeline file", None),
+        (Some(s), _) => ("an output of stage", Some(s)),
+        (None, Some(s)) => ("an input of stage", Some(s)),
+        (None, None) => return Ok(rel),
+    };
+    let stage = stage.map_or(String::new(), |s| format!(" {}", s.name));
+    Err(Error::usage(format!("{flag} {rel}: that is {what}{stage}")))
 }
 
 #[cfg(test)]

@@ -270,6 +270,49 @@ fn report_without_verdicts_or_with_a_bad_claims_file_says_so() {
     assert!(r.stderr.starts_with(want), "{}", r.stderr);
 }
 
+/// `report` writes only where a report belongs: never over the pipeline file or a declared
+/// input or output, never outside the project; a REPORT.md it did not write is kept first.
+/// Found by an adversarial helper (`--md pipeline.yaml` overwrote the pipeline).
+#[test]
+fn report_never_overwrites_what_it_did_not_write() {
+    let p = claims_project();
+    p.run(&["run"]).code(0);
+    for (args, want) in [
+        (
+            ["--md", "pipeline.yaml"],
+            "error: --md pipeline.yaml: that is the pipeline file",
+        ),
+        (
+            ["--html", "results/t.csv"],
+            "error: --html results/t.csv: that is an output of stage make",
+        ),
+        (
+            ["--md", "../x.md"],
+            "error: --md \"../x.md\": the path escapes the project root",
+        ),
+        (
+            ["--html", "REPORT.md"],
+            "error: --md and --html name the same file, REPORT.md",
+        ),
+    ] {
+        let r = p.run(&["report", args[0], args[1]]);
+        r.code(2);
+        assert!(r.stderr.starts_with(want), "{args:?}: {}", r.stderr);
+    }
+    p.write("REPORT.md", "my notes\n");
+    let r = p.run(&["report"]);
+    r.code(0);
+    assert!(
+        r.stderr.contains("REPORT.md was not made by this pipeline"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(p.read(".artifact/kept/REPORT.md"), "my notes\n");
+    // Its own report it replaces without a copy.
+    let r = p.run(&["report"]);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+}
+
 /// On a fresh clone `check` is the first run: `report` then works from what it recorded, and
 /// names the stages it did not run.
 #[test]
