@@ -953,6 +953,22 @@ impl Validator<'_> {
                 }
             }
         }
+        // A file output cannot also be a folder of another output (`x` and `x/y`): found only
+        // when running ("Not a directory") until an adversarial helper tried it.
+        for s in stages {
+            for o in &s.outputs {
+                let folders = o.path.match_indices('/').map(|(i, _)| &o.path[..i]);
+                for folder in folders {
+                    if let Some((other, _, oloc)) = producer.get(self.identity(folder)) {
+                        let msg = format!(
+                            "output {:?} of stage {:?} lies in {folder:?}, which stage {other:?} writes as a file (line {})",
+                            o.path, s.name, oloc.line
+                        );
+                        msgs.push((o.loc, msg));
+                    }
+                }
+            }
+        }
         for (loc, msg) in msgs {
             self.err(loc, msg);
         }

@@ -81,6 +81,19 @@ fn two_stages_claiming_one_output() {
     );
 }
 
+/// `x` as a file and `x/y` in it: failed only when run ("Not a directory"); an adversarial
+/// helper found it.
+#[test]
+fn an_output_inside_another_output_is_refused() {
+    let yaml = "version: 1\nstages:\n  a:\n    kind: fake\n    outputs: [x]\n  b:\n    kind: fake\n    outputs: [x/y/z.txt]\n";
+    assert_eq!(
+        errors(yaml, &[]),
+        [
+            r#"pipeline.yaml:8:15: error: output "x/y/z.txt" of stage "b" lies in "x", which stage "a" writes as a file (line 5)"#
+        ]
+    );
+}
+
 #[test]
 fn dangling_input() {
     let yaml = "version: 1\nstages:\n  a:\n    kind: fake\n    inputs: [data/nope.csv]\n    outputs: [a]\n";
