@@ -255,16 +255,16 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<i32> {
             }
         }
     }
+    for r in &failed {
+        if let Status::Failed(m) = &r.status {
+            eprintln!("error: stage {} failed: {m}", r.stage);
+        }
+    }
     if cancelled {
         eprintln!("interrupted");
         return Ok(exit::INTERRUPTED);
     }
     if !failed.is_empty() || !skipped.is_empty() {
-        for r in &failed {
-            if let Status::Failed(m) = &r.status {
-                eprintln!("error: stage {} failed: {m}", r.stage);
-            }
-        }
         return Ok(exit::STAGE_FAILED);
     }
     if a.check {

@@ -857,6 +857,8 @@ impl<'a> Engine<'a> {
         if let Some(dir) = &scratch {
             let _ = std::fs::remove_dir_all(dir);
         }
+        // Previous outputs that could not be put back: said even when interrupted.
+        let mut stranded = false;
         let outcome = match (outcome, &aside) {
             // A foreign file that cannot be kept stays aside (the next run's sweep puts it
             // back), as the message says.
@@ -870,6 +872,7 @@ impl<'a> Engine<'a> {
                         "\n(and the previous outputs could not all be put back: {e}; they are kept in {})",
                         a.dir.display()
                     ));
+                    stranded = true;
                 }
                 Err(msg)
             }
@@ -903,7 +906,7 @@ impl<'a> Engine<'a> {
                 }
             }
             Err(msg) => {
-                let status = if self.cancel.load(Ordering::SeqCst) {
+                let status = if self.cancel.load(Ordering::SeqCst) && !stranded {
                     Status::Cancelled
                 } else {
                     Status::Failed(msg)
