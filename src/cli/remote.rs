@@ -94,8 +94,8 @@ pub fn config_path() -> Option<PathBuf> {
     home().map(|h| h.join(".config").join("artifact").join("config.yaml"))
 }
 
-/// Reads the user config (a missing file is an empty config; a broken one is a usage error
-/// naming the file).
+/// Reads the user config (a missing file is an empty config, and so, with a warning, is one in
+/// the default place that cannot be read; a broken one is a usage error naming the file).
 pub fn load_config() -> Result<UserConfig> {
     let Some(path) = config_path() else {
         return Ok(UserConfig::default());
@@ -103,6 +103,18 @@ pub fn load_config() -> Result<UserConfig> {
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UserConfig::default()),
+        // The default place under a home the user cannot read (a run as another user): no
+        // config was asked for, so none is needed (exit 2 stopped every run).
+        Err(e)
+            if e.kind() == std::io::ErrorKind::PermissionDenied
+                && std::env::var_os("ARTIFACT_CONFIG").is_none_or(|p| p.is_empty()) =>
+        {
+            super::output::warn(format!(
+                "cannot read the user config {}: {e}; going on without it",
+                path.display()
+            ));
+            return Ok(UserConfig::default());
+        }
         Err(e) => {
             return Err(Error::usage(format!(
                 "cannot read the user config {}: {e}",
