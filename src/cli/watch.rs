@@ -33,13 +33,18 @@ pub struct WatchArgs {
 const POLL: Duration = Duration::from_millis(200);
 
 /// The files whose edits trigger a rerun: the pipeline file, its params file and the sources
-/// it declares (an invalid pipeline is watched alone, so fixing it triggers the next run).
-fn watched(g: &Global) -> Vec<PathBuf> {
+/// it declares. A pipeline that does not load (an input deleted, a typo) keeps the files of the
+/// last one that did, so that fixing it, or recreating the input, triggers the next run.
+fn watched(g: &Global, last: &[PathBuf]) -> Vec<PathBuf> {
     let mut v = vec![g.file.clone()];
-    if let Ok(p) = Project::load(&Global {
+    let loaded = Project::load(&Global {
         quiet: true,
         ..g.clone()
-    }) {
+    });
+    if loaded.is_err() {
+        v.extend(last.iter().filter(|f| **f != g.file).cloned());
+    }
+    if let Ok(p) = loaded {
         let produced: std::collections::BTreeSet<&str> = p
             .pipeline
             .stages
@@ -87,11 +92,11 @@ fn shown(root: &Path, f: &Path) -> String {
 pub fn run(g: &Global, a: &WatchArgs) -> Result<i32> {
     super::interrupt::install();
     let root = engine::spec::project_root(&g.file);
-    let mut rounds = 0u64;
+    let (mut rounds, mut files) = (0u64, Vec::new());
     loop {
         rounds += 1;
         // The files are stamped before the run reads them, so an edit during the run is seen.
-        let files = watched(g);
+        files = watched(g, &files);
         let mut seen = stamps(&files);
         match super::run::run(g, &a.run) {
             Ok(_) => {}

@@ -182,12 +182,19 @@ fn watch_reruns_after_an_input_is_saved_and_stops_cleanly_on_ctrl_c() {
     );
     wait_for(&rx, "watch: round 3 done", &mut seen);
     assert_eq!(p.read("out.txt"), "two\ntwo\n");
+    // An input deleted (the pipeline no longer loads), then saved again (as `git checkout`
+    // and some editors do): still watched, so it reruns (it was dropped from the watch list).
+    std::fs::remove_file(p.path("in.txt")).expect("rm");
+    wait_for(&rx, "watch: round 4 done", &mut seen);
+    p.write("in.txt", "three\n");
+    wait_for(&rx, "watch: round 5 done", &mut seen);
+    assert_eq!(p.read("out.txt"), "three\nthree\n");
     let st = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(st.success());
-    wait_for(&rx, "watch: stopped after 3 round(s)", &mut seen);
+    wait_for(&rx, "watch: stopped after 5 round(s)", &mut seen);
     let code = child.wait().expect("wait").code();
     assert_eq!(code, Some(0), "{}", seen.join("\n"));
 }
