@@ -102,10 +102,15 @@ impl Kind for FetchKind {
             ));
         }
         if p.file_name().is_empty() || p.file_name().contains('/') {
-            let loc = p.file.as_ref().map_or(p.url.loc, |f| f.loc);
-            v.push(Problem::at(loc, "cannot tell the file name: set `file`"));
+            let msg = match &p.file {
+                // `file: "../m/data.csv"` was told to "set `file`".
+                Some(f) => Problem::at(f.loc, "`file` must be a file name, without folders"),
+                None => Problem::at(p.url.loc, "cannot tell the file name: set `file`"),
+            };
+            v.push(msg);
         }
-        if stage.outputs.len() != 1 {
+        // No outputs at all is the engine's to report (an empty list, or paths it refused).
+        if stage.outputs.len() > 1 {
             v.push(Problem::new(
                 stage.outputs.get(1).map(|o| o.loc),
                 format!(

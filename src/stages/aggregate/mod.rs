@@ -488,6 +488,8 @@ impl Kind for AggregateKind {
             v.push(Problem::at(d.loc, "`float_decimals` must be at most 12"));
         }
         match stage.outputs.as_slice() {
+            // No outputs at all is the engine's to report (an empty list, or paths it refused).
+            [] => {}
             [o] if o.path.ends_with(".csv") => {}
             [o] => v.push(Problem::new(
                 Some(o.loc),

@@ -957,6 +957,10 @@ impl<'a> Engine<'a> {
         }
         if !in_place {
             for o in &s.outputs {
+                let dest = std::fs::symlink_metadata(self.root().join(&o.path));
+                if dest.is_ok_and(|m| m.is_dir()) {
+                    return Err(format!("output {} is a folder; outputs are files", o.path));
+                }
                 // A file there that the store does not hold (e.g. made by hand before the stage
                 // ever ran) is stored before it is replaced.
                 if let Ok(Some(cur)) = self.stat.digest(self.root(), &o.path) {
