@@ -184,6 +184,8 @@ pub(crate) fn yaml_error_message(e: &serde_saphyr::Error, text: &str) -> String 
             B::MergeKeys { .. } => "the file uses too many merge keys (`<<`)".into(),
             _ => "the file is too large or too complex for a pipeline file".into(),
         },
+        // `a: &a [*a]`: saphyr says "recursive references require weak recursion types".
+        _ if e.to_string().contains("recursive references") => "an alias (`*name`) refers to the anchor (`&name`) it stands inside: the value would contain itself; anchor a separate value instead".into(),
         _ => {
             // saphyr's Display may append its own location and a snippet; keep the first line.
             let msg = e.to_string();

@@ -322,3 +322,14 @@ fn a_float_version_says_it_must_be_the_integer_1() {
         ]
     );
 }
+
+/// A recursive alias was reported in the YAML library's terms ("recursive references require
+/// weak recursion types"); an adversarial helper found it.
+#[test]
+fn a_recursive_alias_is_explained() {
+    let e = errors("version: 1\nstages:\n  a: &a [*a]\n", &[]);
+    assert_eq!(
+        e,
+        ["pipeline.yaml:3:10: error: an alias (`*name`) refers to the anchor (`&name`) it stands inside: the value would contain itself; anchor a separate value instead"]
+    );
+}
