@@ -330,6 +330,8 @@ fn a_recursive_alias_is_explained() {
     let e = errors("version: 1\nstages:\n  a: &a [*a]\n", &[]);
     assert_eq!(
         e,
-        ["pipeline.yaml:3:10: error: an alias (`*name`) refers to the anchor (`&name`) it stands inside: the value would contain itself; anchor a separate value instead"]
+        [
+            "pipeline.yaml:3:10: error: an alias (`*name`) refers to the anchor (`&name`) it stands inside: the value would contain itself; anchor a separate value instead"
+        ]
     );
 }
