@@ -235,6 +235,15 @@ impl Cache {
         self.with_index(|m, _| m.get(stage).cloned())
     }
 
+    /// Whether the last successful run of `stage` made `digest` at `rel` (without copying its
+    /// record).
+    pub fn made(&self, stage: &str, rel: &str, digest: &str) -> bool {
+        self.with_index(|m, _| {
+            let made = m.get(stage).and_then(|r| r.outputs.get(rel));
+            made.is_some_and(|d| d == digest)
+        })
+    }
+
     /// A successful run with exactly this key, from any stage name.
     pub fn by_key(&self, key_digest: &str) -> Option<Record> {
         read_json(&self.run_path(key_digest))

@@ -793,7 +793,7 @@ impl<'a> Engine<'a> {
             }
             // What is there now is about to be replaced: keep a copy first.
             if let Some(cur) = &cur {
-                self.secure(&rec.stage, p, cur, Some(d))
+                self.secure(&rec.stage, p, cur, d)
                     .map_err(RestoreFailure::Io)?;
             }
             match self.cache.restore_to(d, &self.proj, p) {
@@ -961,10 +961,10 @@ impl<'a> Engine<'a> {
                 if dest.is_ok_and(|m| m.is_dir()) {
                     return Err(format!("output {} is a folder; outputs are files", o.path));
                 }
-                // A file there that the store does not hold (e.g. made by hand before the stage
-                // ever ran) is stored before it is replaced.
+                // A file there that the stage's last run did not make (one made by hand before
+                // the stage ever ran, an edit) is kept before it is replaced; see `secure`.
                 if let Ok(Some(cur)) = self.stat.digest(self.root(), &o.path) {
-                    self.secure(&s.name, &o.path, &cur, Some(&outputs[&o.path]))?;
+                    self.secure(&s.name, &o.path, &cur, &outputs[&o.path])?;
                 }
                 self.proj
                     .move_in(&out_root.join(&o.path), &o.path)
@@ -991,12 +991,6 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Whether `digest` is what the last run of `stage` made at `rel`.
-    fn made(&self, stage: &str, rel: &str, digest: &str) -> bool {
-        let last = self.cache.last(stage);
-        last.is_some_and(|r| r.outputs.get(rel).is_some_and(|d| d == digest))
-    }
-
     /// After an in-place stage succeeded: each output it replaced that its last run had not made
     /// is kept in `.artifact/kept/` unless the stage wrote the same content.
     fn keep_foreign(&self, a: &Aside, outputs: &BTreeMap<String, String>) -> Result<(), String> {
@@ -1014,30 +1008,17 @@ impl<'a> Engine<'a> {
     }
 
     /// Before the project file `rel` (content `digest`), an output of `stage`, is replaced by
-    /// content `new` (when known), so that doing so loses nothing: the same content needs
+    /// content `new`, so that doing so loses nothing: the same content needs
     /// nothing, what the stage's last run made needs only be in the store (which rebuilds it),
     /// and anything else (a file the user put there, a hand edit) is copied to
     /// `.artifact/kept/`, which `gc` never empties, and reported.
-    fn secure(
-        &self,
-        stage: &str,
-        rel: &str,
-        digest: &str,
-        new: Option<&str>,
-    ) -> Result<(), String> {
+    fn secure(&self, stage: &str, rel: &str, digest: &str, new: &str) -> Result<(), String> {
         let full = self.root().join(rel);
-        if !full.is_file() || new == Some(digest) {
+        if !full.is_file() || new == digest {
             return Ok(());
         }
-        if self.made(stage, rel, digest) {
-            if self.cache.has_object(digest) {
-                return Ok(());
-            }
-            return self.cache.put(&full, digest).map_err(|e| {
-                format!(
-                    "refusing to replace {rel}: cannot first store a copy of it in the cache: {e}"
-                )
-            });
+        if self.cache.made(stage, rel, digest) {
+            return self.store(rel, digest);
         }
         match self.cache.keep(&full, rel, false) {
             Ok(_) => Ok(()),
@@ -1045,6 +1026,17 @@ impl<'a> Engine<'a> {
                 "refusing to replace {rel}: this pipeline did not make it, and a copy cannot be kept in .artifact/kept/: {e}"
             )),
         }
+    }
+
+    /// Stores the project file `rel` (content `digest`), made by a stage, unless the store holds
+    /// it.
+    fn store(&self, rel: &str, digest: &str) -> Result<(), String> {
+        if self.cache.has_object(digest) {
+            return Ok(());
+        }
+        self.cache.put(&self.root().join(rel), digest).map_err(|e| {
+            format!("refusing to replace {rel}: cannot first store a copy of it in the cache: {e}")
+        })
     }
 
     /// Moves an in-place stage's existing outputs into a folder in `.artifact/tmp/` (a rename
@@ -1071,9 +1063,7 @@ impl<'a> Engine<'a> {
                 // What the stage made goes to the store; anything else waits aside and is kept
                 // if the stage replaces it with other content.
                 let stored = match self.stat.digest(self.root(), &o.path) {
-                    Ok(Some(d)) if self.made(&s.name, &o.path, &d) => {
-                        self.secure(&s.name, &o.path, &d, None)
-                    }
+                    Ok(Some(d)) if self.cache.made(&s.name, &o.path, &d) => self.store(&o.path, &d),
                     Ok(Some(_)) => {
                         aside.foreign.insert(o.path.clone());
                         Ok(())
