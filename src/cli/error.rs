@@ -49,6 +49,10 @@ pub enum Error {
     /// A stage the command needs did not succeed (`why`: its failure, or why it was skipped).
     #[error("error: stage {stage} did not succeed: {why}\n(`artifact run` shows every stage)")]
     StageFailed { stage: String, why: String },
+    /// Another run holds the project lock and the command does not wait (`what`: how to
+    /// proceed).
+    #[error("error: another artifact run holds the lock on this project{what}")]
+    Busy { what: String },
     /// Ctrl-C.
     #[error("interrupted")]
     Interrupted,
@@ -81,6 +85,7 @@ impl Error {
             | Error::NoClaimsStage => exit::PLAN,
             Error::Usage { .. } => exit::USAGE,
             Error::KeyUnknown { .. } | Error::StageFailed { .. } => exit::STAGE_FAILED,
+            Error::Busy { .. } => exit::BUSY,
             Error::Interrupted => exit::INTERRUPTED,
             Error::Internal(_) => exit::INTERNAL,
         }
@@ -126,6 +131,13 @@ mod tests {
                 "error: \"f\" is a matrix stage of 2 copies; name one: f@e=a, f@e=b",
             ),
             (Error::usage("bad"), 2, "error: bad"),
+            (
+                Error::Busy {
+                    what: " (try again when it ends)".into(),
+                },
+                7,
+                "error: another artifact run holds the lock on this project (try again when it ends)",
+            ),
             (
                 Error::Usage {
                     file: Some("c.toml".into()),

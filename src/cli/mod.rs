@@ -57,6 +57,7 @@ Exit codes:
   5    a stage failed (its dependents were skipped; independent stages finished)
   6    verify: outputs differ from pipeline.lock; run --check: a stage is not deterministic;
        check: a claim mismatches the paper without a documented reason
+  7    another run holds the project's lock (run --no-wait, clean, gc)
   130  interrupted (Ctrl-C); no half-written output is left behind";
 
 /// Content-addressed, cached, parallel pipeline runner for reproducible research artifacts:

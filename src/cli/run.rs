@@ -75,8 +75,9 @@ fn take_lock(cache: &Cache, a: &RunArgs, quiet: bool) -> Result<std::fs::File> {
         })
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::WouldBlock {
-                Error::internal("another artifact run holds the lock on this project (drop --no-wait to wait for it)",
-                )
+                Error::Busy {
+                    what: " (drop --no-wait to wait for it)".into(),
+                }
             } else {
                 Error::internal(format!("cannot lock the cache folder: {e}"))
             }

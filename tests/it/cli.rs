@@ -249,12 +249,20 @@ fn concurrent_run_waits_or_fails_clearly() {
     // The stage runs only once the first run holds the lock.
     wait_for(&p.path("started"));
     let r = p.run(&["run", "--no-wait"]);
-    r.code(1);
+    r.code(7);
     assert!(
         r.stderr.contains("another artifact run holds the lock"),
         "{}",
         r.stderr
     );
+    // `clean` and `gc` do not wait either: busy, not a bug (they exited 1, "internal").
+    for cmd in ["clean", "gc"] {
+        let r = p.run(&[cmd]);
+        r.code(7);
+        let want =
+            format!("another artifact run holds the lock on this project (`{cmd}` does not wait");
+        assert!(r.stderr.contains(&want), "{cmd}: {}", r.stderr);
+    }
     let mut second = p
         .cmd(&["run"])
         .stdout(std::process::Stdio::piped())
@@ -328,6 +336,7 @@ fn help_lists_exit_codes() {
     let r = p.run(&["--help"]);
     r.code(0);
     r.says("130  interrupted");
+    r.says("7    another run holds the project's lock (run --no-wait, clean, gc)");
     p.run(&["bogus"]).code(2);
 }
 

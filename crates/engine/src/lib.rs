@@ -45,6 +45,8 @@ pub mod exit {
     /// `verify` found altered outputs, `check` an unexpected claim mismatch, or `run --check`
     /// a non-deterministic stage.
     pub const MISMATCH: i32 = 6;
+    /// Another run holds the project's lock (`run --no-wait`, `clean`, `gc`).
+    pub const BUSY: i32 = 7;
     /// Interrupted by Ctrl-C (SIGINT).
     pub const INTERRUPTED: i32 = 130;
 }
