@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Cache;
-use crate::hash::{sha256_bytes, sha256_file};
+use crate::hash::sha256_bytes;
 
 /// Version of the manifest format; mixed into [`ac_key`], so a new format never reads an old one.
 pub const MANIFEST_FORMAT: u32 = 1;
@@ -468,17 +468,17 @@ impl RemoteCache {
     }
 
     /// After a stage ran successfully with record `rec`: uploads its result if writes are on,
-    /// every declared output was recorded, and every input (path -> digest its key was built
-    /// from) still has that content under `root`.
+    /// every declared output was recorded, and `inputs_held` (the engine's check that every
+    /// input still has the content the key was built from, its message if not).
     pub fn upload_after_run(
         &self,
         cache: &Cache,
-        root: &Path,
         rec: &crate::cache::Record,
         declared: &BTreeSet<String>,
+        inputs_held: impl FnOnce() -> Result<(), String>,
     ) -> bool {
         let (stage, key_digest) = (rec.stage.as_str(), rec.key_digest.as_str());
-        let (inputs, outputs) = (&rec.key.inputs, &rec.outputs);
+        let outputs = &rec.outputs;
         if !self.write || !self.usable() {
             return false;
         }
@@ -488,22 +488,9 @@ impl RemoteCache {
             ));
             return false;
         }
-        for (p, d) in inputs {
-            match sha256_file(&root.join(p)) {
-                Ok(now) if &now == d => {}
-                Ok(_) => {
-                    self.warn(format!(
-                        "stage {stage}: input {p} changed while the stage ran; its result is not uploaded"
-                    ));
-                    return false;
-                }
-                Err(e) => {
-                    self.warn(format!(
-                        "stage {stage}: cannot read input {p} again after the run ({e}); not uploaded"
-                    ));
-                    return false;
-                }
-            }
+        if let Err(why) = inputs_held() {
+            self.warn(format!("stage {stage}: {why}; its result is not uploaded"));
+            return false;
         }
         let mut t = Transfer::default();
         match self.publish(cache, stage, key_digest, outputs, &mut t) {
@@ -615,7 +602,10 @@ impl crate::exec::Engine<'_> {
         };
         let s = &self.pipeline.stages[i];
         let declared: BTreeSet<String> = s.outputs.iter().map(|o| o.path.clone()).collect();
-        remote.upload_after_run(&self.cache, &self.pipeline.root, rec, &declared);
+        // The same check as before the record was saved (a `stat` per input, a hash only if
+        // that changed), for an edit since.
+        let held = || self.inputs_unchanged(&rec.key);
+        remote.upload_after_run(&self.cache, rec, &declared, held);
     }
 
     /// `artifact push`: uploads the results the local cache holds for the current pipeline

@@ -980,7 +980,7 @@ impl<'a> Engine<'a> {
     /// Fails when an input no longer has the content the stage's key was built from: edited
     /// while the stage ran, its outputs may come from either version, and recording them under
     /// the key of the first would restore them for it later (an adversarial helper found it).
-    fn inputs_unchanged(&self, key: &CacheKey) -> Result<(), String> {
+    pub(crate) fn inputs_unchanged(&self, key: &CacheKey) -> Result<(), String> {
         for (p, d) in &key.inputs {
             if self.stat.recheck(self.root(), p).ok().flatten().as_ref() != Some(d) {
                 return Err(format!(
