@@ -27,12 +27,9 @@ pub fn run(g: &Global, a: &CleanArgs) -> Result<i32> {
     let targets = p.resolve(&a.stages)?;
     let root = &p.pipeline.root;
     let cache = engine::cache::Cache::new(root);
-    let lock = cache.lock(false, || {}).map_err(|e| match e.kind() {
-        std::io::ErrorKind::WouldBlock => Error::Busy {
-            what: " (`clean` does not wait: try again when it ends)".into(),
-        },
-        _ => Error::internal(format!("cannot lock the project: {e}")),
-    })?;
+    let lock = cache
+        .lock(false, || {})
+        .map_err(|e| Error::lock(e, "`clean` does not wait: try again when it ends"))?;
     let idx: Vec<usize> = if targets.is_empty() {
         (0..p.pipeline.stages.len()).collect()
     } else {

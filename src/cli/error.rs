@@ -67,6 +67,17 @@ impl Error {
         Error::Internal(anyhow::Error::msg(message.to_string()))
     }
 
+    /// Taking the project lock failed: busy (exit 7) when another run holds it, with `hint`
+    /// (how to proceed) after the message; else an internal error.
+    pub fn lock(e: std::io::Error, hint: &str) -> Error {
+        match e.kind() {
+            std::io::ErrorKind::WouldBlock => Error::Busy {
+                what: format!(" ({hint})"),
+            },
+            _ => Error::internal(format!("cannot lock the project: {e}")),
+        }
+    }
+
     /// A command-line mistake (exit 2).
     pub fn usage(message: impl Into<String>) -> Error {
         Error::Usage {

@@ -19,12 +19,9 @@ pub struct GcArgs {
 pub fn run(g: &Global, a: &GcArgs) -> Result<i32> {
     let p = Project::load(g)?;
     let cache = engine::cache::Cache::new(&p.pipeline.root);
-    let _lock = cache.lock(false, || {}).map_err(|e| match e.kind() {
-        std::io::ErrorKind::WouldBlock => Error::Busy {
-            what: " (`gc` does not wait: try again when it ends)".into(),
-        },
-        _ => Error::internal(format!("cannot lock the project: {e}")),
-    })?;
+    let _lock = cache
+        .lock(false, || {})
+        .map_err(|e| Error::lock(e, "`gc` does not wait: try again when it ends"))?;
     let names: std::collections::BTreeSet<&str> =
         p.pipeline.stages.iter().map(|s| s.name.as_str()).collect();
     for s in cache.recorded_stages() {

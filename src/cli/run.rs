@@ -73,15 +73,7 @@ fn take_lock(cache: &Cache, a: &RunArgs, quiet: bool) -> Result<std::fs::File> {
                 eprintln!("waiting for another artifact run on this project to finish...");
             }
         })
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::WouldBlock {
-                Error::Busy {
-                    what: " (drop --no-wait to wait for it)".into(),
-                }
-            } else {
-                Error::internal(format!("cannot lock the cache folder: {e}"))
-            }
-        })
+        .map_err(|e| Error::lock(e, "drop --no-wait to wait for it"))
 }
 
 /// The no-op fast path: when the snapshot of the last complete run still holds (see
